@@ -1,0 +1,107 @@
+package syscalls
+
+import (
+	"sort"
+)
+
+// Table is one systemd version's filter groups: which syscalls each
+// @group contains, nesting resolved.
+type Table struct {
+	// Version is the systemd version the table belongs to, e.g. "252".
+	Version string
+	// Source says where the table came from, e.g. "bundled systemd 252" or
+	// "host systemd-analyze (systemd 252)". Every output names it.
+	Source string
+
+	members map[string][]string            // group -> resolved, sorted syscall names
+	groups  map[string][]string            // syscall -> sorted groups containing it
+	in      map[string]map[string]struct{} // group -> set of syscalls
+}
+
+// NewTable builds a Table from each group's direct entries, as systemd lists
+// them: syscall names and nested @groups. Nested groups are resolved;
+// unknown nested groups and cycles are ignored.
+func NewTable(version, source string, direct map[string][]string) *Table {
+	t := &Table{
+		Version: version,
+		Source:  source,
+		members: make(map[string][]string, len(direct)),
+		groups:  make(map[string][]string),
+		in:      make(map[string]map[string]struct{}, len(direct)),
+	}
+	var resolve func(g string, seen map[string]bool) map[string]struct{}
+	resolve = func(g string, seen map[string]bool) map[string]struct{} {
+		if s, ok := t.in[g]; ok {
+			return s
+		}
+		set := make(map[string]struct{})
+		if seen[g] {
+			return set
+		}
+		seen[g] = true
+		for _, e := range direct[g] {
+			if len(e) > 0 && e[0] == '@' {
+				if _, ok := direct[e]; ok {
+					for n := range resolve(e, seen) {
+						set[n] = struct{}{}
+					}
+				}
+				continue
+			}
+			set[e] = struct{}{}
+		}
+		delete(seen, g)
+		t.in[g] = set
+		return set
+	}
+	for g := range direct {
+		resolve(g, map[string]bool{})
+	}
+	for g, set := range t.in {
+		names := make([]string, 0, len(set))
+		for n := range set {
+			names = append(names, n)
+			t.groups[n] = append(t.groups[n], g)
+		}
+		sort.Strings(names)
+		t.members[g] = names
+	}
+	for _, gs := range t.groups {
+		sort.Strings(gs)
+	}
+	return t
+}
+
+// Groups returns every group that contains the syscall, nesting resolved,
+// sorted; nil when it is in none.
+func (t *Table) Groups(syscall string) []string {
+	return t.groups[syscall]
+}
+
+// Members returns the syscalls of a group (e.g. "@mount"), nesting
+// resolved, sorted; nil for an unknown group.
+func (t *Table) Members(group string) []string {
+	return t.members[group]
+}
+
+// HasGroup reports whether the table knows the group.
+func (t *Table) HasGroup(group string) bool {
+	_, ok := t.members[group]
+	return ok
+}
+
+// InGroup reports whether the syscall is in the group (nesting resolved).
+func (t *Table) InGroup(syscall, group string) bool {
+	_, ok := t.in[group][syscall]
+	return ok
+}
+
+// GroupNames returns the names of all groups, sorted.
+func (t *Table) GroupNames() []string {
+	names := make([]string, 0, len(t.members))
+	for g := range t.members {
+		names = append(names, g)
+	}
+	sort.Strings(names)
+	return names
+}
