@@ -1,0 +1,188 @@
+// Package event is the denial event: a SECCOMP record enriched with its
+// syscall name, systemd groups and unit. Its JSON form is the record schema
+// of SPEC.md ("Denial record"), shared by `replay --output jsonl`, the
+// --events.file stream and /api/v1/denials.
+package event
+
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/seccompwatch/seccompwatch/auditstream"
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+// UnknownUnit is the unit of a denial that could not be attributed.
+const UnknownUnit = "unknown"
+
+// Event is one enriched denial.
+type Event struct {
+	auditstream.Record
+
+	// SyscallName is the syscall's name in its ABI's table, or "unknown".
+	SyscallName string
+	// Groups are the systemd groups that contain the syscall (nesting
+	// resolved) in the table in use.
+	Groups []string
+	// Unit is the systemd unit, or UnknownUnit. Never a guess.
+	Unit string
+	// Machine names the container or machine the unit runs in; "" on the host.
+	Machine string
+	// Method says how the unit was found (bpf, proc, history, exe, flag);
+	// Reason why it was not ("" when attributed).
+	Method, Reason string
+}
+
+// ArchLabel returns the schema's arch value (e.g. "x86_64", "unknown:c0000008").
+func (e *Event) ArchLabel() string {
+	return syscalls.ArchLabel(e.Arch, e.AuditArch)
+}
+
+// JSONOptions selects the optional keys of the JSON form.
+type JSONOptions struct {
+	// Live adds the keys only live events have: "machine" and
+	// "attribution" (method or "failed:<reason>"). Replay output keeps
+	// exactly the documented keys.
+	Live bool
+}
+
+// AppendJSON appends the event as one JSON object (no newline) to b.
+func (e *Event) AppendJSON(b []byte, opts JSONOptions) []byte {
+	b = append(b, `{"file":`...)
+	if e.File == "" && e.Line == 0 {
+		b = append(b, `null,"line":null`...)
+	} else {
+		b = AppendString(b, e.File)
+		b = append(b, `,"line":`...)
+		b = strconv.AppendInt(b, int64(e.Line), 10)
+	}
+	b = append(b, `,"time":`...)
+	if e.Time.IsZero() {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = e.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+		b = append(b, '"')
+	}
+	b = append(b, `,"serial":`...)
+	if e.HasSerial {
+		b = strconv.AppendUint(b, e.Serial, 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"pid":`...)
+	b = strconv.AppendInt(b, int64(e.PID), 10)
+	b = appendID(append(b, `,"uid":`...), e.UID)
+	b = appendID(append(b, `,"auid":`...), e.AUID)
+	b = appendID(append(b, `,"gid":`...), e.GID)
+	b = AppendString(append(b, `,"comm":`...), e.Comm)
+	b = append(b, `,"exe":`...)
+	if e.ExeUnknown {
+		b = append(b, "null"...)
+	} else {
+		b = AppendString(b, e.Exe)
+	}
+	b = AppendString(append(b, `,"arch":`...), e.ArchLabel())
+	b = strconv.AppendInt(append(b, `,"syscall_nr":`...), int64(e.Syscall), 10)
+	name := e.SyscallName
+	if name == "" {
+		name = "unknown"
+	}
+	b = AppendString(append(b, `,"syscall":`...), name)
+	b = strconv.AppendBool(append(b, `,"compat":`...), e.Compat)
+	b = strconv.AppendInt(append(b, `,"signal":`...), int64(e.Signal), 10)
+	b = AppendString(append(b, `,"action":`...), e.Action.String())
+	b = strconv.AppendInt(append(b, `,"errno":`...), int64(e.Errno), 10)
+	unit := e.Unit
+	if unit == "" {
+		unit = UnknownUnit
+	}
+	b = AppendString(append(b, `,"unit":`...), unit)
+	b = append(b, `,"groups":[`...)
+	for i, g := range e.Groups {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, g)
+	}
+	b = append(b, ']')
+	if opts.Live {
+		b = append(b, `,"machine":`...)
+		if e.Machine == "" {
+			b = append(b, "null"...)
+		} else {
+			b = AppendString(b, e.Machine)
+		}
+		attr := e.Method
+		if e.Reason != "" {
+			attr = "failed:" + e.Reason
+		}
+		b = AppendString(append(b, `,"attribution":`...), attr)
+	}
+	return append(b, '}')
+}
+
+func appendID(b []byte, id auditstream.ID) []byte {
+	if id.Name != "" {
+		return AppendString(b, id.Name)
+	}
+	return strconv.AppendUint(b, uint64(id.N), 10)
+}
+
+const hex = "0123456789abcdef"
+
+// AppendString appends s as a JSON string. Control characters, quotes,
+// backslashes, U+2028/U+2029 and the HTML-sensitive <, >, & are escaped;
+// invalid UTF-8 becomes U+FFFD, as encoding/json does.
+func AppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' && c != 0x7f {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// MarshalJSON implements json.Marshaler with the live key set.
+func (e Event) MarshalJSON() ([]byte, error) {
+	return e.AppendJSON(nil, JSONOptions{Live: true}), nil
+}

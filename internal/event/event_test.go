@@ -1,0 +1,137 @@
+package event
+
+import (
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/seccompwatch/seccompwatch/auditstream"
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+func sample() Event {
+	return Event{
+		Record: auditstream.Record{
+			File: "audit.log", Line: 7,
+			Time:   time.Date(2025, 8, 9, 14, 22, 10, 314e6, time.UTC),
+			Serial: 88, HasSerial: true,
+			PID: 1234, UID: auditstream.ID{N: 0}, AUID: auditstream.ID{N: auditstream.UnsetID}, GID: auditstream.ID{Name: "root"},
+			Comm: "deny", Exe: "/usr/bin/deny",
+			AuditArch: syscalls.AuditArchX86_64, Arch: syscalls.ArchX86_64, Syscall: 41,
+			Signal: 31, Action: auditstream.ActionKillProcess,
+		},
+		SyscallName: "socket",
+		Groups:      []string{"@network-io", "@system-service"},
+		Unit:        "nginx.service",
+	}
+}
+
+func decode(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("invalid JSON %s: %v", b, err)
+	}
+	return m
+}
+
+func TestAppendJSONKeys(t *testing.T) {
+	e := sample()
+	m := decode(t, e.AppendJSON(nil, JSONOptions{}))
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	want := []string{"action", "arch", "auid", "comm", "compat", "errno", "exe", "file", "gid", "groups", "line", "pid", "serial", "signal", "syscall", "syscall_nr", "time", "uid", "unit"}
+	if !reflect.DeepEqual(keys, want) {
+		t.Fatalf("keys = %v, want %v", keys, want)
+	}
+	checks := map[string]any{
+		"file": "audit.log", "line": 7.0, "time": "2025-08-09T14:22:10.314Z", "serial": 88.0,
+		"pid": 1234.0, "uid": 0.0, "auid": 4294967295.0, "gid": "root", "exe": "/usr/bin/deny",
+		"arch": "x86_64", "syscall_nr": 41.0, "syscall": "socket", "compat": false, "signal": 31.0,
+		"action": "kill_process", "errno": 0.0, "unit": "nginx.service",
+	}
+	for k, v := range checks {
+		if m[k] != v {
+			t.Errorf("%s = %#v, want %#v", k, m[k], v)
+		}
+	}
+}
+
+func TestAppendJSONNulls(t *testing.T) {
+	e := sample()
+	e.File, e.Line, e.Time, e.HasSerial, e.ExeUnknown, e.Exe = "", 0, time.Time{}, false, true, ""
+	e.Unit, e.SyscallName = "", ""
+	e.Arch, e.AuditArch = syscalls.ArchUnknown, 0xc0000008
+	m := decode(t, e.AppendJSON(nil, JSONOptions{Live: true}))
+	for _, k := range []string{"file", "line", "time", "serial", "exe", "machine"} {
+		if v, ok := m[k]; !ok || v != nil {
+			t.Errorf("%s = %#v, want null", k, v)
+		}
+	}
+	if m["unit"] != "unknown" || m["syscall"] != "unknown" || m["arch"] != "unknown:c0000008" {
+		t.Errorf("unit/syscall/arch = %v/%v/%v", m["unit"], m["syscall"], m["arch"])
+	}
+}
+
+func TestAppendStringHostile(t *testing.T) {
+	for _, s := range []string{
+		"plain", "new\nline\n[Service]\nExecStart=/bin/sh", "\x1b[2J\x1b]0;pwn\x07", "quote\"back\\slash",
+		"bad\xff\xfeutf8", "\u2028\u2029", "<script>&", "\x00\x7f", strings.Repeat("é", 1000),
+	} {
+		b := AppendString(nil, s)
+		var got string
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%q: invalid JSON %s: %v", s, b, err)
+		}
+		if want := perByte(s); got != want {
+			t.Errorf("%q: round trip = %q, want %q", s, got, want)
+		}
+		for _, c := range b {
+			if c < 0x20 || c == 0x7f {
+				t.Errorf("%q: raw control byte %#x in output %q", s, c, b)
+			}
+		}
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "a\nb", "\xff", "\u2028", "\x1b[0m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := AppendString(nil, s)
+		if !utf8.Valid(b) {
+			t.Fatalf("output not UTF-8: %q", b)
+		}
+		var got string
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("invalid JSON %q: %v", b, err)
+		}
+		if want := perByte(s); got != want {
+			t.Fatalf("round trip %q -> %q, want %q", s, got, want)
+		}
+	})
+}
+
+// perByte replaces each invalid UTF-8 byte with U+FFFD, as AppendString
+// does.
+func perByte(s string) string {
+	var sb strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			sb.WriteRune(utf8.RuneError)
+		} else {
+			sb.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return sb.String()
+}
