@@ -1,0 +1,597 @@
+package auditstream
+
+import (
+	"errors"
+	"time"
+
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+// ErrMalformed is matched (errors.Is) by every error the parsers return for
+// input that looks like a SECCOMP record but cannot be decoded. The error is
+// a *ParseError carrying the reason.
+var ErrMalformed = errors.New("auditstream: malformed SECCOMP record")
+
+// Reasons a SECCOMP record is malformed, as used in ParseError.Reason and the
+// `seccompwatch_parse_errors_total{reason}` metric. The set is closed.
+const (
+	ReasonBadPrefix      = "bad_prefix"       // no audit(ts:serial) prefix
+	ReasonBadTimestamp   = "bad_timestamp"    // the prefix's time or serial is not a number
+	ReasonTruncated      = "truncated"        // unterminated quote or prefix
+	ReasonMissingPID     = "missing_pid"      // no pid=
+	ReasonMissingArch    = "missing_arch"     // no arch=
+	ReasonMissingSyscall = "missing_syscall"  // no syscall=
+	ReasonMissingCode    = "missing_code"     // no code=
+	ReasonBadNumber      = "bad_number"       // a numeric field is not a number
+	ReasonBadHex         = "bad_hex"          // a hex-encoded comm/exe is not valid hex
+	ReasonBadName        = "bad_name"         // an interpreted name (signal, code, arch, syscall) is not known
+	ReasonBadJSON        = "bad_json"         // a journalctl -o json line is not valid
+	ReasonBadExport      = "bad_export"       // a journalctl -o export entry is not valid
+	ReasonLineTooLong    = "line_too_long"    // a line longer than MaxLineLength
+	ReasonBadUTF8Message = "bad_message_type" // a journal MESSAGE that is neither string nor byte array
+)
+
+// ParseError says why a SECCOMP record could not be decoded.
+type ParseError struct {
+	Reason string // one of the Reason* constants
+	Field  string // the field concerned, if any
+}
+
+// Error implements error.
+func (e *ParseError) Error() string {
+	if e.Field != "" {
+		return "auditstream: malformed SECCOMP record: " + e.Reason + " (" + e.Field + ")"
+	}
+	return "auditstream: malformed SECCOMP record: " + e.Reason
+}
+
+// Is makes errors.Is(err, ErrMalformed) true.
+func (e *ParseError) Is(target error) bool { return target == ErrMalformed }
+
+// Preallocated errors keep the hot path allocation-free.
+var (
+	errBadPrefix      = &ParseError{Reason: ReasonBadPrefix}
+	errBadTimestamp   = &ParseError{Reason: ReasonBadTimestamp}
+	errTruncated      = &ParseError{Reason: ReasonTruncated}
+	errMissingPID     = &ParseError{Reason: ReasonMissingPID}
+	errMissingArch    = &ParseError{Reason: ReasonMissingArch}
+	errMissingSyscall = &ParseError{Reason: ReasonMissingSyscall}
+	errMissingCode    = &ParseError{Reason: ReasonMissingCode}
+	errBadHex         = &ParseError{Reason: ReasonBadHex}
+)
+
+func badNumber(field string) error { return &ParseError{Reason: ReasonBadNumber, Field: field} }
+func badName(field string) error   { return &ParseError{Reason: ReasonBadName, Field: field} }
+
+// enrichSep is the byte auditd 3.x writes before its interpreted tail
+// (AUID="unset" UID="root" ...). Nothing after it is read.
+const enrichSep = 0x1d
+
+// ParseKernel decodes the body of a SECCOMP (type 1326) record as the kernel
+// sends it over netlink:
+//
+//	audit(1763775501.123:42): auid=4294967295 uid=0 ... code=0x80000000
+//
+// Trailing NUL bytes and newlines are ignored. Errors match ErrMalformed. It
+// allocates only for comm and exe.
+func ParseKernel(data []byte) (Record, error) {
+	for len(data) > 0 && (data[len(data)-1] == 0 || data[len(data)-1] == '\n') {
+		data = data[:len(data)-1]
+	}
+	var r Record
+	rest, err := parseRawPrefix(&r, data)
+	if err != nil {
+		return Record{}, err
+	}
+	if err := parseFields(&r, rest, false, nil); err != nil {
+		return Record{}, err
+	}
+	return r, nil
+}
+
+// ParseSerial returns the serial of any audit record's `audit(ts:serial)`
+// prefix (kernel netlink body, or an audit.log line). It does not allocate.
+func ParseSerial(data []byte) (uint64, bool) {
+	i := indexAudit(data)
+	if i < 0 {
+		return 0, false
+	}
+	p := data[i+len("audit("):]
+	colon := -1
+	for j := 0; j < len(p); j++ {
+		c := p[j]
+		if c == ':' {
+			colon = j
+		} else if c == ')' {
+			if colon < 0 {
+				return 0, false
+			}
+			return parseDec(p[colon+1 : j])
+		}
+	}
+	return 0, false
+}
+
+// indexAudit returns the index of the first "audit(" in data, or -1.
+func indexAudit(data []byte) int {
+	for i := 0; i+6 <= len(data); i++ {
+		if data[i] == 'a' && data[i+1] == 'u' && data[i+2] == 'd' && data[i+3] == 'i' && data[i+4] == 't' && data[i+5] == '(' {
+			return i
+		}
+	}
+	return -1
+}
+
+// parseRawPrefix reads "audit(SEC.MS:SERIAL):" at the start of data (after
+// optional blanks) into r and returns what follows.
+func parseRawPrefix(r *Record, data []byte) ([]byte, error) {
+	data = trimLeft(data)
+	if len(data) < 6 || string(data[:6]) != "audit(" {
+		return nil, errBadPrefix
+	}
+	p := data[6:]
+	end := -1
+	for j := 0; j < len(p); j++ {
+		if p[j] == ')' {
+			end = j
+			break
+		}
+	}
+	if end < 0 {
+		return nil, errTruncated
+	}
+	if err := parseEpochSerial(r, p[:end]); err != nil {
+		return nil, err
+	}
+	rest := p[end+1:]
+	if len(rest) > 0 && rest[0] == ':' {
+		rest = rest[1:]
+	}
+	return rest, nil
+}
+
+// parseEpochSerial parses "1763775501.123:42".
+func parseEpochSerial(r *Record, ts []byte) error {
+	colon := -1
+	for j := len(ts) - 1; j >= 0; j-- {
+		if ts[j] == ':' {
+			colon = j
+			break
+		}
+	}
+	if colon < 0 {
+		return errBadTimestamp
+	}
+	serial, ok := parseDec(ts[colon+1:])
+	if !ok {
+		return errBadTimestamp
+	}
+	t := ts[:colon]
+	dot := -1
+	for j := 0; j < len(t); j++ {
+		if t[j] == '.' {
+			dot = j
+			break
+		}
+	}
+	secB, fracB := t, []byte(nil)
+	if dot >= 0 {
+		secB, fracB = t[:dot], t[dot+1:]
+	}
+	sec, ok := parseDec(secB)
+	if !ok || sec > 1<<40 {
+		return errBadTimestamp
+	}
+	var ms int64
+	for j := 0; j < len(fracB); j++ {
+		c := fracB[j]
+		if c < '0' || c > '9' {
+			return errBadTimestamp
+		}
+		if j < 3 {
+			ms = ms*10 + int64(c-'0')
+		}
+	}
+	for j := len(fracB); j < 3; j++ {
+		ms *= 10
+	}
+	r.Time = time.Unix(int64(sec), ms*int64(time.Millisecond)).UTC()
+	r.Serial = serial
+	r.HasSerial = true
+	return nil
+}
+
+// field presence bits for the mandatory fields.
+const (
+	havePID = 1 << iota
+	haveArch
+	haveSyscall
+	haveCode
+)
+
+// interner returns a string for b, reusing a recent one when equal. A nil
+// interner allocates every time.
+type interner struct {
+	s    [16]string
+	next int
+}
+
+func (in *interner) get(b []byte) string {
+	if in == nil {
+		return string(b)
+	}
+	for i := range in.s {
+		if in.s[i] == string(b) && (len(b) > 0 || in.s[i] == "") {
+			return in.s[i]
+		}
+	}
+	s := string(b)
+	in.s[in.next] = s
+	in.next = (in.next + 1) % len(in.s)
+	return s
+}
+
+// parseFields scans the key=value pairs of a SECCOMP record body once. In
+// interp mode (ausearch -i) values are names. It stops at the auditd
+// enrichment separator.
+func parseFields(r *Record, body []byte, interp bool, in *interner) error {
+	var have int
+	var archName []byte
+	i := 0
+	n := len(body)
+	for i < n {
+		c := body[i]
+		if c == enrichSep {
+			break
+		}
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0 {
+			i++
+			continue
+		}
+		// key
+		ks := i
+		for i < n && body[i] != '=' && body[i] != ' ' && body[i] != enrichSep {
+			i++
+		}
+		if i >= n || body[i] != '=' {
+			// a bare word (e.g. ausearch's ":" separator): skip it
+			continue
+		}
+		key := body[ks:i]
+		i++ // '='
+		var val []byte
+		quoted := false
+		if i < n && body[i] == '"' {
+			quoted = true
+			vs := i + 1
+			j := vs
+			for j < n && body[j] != '"' {
+				j++
+			}
+			if j >= n {
+				return errTruncated
+			}
+			val = body[vs:j]
+			i = j + 1
+		} else {
+			vs := i
+			if interp && (string(key) == "comm" || string(key) == "exe") {
+				i = interpValueEnd(body, vs)
+			} else {
+				for i < n && body[i] != ' ' && body[i] != enrichSep {
+					i++
+				}
+			}
+			val = body[vs:i]
+		}
+		switch string(key) {
+		case "pid":
+			v, ok := parseDec(val)
+			if !ok || v > 1<<31-1 {
+				return badNumber("pid")
+			}
+			r.PID = int(v)
+			have |= havePID
+		case "uid":
+			id, err := parseID(val, interp, "uid", in)
+			if err != nil {
+				return err
+			}
+			r.UID = id
+		case "auid":
+			id, err := parseID(val, interp, "auid", in)
+			if err != nil {
+				return err
+			}
+			r.AUID = id
+		case "gid":
+			id, err := parseID(val, interp, "gid", in)
+			if err != nil {
+				return err
+			}
+			r.GID = id
+		case "ses":
+			id, err := parseID(val, interp, "ses", in)
+			if err != nil {
+				return err
+			}
+			r.Ses = id
+		case "comm":
+			s, err := decodeUntrusted(val, quoted, interp, in)
+			if err != nil {
+				return err
+			}
+			r.Comm = s
+		case "exe":
+			if !quoted && string(val) == "(null)" {
+				r.Exe = ""
+				r.ExeUnknown = true
+				break
+			}
+			s, err := decodeUntrusted(val, quoted, interp, in)
+			if err != nil {
+				return err
+			}
+			r.Exe = s
+			r.ExeUnknown = false
+		case "sig":
+			v, ok := parseDec(val)
+			if !ok && interp {
+				v, ok = signalNumber(val)
+			}
+			if !ok || v > 1<<31-1 {
+				return badNumber("sig")
+			}
+			r.Signal = int(v)
+		case "arch":
+			if interp && !isHex(val) {
+				archName = val
+			} else {
+				v, ok := parseHex(val)
+				if !ok || v > 0xffffffff {
+					return badNumber("arch")
+				}
+				r.AuditArch = uint32(v)
+			}
+			have |= haveArch
+		case "syscall":
+			v, ok := parseDec(val)
+			if ok {
+				if v > 1<<31-1 {
+					return badNumber("syscall")
+				}
+				r.Syscall = int(v)
+			} else if interp && len(val) > 0 {
+				r.SyscallNm = in.get(val)
+				r.Syscall = -1
+			} else {
+				return badNumber("syscall")
+			}
+			have |= haveSyscall
+		case "compat":
+			v, ok := parseDec(val)
+			if !ok || v > 1 {
+				return badNumber("compat")
+			}
+			r.Compat = v == 1
+		case "ip":
+			v, ok := parseHex(val)
+			if !ok {
+				return badNumber("ip")
+			}
+			r.IP = v
+		case "code":
+			v, ok := parseHex(val)
+			if ok && v <= 0xffffffff && (!interp || hasHexPrefix(val)) {
+				r.Code = uint32(v)
+				r.Action, r.Errno = DecodeCode(r.Code)
+			} else if interp {
+				a, code, ok := actionByName(val)
+				if !ok {
+					return badName("code")
+				}
+				r.Action, r.Code = a, code
+				if code != 0 {
+					_, r.Errno = DecodeCode(code)
+				}
+			} else {
+				return badNumber("code")
+			}
+			have |= haveCode
+		}
+	}
+	switch {
+	case have&havePID == 0:
+		return errMissingPID
+	case have&haveArch == 0:
+		return errMissingArch
+	case have&haveSyscall == 0:
+		return errMissingSyscall
+	case have&haveCode == 0:
+		return errMissingCode
+	}
+	return resolveArch(r, archName)
+}
+
+// resolveArch fills r.Arch (and, for interpreted input, the syscall number)
+// once all fields are known.
+func resolveArch(r *Record, archName []byte) error {
+	if archName == nil {
+		if r.SyscallNm != "" {
+			// a number arch with a syscall name: resolve the name
+			a, _ := syscalls.FromAudit(r.AuditArch, 0)
+			r.Arch = a
+			if nr, ok := syscalls.Number(a, r.SyscallNm); ok {
+				r.Syscall = nr
+				r.Arch, _ = syscalls.FromAudit(r.AuditArch, nr)
+			}
+			return nil
+		}
+		r.Arch, _ = syscalls.FromAudit(r.AuditArch, r.Syscall)
+		return nil
+	}
+	a, ok := syscalls.ParseArch(string(archName))
+	if !ok {
+		// ausearch prints unknown-arch values as "unknown-elf-type(...)"
+		// or the hex; keep what we can
+		return badName("arch")
+	}
+	r.AuditArch = a.AuditValue()
+	if r.SyscallNm != "" {
+		if nr, ok := syscalls.Number(a, r.SyscallNm); ok {
+			r.Syscall = nr
+		}
+		r.Arch = a
+		return nil
+	}
+	r.Arch, _ = syscalls.FromAudit(r.AuditArch, r.Syscall)
+	if r.Arch == syscalls.ArchUnknown {
+		r.Arch = a
+	}
+	return nil
+}
+
+// interpValueEnd finds the end of an ausearch -i comm/exe value, which is
+// printed unquoted and may contain spaces: it runs up to the next " key="
+// whose key is one a SECCOMP record has after comm/exe.
+func interpValueEnd(body []byte, vs int) int {
+	n := len(body)
+	for j := vs; j < n; j++ {
+		c := body[j]
+		if c == enrichSep {
+			return j
+		}
+		if c != ' ' {
+			continue
+		}
+		k := j + 1
+		for k < n && body[k] >= 'a' && body[k] <= 'z' {
+			k++
+		}
+		if k < n && body[k] == '=' {
+			switch string(body[j+1 : k]) {
+			case "exe", "subj", "sig", "arch", "syscall", "compat", "ip", "code", "pid", "uid", "auid", "gid", "ses":
+				return j
+			}
+		}
+	}
+	return n
+}
+
+// parseID decodes uid/gid/auid/ses: a number, or in interp mode a name
+// ("unset" is UnsetID).
+func parseID(val []byte, interp bool, field string, in *interner) (ID, error) {
+	if v, ok := parseDec(val); ok && v <= 0xffffffff {
+		return ID{N: uint32(v)}, nil
+	}
+	if !interp || len(val) == 0 {
+		return ID{}, badNumber(field)
+	}
+	if string(val) == "unset" {
+		return ID{N: UnsetID}, nil
+	}
+	return ID{Name: in.get(val)}, nil
+}
+
+// decodeUntrusted decodes a comm/exe value: quoted values are literal,
+// unquoted ones are hex (kernel) or literal (ausearch -i).
+func decodeUntrusted(val []byte, quoted, interp bool, in *interner) (string, error) {
+	if quoted || interp {
+		return in.get(val), nil
+	}
+	if len(val)%2 != 0 {
+		return "", errBadHex
+	}
+	var buf [256]byte
+	var dst []byte
+	if len(val)/2 <= len(buf) {
+		dst = buf[:len(val)/2]
+	} else {
+		dst = make([]byte, len(val)/2)
+	}
+	for i := 0; i < len(dst); i++ {
+		hi, ok1 := unhex(val[2*i])
+		lo, ok2 := unhex(val[2*i+1])
+		if !ok1 || !ok2 {
+			return "", errBadHex
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return in.get(dst), nil
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// parseDec parses an unsigned decimal number without allocating.
+func parseDec(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
+}
+
+func hasHexPrefix(b []byte) bool {
+	return len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X')
+}
+
+func isHex(b []byte) bool {
+	if hasHexPrefix(b) {
+		b = b[2:]
+	}
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if _, ok := unhex(c); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// parseHex parses a hexadecimal number with optional 0x prefix.
+func parseHex(b []byte) (uint64, bool) {
+	if hasHexPrefix(b) {
+		b = b[2:]
+	}
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		d, ok := unhex(c)
+		if !ok {
+			return 0, false
+		}
+		v = v<<4 | uint64(d)
+	}
+	return v, true
+}
+
+func trimLeft(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	return b
+}
