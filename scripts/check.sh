@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Every check CI runs: formatting, vet, staticcheck, generated code up to
+# date, the test suite with the race detector (as root: real kernel audit,
+# seccomp, cgroups, BPF), and a short run of every fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:$(go env GOPATH)/bin"
+FUZZTIME=${FUZZTIME:-4s}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step gofmt
+bad=$(gofmt -l $(git ls-files '*.go'))
+if [[ -n "$bad" ]]; then echo "gofmt needed:"; echo "$bad"; exit 1; fi
+
+step go vet
+go vet ./...
+
+step staticcheck
+staticcheck ./...
+
+step go generate is reproducible
+go generate ./...
+if ! git diff --exit-code --stat; then
+	echo "go generate changed committed files: run it and commit the result"; exit 1
+fi
+if [[ -n "$(git status --porcelain --untracked-files=all -- '*.go' '*.md')" ]]; then
+	git status --porcelain --untracked-files=all; echo "go generate created files"; exit 1
+fi
+
+step go test -race
+go test -race -count=1 -timeout 20m ./...
+
+step fuzz targets, $FUZZTIME each
+for pkg in $(go list ./...); do
+	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+		echo "--- $pkg $target"
+		go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" >/tmp/fuzz.$$ 2>&1 || { cat /tmp/fuzz.$$; rm -f /tmp/fuzz.$$; exit 1; }
+	done
+done
+rm -f /tmp/fuzz.$$
+
+step CLI smoke: the README\'s first command
+go run ./cmd/seccompwatch suggest --replay auditstream/testdata/sample.log --systemd.table 252 >/dev/null
+
+echo
+echo "all checks passed"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine (as root):
+# auditd (installed without starting it: tests start `auditd -n` themselves
+# and stop it by pid), systemd-nspawn + debootstrap for the systemd
+# container tests, and staticcheck. Idempotent.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+need=()
+for pkg in auditd systemd-container debootstrap; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if ((${#need[@]})); then
+	apt-get update -qq
+	# A policy-rc.d that refuses keeps the packages' daemons from starting:
+	# an auditd started here would take the audit pid for good.
+	created=0
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		created=1
+	fi
+	for try in 1 2; do
+		if apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; then break; fi
+		[[ $try == 2 ]] && { ((created)) && rm -f /usr/sbin/policy-rc.d; exit 1; }
+		sleep 2
+	done
+	((created)) && rm -f /usr/sbin/policy-rc.d
+fi
+
+if ! command -v staticcheck >/dev/null && [[ ! -x "$(go env GOPATH)/bin/staticcheck" ]]; then
+	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
+go mod download
