@@ -1,0 +1,119 @@
+package eventlog
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/seccompwatch/seccompwatch/auditstream"
+	"github.com/seccompwatch/seccompwatch/internal/event"
+)
+
+func ev(pid int) *event.Event {
+	return &event.Event{Record: auditstream.Record{PID: pid, Comm: "x\ny", Action: auditstream.ActionErrno}, SyscallName: "uname", Unit: "a.service", Method: "bpf"}
+}
+
+func lines(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("bad line %q: %v", sc.Text(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestWriteReopenAfterRotation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.jsonl")
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(ev(1))
+	w.Write(ev(2))
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// logrotate moves the file away, then sends SIGHUP.
+	rotated := path + ".1"
+	if err := os.Rename(path, rotated); err != nil {
+		t.Fatal(err)
+	}
+	w.Write(ev(3)) // still buffered for the old file
+	if err := w.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	w.Write(ev(4))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(t, rotated); len(got) != 3 || got[2]["pid"] != 3.0 {
+		t.Fatalf("rotated file = %v", got)
+	}
+	got := lines(t, path)
+	if len(got) != 1 || got[0]["pid"] != 4.0 || got[0]["comm"] != "x\ny" || got[0]["attribution"] != "bpf" {
+		t.Fatalf("new file = %v", got)
+	}
+	if n, errs, _ := w.Stats(); n != 4 || errs != 0 {
+		t.Fatalf("stats = %d written, %d errors", n, errs)
+	}
+}
+
+func TestWriteErrorsAreCounted(t *testing.T) {
+	// /dev/full fails every write with ENOSPC: the disk-full case.
+	w, err := Open("/dev/full")
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	for i := range 2000 { // more than the buffer holds
+		w.Write(ev(i))
+	}
+	if err := w.Flush(); err == nil {
+		t.Fatal("flush to /dev/full succeeded")
+	}
+	_, errs, last := w.Stats()
+	if errs == 0 || last == "" {
+		t.Fatalf("errors not counted: %d %q", errs, last)
+	}
+	w.Write(ev(1)) // keeps accepting events
+	w.Close()
+}
+
+func TestConcurrentWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 250 {
+				w.Write(ev(g*1000 + i))
+				if i%50 == 0 {
+					_ = w.Reopen()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	w.Close()
+	if got := lines(t, path); len(got) != 1000 {
+		t.Fatalf("got %d lines, want 1000", len(got))
+	}
+}

@@ -1,0 +1,96 @@
+// Package state persists the daemon's aggregated denials across restarts:
+// one JSON file, written atomically (temporary file, fsync, rename, fsync of
+// the directory), bounded in size, and read back with a clear error when it
+// is damaged, in which case the damaged file is kept aside for inspection.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// MaxSize is the largest state file Load accepts.
+const MaxSize = 256 << 20
+
+// ErrCorrupt reports a state file that exists but cannot be read back; Load
+// has moved it aside.
+var ErrCorrupt = errors.New("state: file is damaged")
+
+// Save writes v as JSON to path atomically: readers see the old file or the
+// new one, never a mix, also across a crash or power loss.
+func Save(path string, v any) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	enc := json.NewEncoder(f)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("state: write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("state: sync %s: %w", tmp, err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("state: close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		// The rename is durable only once the directory is synced.
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("state: sync dir %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// Load reads the JSON file at path into v. A missing file returns an error
+// satisfying errors.Is(err, os.ErrNotExist). A damaged file (bad JSON,
+// truncated, too large) is renamed to path+".corrupt-<unix time>" and an
+// error wrapping ErrCorrupt that names the new location is returned.
+func Load(path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(io.LimitReader(f, MaxSize+1))
+	err = dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data")
+	}
+	if err == nil {
+		if fi, serr := f.Stat(); serr == nil && fi.Size() > MaxSize {
+			err = fmt.Errorf("larger than %d bytes", MaxSize)
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	aside := fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())
+	if rerr := os.Rename(path, aside); rerr != nil {
+		return fmt.Errorf("%w: %s: %v (could not move it aside: %v)", ErrCorrupt, path, err, rerr)
+	}
+	return fmt.Errorf("%w: %s: %v; kept as %s", ErrCorrupt, path, err, aside)
+}
