@@ -1,0 +1,195 @@
+// Package metrics exports the daemon's counts as Prometheus metrics, under
+// the names SPEC.md fixes (alert rules and dashboards depend on them).
+//
+// Counts live with their owners (the audit source, the attributor, the
+// aggregator); this package reads them at scrape time through a Snapshot
+// function, node_exporter style, and emits const metrics. The one
+// high-cardinality family, seccompwatch_denials_total, is kept here, bounded
+// by MaxSeries: label sets beyond it go to one overflow series and are
+// counted; no counter series is ever evicted.
+package metrics
+
+import (
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const namespace = "seccompwatch"
+
+// OverflowLabel is the label value of the overflow series.
+const OverflowLabel = "overflow"
+
+// UnitState is what the per-unit gauges report for one unit.
+type UnitState struct {
+	Unit       string
+	Suggested  int       // syscalls the unit's pending suggestion adds
+	LastDenial time.Time // zero when unknown
+}
+
+// Snapshot is every count the collector exports besides the denials.
+type Snapshot struct {
+	RecordsByType       map[string]uint64 // audit records read, by type name
+	ParseErrors         map[string]uint64 // by reason
+	Attributions        map[string]uint64 // by method
+	AttributionFailures map[string]uint64 // by reason
+	Lost                map[string]uint64 // by source: enobufs, serial_gap, kernel
+	Backlog             float64
+	HasBacklog          bool // the kernel backlog is readable (CAP_AUDIT_CONTROL)
+	AuditUp             bool
+	AttributionMode     string // e.g. "bpf" or "proc"
+	EventWriteErrors    uint64
+	LogLinesDropped     uint64 // by sampling
+	Units               []UnitState
+}
+
+// Denials is the bounded seccompwatch_denials_total counter family.
+type Denials struct {
+	max int
+
+	mu       sync.Mutex
+	series   map[denialKey]uint64
+	overflow uint64 // label sets refused (seccompwatch_series_overflow_total)
+}
+
+type denialKey struct {
+	unit, syscall, action, arch string
+	risky                       bool
+}
+
+// NewDenials returns a family that holds at most max label sets (plus the
+// overflow series); max <= 0 means 10000.
+func NewDenials(max int) *Denials {
+	if max <= 0 {
+		max = 10000
+	}
+	return &Denials{max: max, series: make(map[denialKey]uint64)}
+}
+
+// Inc counts one denial. unit, syscall, action and arch must already be
+// bounded vocabulary (unit names, syscall names): never pid, comm or exe.
+func (d *Denials) Inc(unit, syscall, action, arch string, risky bool) {
+	k := denialKey{unit, syscall, action, arch, risky}
+	d.mu.Lock()
+	if _, ok := d.series[k]; !ok && len(d.series) >= d.max {
+		d.overflow++
+		k = denialKey{OverflowLabel, OverflowLabel, OverflowLabel, OverflowLabel, false}
+	}
+	d.series[k]++
+	d.mu.Unlock()
+}
+
+// Collector is a prometheus.Collector over a Snapshot function and a
+// Denials family.
+type Collector struct {
+	snapshot  func() Snapshot
+	denials   *Denials
+	maxSeries int
+}
+
+// NewCollector returns a collector; snapshot is called once per scrape.
+// maxSeries bounds the per-unit gauges as Denials bounds the counter.
+func NewCollector(snapshot func() Snapshot, denials *Denials, maxSeries int) *Collector {
+	if maxSeries <= 0 {
+		maxSeries = 10000
+	}
+	return &Collector{snapshot: snapshot, denials: denials, maxSeries: maxSeries}
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(namespace+"_"+name, help, labels, nil)
+}
+
+var (
+	denialsDesc      = desc("denials_total", "Seccomp denials seen, by unit, syscall, action, arch and whether the syscall is risky.", "unit", "syscall", "action", "arch", "risky")
+	recordsDesc      = desc("audit_records_total", "Audit records read, by record type.", "type")
+	parseErrorsDesc  = desc("parse_errors_total", "SECCOMP records that could not be parsed, by reason.", "reason")
+	attributionsDesc = desc("attributions_total", "Denials attributed to a unit, by method.", "method")
+	attrFailuresDesc = desc("attribution_failures_total", "Denials that could not be attributed to a unit (kept as unit \"unknown\"), by reason.", "reason")
+	lostDesc         = desc("records_lost_total", "Audit records lost before seccompwatch read them, by where the loss was seen (enobufs, serial_gap, kernel).", "source")
+	backlogDesc      = desc("kernel_audit_backlog", "Audit records queued in the kernel (AUDIT_GET), when readable.")
+	suggestedDesc    = desc("suggested_syscalls", "Syscalls the pending suggestion for a unit would add.", "unit")
+	lastDenialDesc   = desc("last_denial_timestamp_seconds", "Unix time of the last denial seen for a unit.", "unit")
+	overflowDesc     = desc("series_overflow_total", "Label sets not given a series of their own because --max-series was reached (counted in the overflow series).")
+	auditUpDesc      = desc("audit_stream_up", "1 when the audit stream is subscribed and being read.")
+	attrModeDesc     = desc("attribution_mode", "The attribution method in use (1 for the active one): bpf, or proc when BPF could not load.", "mode")
+	eventErrorsDesc  = desc("event_write_errors_total", "Denial events that could not be written to --events.file.")
+	logDroppedDesc   = desc("log_lines_sampled_out_total", "Per-record log lines dropped by log sampling (the event stream is never sampled).")
+)
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{denialsDesc, recordsDesc, parseErrorsDesc, attributionsDesc, attrFailuresDesc,
+		lostDesc, backlogDesc, suggestedDesc, lastDenialDesc, overflowDesc, auditUpDesc, attrModeDesc, eventErrorsDesc, logDroppedDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.snapshot()
+	c.denials.mu.Lock()
+	for k, v := range c.denials.series {
+		ch <- prometheus.MustNewConstMetric(denialsDesc, prometheus.CounterValue, float64(v), k.unit, k.syscall, k.action, k.arch, strconv.FormatBool(k.risky))
+	}
+	overflow := c.denials.overflow
+	c.denials.mu.Unlock()
+
+	counterMap(ch, recordsDesc, s.RecordsByType)
+	counterMap(ch, parseErrorsDesc, s.ParseErrors)
+	counterMap(ch, attributionsDesc, s.Attributions)
+	counterMap(ch, attrFailuresDesc, s.AttributionFailures)
+	lost := map[string]uint64{"enobufs": 0, "serial_gap": 0, "kernel": 0}
+	for k, v := range s.Lost {
+		lost[k] = v
+	}
+	counterMap(ch, lostDesc, lost)
+	if s.HasBacklog {
+		ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, s.Backlog)
+	}
+	ch <- prometheus.MustNewConstMetric(auditUpDesc, prometheus.GaugeValue, b2f(s.AuditUp))
+	for _, m := range []string{"bpf", "proc"} {
+		ch <- prometheus.MustNewConstMetric(attrModeDesc, prometheus.GaugeValue, b2f(s.AttributionMode == m), m)
+	}
+	ch <- prometheus.MustNewConstMetric(overflowDesc, prometheus.CounterValue, float64(overflow))
+	ch <- prometheus.MustNewConstMetric(eventErrorsDesc, prometheus.CounterValue, float64(s.EventWriteErrors))
+	ch <- prometheus.MustNewConstMetric(logDroppedDesc, prometheus.CounterValue, float64(s.LogLinesDropped))
+
+	units := s.Units
+	sort.Slice(units, func(i, j int) bool { return units[i].Unit < units[j].Unit })
+	var ovSuggested int
+	var ovLast time.Time
+	for i, u := range units {
+		if i >= c.maxSeries {
+			ovSuggested += u.Suggested
+			if u.LastDenial.After(ovLast) {
+				ovLast = u.LastDenial
+			}
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(suggestedDesc, prometheus.GaugeValue, float64(u.Suggested), u.Unit)
+		if !u.LastDenial.IsZero() {
+			ch <- prometheus.MustNewConstMetric(lastDenialDesc, prometheus.GaugeValue, float64(u.LastDenial.UnixMilli())/1e3, u.Unit)
+		}
+	}
+	if len(units) > c.maxSeries {
+		ch <- prometheus.MustNewConstMetric(suggestedDesc, prometheus.GaugeValue, float64(ovSuggested), OverflowLabel)
+		ch <- prometheus.MustNewConstMetric(lastDenialDesc, prometheus.GaugeValue, float64(ovLast.UnixMilli())/1e3, OverflowLabel)
+	}
+}
+
+func counterMap(ch chan<- prometheus.Metric, d *prometheus.Desc, m map[string]uint64) {
+	for k, v := range m {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), k)
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,80 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func registry(t *testing.T, snap Snapshot, d *Denials, max int) *prometheus.Registry {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(func() Snapshot { return snap }, d, max))
+	return reg
+}
+
+func TestLintClean(t *testing.T) {
+	d := NewDenials(10)
+	d.Inc("nginx.service", "socket", "kill_process", "x86_64", false)
+	snap := Snapshot{
+		RecordsByType:       map[string]uint64{"SECCOMP": 3, "SYSCALL": 10},
+		ParseErrors:         map[string]uint64{"missing_arch": 1},
+		Attributions:        map[string]uint64{"bpf": 2},
+		AttributionFailures: map[string]uint64{"pid_gone": 1},
+		HasBacklog:          true,
+		AuditUp:             true,
+		AttributionMode:     "bpf",
+		Units:               []UnitState{{Unit: "nginx.service", Suggested: 1, LastDenial: time.Unix(1700000000, 500e6)}},
+	}
+	problems, err := testutil.GatherAndLint(registry(t, snap, d, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestDenialsOverflow(t *testing.T) {
+	d := NewDenials(2)
+	d.Inc("a.service", "socket", "errno", "x86_64", false)
+	d.Inc("b.service", "mount", "kill_process", "x86_64", true)
+	d.Inc("c.service", "uname", "errno", "x86_64", false) // over the limit
+	d.Inc("d.service", "uname", "errno", "x86_64", false) // over the limit
+	d.Inc("a.service", "socket", "errno", "x86_64", false) // existing series still counts
+	reg := registry(t, Snapshot{}, d, 2)
+	want := `
+# HELP seccompwatch_denials_total Seccomp denials seen, by unit, syscall, action, arch and whether the syscall is risky.
+# TYPE seccompwatch_denials_total counter
+seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="socket",unit="a.service"} 2
+seccompwatch_denials_total{action="kill_process",arch="x86_64",risky="true",syscall="mount",unit="b.service"} 1
+seccompwatch_denials_total{action="overflow",arch="overflow",risky="false",syscall="overflow",unit="overflow"} 2
+# HELP seccompwatch_series_overflow_total Label sets not given a series of their own because --max-series was reached (counted in the overflow series).
+# TYPE seccompwatch_series_overflow_total counter
+seccompwatch_series_overflow_total 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "seccompwatch_denials_total", "seccompwatch_series_overflow_total"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUnitGaugesBounded(t *testing.T) {
+	var units []UnitState
+	for _, u := range []string{"a.service", "b.service", "c.service", "d.service"} {
+		units = append(units, UnitState{Unit: u, Suggested: 2, LastDenial: time.Unix(100, 0)})
+	}
+	reg := registry(t, Snapshot{Units: units}, NewDenials(2), 2)
+	want := `
+# HELP seccompwatch_suggested_syscalls Syscalls the pending suggestion for a unit would add.
+# TYPE seccompwatch_suggested_syscalls gauge
+seccompwatch_suggested_syscalls{unit="a.service"} 2
+seccompwatch_suggested_syscalls{unit="b.service"} 2
+seccompwatch_suggested_syscalls{unit="overflow"} 4
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "seccompwatch_suggested_syscalls"); err != nil {
+		t.Fatal(err)
+	}
+}
