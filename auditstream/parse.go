@@ -356,15 +356,29 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 			have |= haveArch
 		case "syscall":
 			v, ok := parseDec(val)
-			if ok {
-				if v > 1<<31-1 {
-					return badNumber("syscall")
-				}
+			switch {
+			case ok && v <= 1<<31-1:
 				r.Syscall = int(v)
-			} else if interp && len(val) > 0 {
+			case ok:
+				return badNumber("syscall")
+			case interp && len(val) > 0:
+				if inner, isUnknown := unwrap(val, "unknown-syscall("); isUnknown {
+					v, ok := parseDec(inner)
+					if !ok || v > 1<<31-1 {
+						return badNumber("syscall")
+					}
+					r.Syscall = int(v)
+					break
+				}
+				for j, c := range val {
+					if c == '(' && j > 0 { // socketcall(socket)
+						val = val[:j]
+						break
+					}
+				}
 				r.SyscallNm = in.get(val)
 				r.Syscall = -1
-			} else {
+			default:
 				return badNumber("syscall")
 			}
 			have |= haveSyscall
@@ -413,42 +427,57 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 	return resolveArch(r, archName)
 }
 
-// resolveArch fills r.Arch (and, for interpreted input, the syscall number)
-// once all fields are known.
+// resolveArch fills r.Arch (and, for a syscall given by name, the number)
+// once all fields are known. archName is the interpreted arch= value, nil
+// when the record carried the AUDIT_ARCH number.
 func resolveArch(r *Record, archName []byte) error {
-	if archName == nil {
-		if r.SyscallNm != "" {
-			// a number arch with a syscall name: resolve the name
-			a, _ := syscalls.FromAudit(r.AuditArch, 0)
-			r.Arch = a
-			if nr, ok := syscalls.Number(a, r.SyscallNm); ok {
-				r.Syscall = nr
-				r.Arch, _ = syscalls.FromAudit(r.AuditArch, nr)
+	if archName != nil {
+		a, ok := archByName(archName)
+		switch {
+		case ok:
+			r.AuditArch = a.AuditValue()
+		default:
+			if inner, isUnknown := unwrap(archName, "unknown-elf-type("); isUnknown {
+				v, ok := parseHex(inner)
+				if !ok || v > 0xffffffff {
+					return badNumber("arch")
+				}
+				r.AuditArch = uint32(v)
 			}
-			return nil
+			// another machine auparse knows and seccompwatch has no
+			// table for (ppc64, s390, riscv32, ...): ArchUnknown
 		}
-		r.Arch, _ = syscalls.FromAudit(r.AuditArch, r.Syscall)
-		return nil
 	}
-	a, ok := syscalls.ParseArch(string(archName))
-	if !ok {
-		// ausearch prints unknown-arch values as "unknown-elf-type(...)"
-		// or the hex; keep what we can
-		return badName("arch")
-	}
-	r.AuditArch = a.AuditValue()
 	if r.SyscallNm != "" {
+		a, _ := syscalls.FromAudit(r.AuditArch, 0)
+		if archName != nil {
+			a, _ = archByName(archName)
+		}
+		r.Arch = a
 		if nr, ok := syscalls.Number(a, r.SyscallNm); ok {
 			r.Syscall = nr
 		}
-		r.Arch = a
 		return nil
 	}
 	r.Arch, _ = syscalls.FromAudit(r.AuditArch, r.Syscall)
-	if r.Arch == syscalls.ArchUnknown {
-		r.Arch = a
-	}
 	return nil
+}
+
+// archByName maps an interpreted arch= value (auparse's machine names) to
+// an ABI.
+func archByName(v []byte) (syscalls.Arch, bool) {
+	switch string(v) {
+	case "armv5tejl", "armv5tel", "armv6l":
+		return syscalls.ArchARM, true
+	case "armv8l":
+		return syscalls.ArchAArch64, true
+	case "x86_64":
+		return syscalls.ArchX86_64, true
+	}
+	if isHex(v) {
+		return syscalls.ArchUnknown, false
+	}
+	return syscalls.ParseArch(string(v))
 }
 
 // interpValueEnd finds the end of an ausearch -i comm/exe value, which is
@@ -496,8 +525,11 @@ func parseID(val []byte, interp bool, field string, in *interner) (ID, error) {
 // decodeUntrusted decodes a comm/exe value: quoted values are literal,
 // unquoted ones are hex (kernel) or literal (ausearch -i).
 func decodeUntrusted(val []byte, quoted, interp bool, in *interner) (string, error) {
-	if quoted || interp {
+	if quoted {
 		return in.get(val), nil
+	}
+	if interp {
+		return unescapeTTY(val, in), nil
 	}
 	if len(val)%2 != 0 {
 		return "", errBadHex
@@ -594,4 +626,34 @@ func trimLeft(b []byte) []byte {
 		b = b[1:]
 	}
 	return b
+}
+
+// unescapeTTY undoes auparse's tty escaping of interpreted values: control
+// bytes (< 0x20) printed as a backslash and three octal digits.
+func unescapeTTY(val []byte, in *interner) string {
+	esc := false
+	for i := 0; i+3 < len(val); i++ {
+		if val[i] == '\\' && isTTYEscape(val[i+1:i+4]) {
+			esc = true
+			break
+		}
+	}
+	if !esc {
+		return in.get(val)
+	}
+	out := make([]byte, 0, len(val))
+	for i := 0; i < len(val); i++ {
+		if val[i] == '\\' && i+3 < len(val) && isTTYEscape(val[i+1:i+4]) {
+			out = append(out, (val[i+1]-'0')<<6|(val[i+2]-'0')<<3|(val[i+3]-'0'))
+			i += 3
+			continue
+		}
+		out = append(out, val[i])
+	}
+	return string(out)
+}
+
+// isTTYEscape reports whether d is the octal form of a byte below 0x20.
+func isTTYEscape(d []byte) bool {
+	return d[0] == '0' && d[1] >= '0' && d[1] <= '3' && d[2] >= '0' && d[2] <= '7'
 }
