@@ -16,6 +16,7 @@ type Table struct {
 	members map[string][]string            // group -> resolved, sorted syscall names
 	groups  map[string][]string            // syscall -> sorted groups containing it
 	in      map[string]map[string]struct{} // group -> set of syscalls
+	desc    map[string]string              // group -> description, where known
 }
 
 // NewTable builds a Table from each group's direct entries, as systemd lists
@@ -94,6 +95,20 @@ func (t *Table) HasGroup(group string) bool {
 func (t *Table) InGroup(syscall, group string) bool {
 	_, ok := t.in[group][syscall]
 	return ok
+}
+
+// Description returns the group's one-line description as systemd prints
+// it (e.g. "Mounting and unmounting of file systems" for "@mount"), or ""
+// when the table has none.
+func (t *Table) Description(group string) string {
+	return t.desc[group]
+}
+
+// newTable is NewTable plus the groups' descriptions.
+func newTable(version, source string, direct map[string][]string, desc map[string]string) *Table {
+	t := NewTable(version, source, direct)
+	t.desc = desc
+	return t
 }
 
 // GroupNames returns the names of all groups, sorted.
