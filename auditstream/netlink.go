@@ -1,0 +1,506 @@
+//go:build linux
+
+package auditstream
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+	"github.com/elastic/go-libaudit/v2/auparse"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// The live audit modes.
+const (
+	// ModeMulticast is a passive, read-only subscription to the audit log
+	// multicast group (AUDIT_NLGRP_READLOG). It needs only CAP_AUDIT_READ,
+	// changes no kernel audit state and coexists with auditd and journald.
+	ModeMulticast = "multicast"
+	// ModeUnicast registers this process as the host's audit daemon. It
+	// needs CAP_AUDIT_CONTROL, refuses when another daemon is registered,
+	// and restores the kernel state it changed on every exit path.
+	ModeUnicast = "unicast"
+)
+
+// Defaults used by NewSource for zero Options fields.
+const (
+	DefaultRcvBufBytes    = 64 << 20
+	DefaultBacklogLimit   = 8192
+	DefaultStatusInterval = 5 * time.Second
+)
+
+// Loss sources, the keys of LiveStats.Lost.
+const (
+	LostENOBUFS   = "enobufs"    // receive overflows (each drops one or more records)
+	LostSerialGap = "serial_gap" // events whose serial never arrived
+	LostKernel    = "kernel"     // growth of the kernel's lost counter since start
+)
+
+const auditSeccomp = 1326 // AUDIT_SECCOMP
+
+// Options configure a Source. The zero value is a multicast source with
+// the defaults above.
+type Options struct {
+	// Mode is ModeMulticast (default when empty) or ModeUnicast.
+	Mode string
+	// RcvBufBytes is the socket receive buffer to ask for (default
+	// DefaultRcvBufBytes). SO_RCVBUFFORCE is used when the process has
+	// CAP_NET_ADMIN, else SO_RCVBUF, which the kernel caps at
+	// net.core.rmem_max. LiveStats.RcvBufBytes reports what the kernel gave
+	// (it doubles the request for bookkeeping).
+	RcvBufBytes int
+	// BacklogLimit is the kernel backlog_limit while a unicast source runs
+	// (default DefaultBacklogLimit).
+	BacklogLimit uint32
+	// BacklogWaitTime is the kernel backlog_wait_time in jiffies while a
+	// unicast source runs. 0 never blocks audited tasks (at the backlog
+	// limit the kernel drops records and counts them as lost); a negative
+	// value keeps the kernel's current setting.
+	BacklogWaitTime int32
+	// StatusInterval is how often the kernel's lost and backlog counters
+	// are read (default DefaultStatusInterval).
+	StatusInterval time.Duration
+	// Logger receives lifecycle and loss messages (nil: no logging).
+	Logger *zap.Logger
+}
+
+// LiveStats is a snapshot of a live Source's counters.
+type LiveStats struct {
+	Mode      string
+	Connected bool // the socket is open and being read
+	// RcvBufBytes is the receive buffer the kernel granted (SO_RCVBUF).
+	RcvBufBytes int
+	// RcvBufForced tells whether SO_RCVBUFFORCE (CAP_NET_ADMIN) was used.
+	RcvBufForced bool
+	// Records counts every record read, by audit record type name
+	// ("SECCOMP", "ANOM_ABEND", ...).
+	Records map[string]uint64
+	// ParseErrors counts SECCOMP records ParseKernel rejected, by reason.
+	ParseErrors map[string]uint64
+	// Lost counts losses by source: LostENOBUFS (overflow events),
+	// LostSerialGap (events), LostKernel (records). All keys are present.
+	Lost map[string]uint64
+	// PendingSerialGap is the number of missing serials not yet counted
+	// (held for a grace period in case they arrive late).
+	PendingSerialGap uint64
+	// Rejected counts datagrams not from the kernel or too short.
+	Rejected uint64
+	// KernelStatus tells whether the kernel's lost/backlog counters can be
+	// read (CAP_AUDIT_CONTROL); KernelBacklog and Lost[LostKernel] are
+	// meaningful only then.
+	KernelStatus  bool
+	KernelBacklog uint32
+	// LastReceive is when the last record was read (zero: none yet).
+	LastReceive time.Time
+}
+
+const maxTypeIndex = 3000 // audit record types are below this
+
+// Source reads audit records live from the kernel. Create it with
+// NewSource and call Run once. Stats and Restore may be called from any
+// goroutine at any time.
+type Source struct {
+	opts Options
+	log  *zap.Logger
+
+	connected    atomic.Bool
+	rcvbuf       atomic.Int64
+	rcvbufForced atomic.Bool
+	types        [maxTypeIndex]atomic.Uint64
+	otherTypes   sync.Map // uint16 -> *atomic.Uint64, for types >= maxTypeIndex
+	enobufs      atomic.Uint64
+	serialGap    atomic.Uint64
+	pendingGap   atomic.Uint64
+	rejected     atomic.Uint64
+	kernelOK     atomic.Bool
+	kernelLost   atomic.Uint64
+	backlog      atomic.Uint32
+	lastRecv     atomic.Int64 // unix nanoseconds
+
+	parseMu     sync.Mutex
+	parseErrors map[string]*atomic.Uint64
+
+	guard stateGuard
+	ran   atomic.Bool
+}
+
+// NewSource validates opts and returns a Source. It opens nothing yet.
+func NewSource(opts Options) (*Source, error) {
+	switch opts.Mode {
+	case "":
+		opts.Mode = ModeMulticast
+	case ModeMulticast, ModeUnicast:
+	default:
+		return nil, fmt.Errorf("auditstream: unknown audit mode %q (want %q or %q)", opts.Mode, ModeMulticast, ModeUnicast)
+	}
+	if opts.RcvBufBytes == 0 {
+		opts.RcvBufBytes = DefaultRcvBufBytes
+	}
+	if opts.BacklogLimit == 0 {
+		opts.BacklogLimit = DefaultBacklogLimit
+	}
+	if opts.StatusInterval <= 0 {
+		opts.StatusInterval = DefaultStatusInterval
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Source{opts: opts, log: log.Named("auditstream"), parseErrors: map[string]*atomic.Uint64{}}, nil
+}
+
+// Restore puts back any kernel audit state a unicast source changed
+// (pid, enabled, backlog_limit, backlog_wait_time). Run calls it on every
+// return; call it also from a deferred recover in main so that a panic
+// elsewhere in the pipeline does not leave the host's audit configured for
+// a dead daemon. It is idempotent and safe for concurrent use; for a
+// multicast source it does nothing.
+func (s *Source) Restore() error { return s.guard.restore() }
+
+// Run reads records until ctx is cancelled (then it returns nil) or a
+// fatal error. For each SECCOMP record it calls out synchronously with the
+// record decoded by ParseKernel and the raw payload ("audit(…): …"), which
+// is valid only until out returns. Records of all types are counted;
+// losses are counted and logged, never fatal. Run may be called once.
+func (s *Source) Run(ctx context.Context, out func(Record, []byte)) (err error) {
+	if !s.ran.CompareAndSwap(false, true) {
+		return errors.New("auditstream: Source.Run called twice")
+	}
+	var sock *nlSocket
+	var stash [][]byte
+	switch s.opts.Mode {
+	case ModeMulticast:
+		sock, err = s.open(libaudit.NetlinkGroupReadLog)
+		if err != nil {
+			return err
+		}
+	case ModeUnicast:
+		defer func() {
+			if rerr := s.Restore(); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}()
+		ctl, cerr := libaudit.NewAuditClient(nil)
+		if cerr != nil {
+			if errors.Is(cerr, unix.EPERM) {
+				cerr = errors.Join(ErrPermission, cerr)
+			}
+			return fmt.Errorf("auditstream: open audit control socket: %w", cerr)
+		}
+		sock, err = s.open(libaudit.NetlinkGroupNone)
+		if err != nil {
+			ctl.Close()
+			return err
+		}
+		err = s.guard.register(ctl, sock, s.opts.BacklogLimit, s.opts.BacklogWaitTime)
+		ctl.Close()
+		if err != nil {
+			sock.Close()
+			return err
+		}
+		s.log.Info("registered as audit daemon",
+			zap.Uint32("saved_enabled", s.guard.saved.Enabled),
+			zap.Uint32("saved_backlog_limit", s.guard.saved.BacklogLimit),
+			zap.Uint32("saved_backlog_wait_time", s.guard.saved.BacklogWaitTime),
+			zap.Uint32("backlog_limit", s.opts.BacklogLimit),
+			zap.Int32("backlog_wait_time", s.opts.BacklogWaitTime))
+		stash, sock.stash = sock.stash, nil
+	}
+	defer sock.Close()
+
+	// Kernel counters on a separate control socket, so that the read
+	// socket's back-pressure never hides them.
+	statusDone := make(chan struct{})
+	statusCtx, stopStatus := context.WithCancel(ctx)
+	go func() {
+		defer close(statusDone)
+		s.pollStatus(statusCtx)
+	}()
+	defer func() {
+		stopStatus()
+		<-statusDone
+	}()
+
+	s.connected.Store(true)
+	defer s.connected.Store(false)
+	return s.readLoop(ctx, sock, stash, out)
+}
+
+func (s *Source) open(groups uint32) (*nlSocket, error) {
+	sock, got, forced, err := openSocket(groups, s.opts.RcvBufBytes)
+	if err != nil {
+		return nil, err
+	}
+	s.rcvbuf.Store(int64(got))
+	s.rcvbufForced.Store(forced)
+	s.log.Info("audit netlink socket open",
+		zap.String("mode", s.opts.Mode),
+		zap.Int("rcvbuf_bytes", got),
+		zap.Bool("rcvbuf_force", forced),
+		zap.Int("rcvbuf_requested", s.opts.RcvBufBytes))
+	if !forced && got < s.opts.RcvBufBytes {
+		s.log.Warn("receive buffer smaller than requested (no CAP_NET_ADMIN for SO_RCVBUFFORCE; capped by net.core.rmem_max): bursts may overflow and lose records",
+			zap.Int("rcvbuf_bytes", got), zap.Int("rcvbuf_requested", s.opts.RcvBufBytes))
+	}
+	return sock, nil
+}
+
+// readLoop drains the socket with non-blocking reads and sleeps in poll
+// on the socket and an eventfd that ctx cancellation writes to (closing a
+// socket does not wake a blocked recvfrom on Linux).
+func (s *Source) readLoop(ctx context.Context, sock *nlSocket, stash [][]byte, out func(Record, []byte)) error {
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return fmt.Errorf("auditstream: eventfd: %w", err)
+	}
+	defer unix.Close(wake)
+	loopDone := make(chan struct{})
+	defer close(loopDone)
+	go func() {
+		select {
+		case <-ctx.Done():
+			var one [8]byte
+			binary.NativeEndian.PutUint64(one[:], 1)
+			_, _ = unix.Write(wake, one[:])
+		case <-loopDone:
+		}
+	}()
+
+	tr := newSerialTracker()
+	now := time.Now()
+	for _, d := range stash {
+		s.handle(d, tr, now, out)
+	}
+	buf := make([]byte, recvBufSize)
+	pfd := []unix.PollFd{{Fd: int32(sock.fd), Events: unix.POLLIN}, {Fd: int32(wake), Events: unix.POLLIN}}
+	var enobufsLogged time.Time
+	batch := 0
+	for {
+		n, from, err := sock.recv(buf)
+		switch {
+		case err == nil:
+			if from != 0 {
+				s.rejected.Add(1)
+				continue
+			}
+			batch++
+			if batch&255 == 0 {
+				now = time.Now()
+				s.lastRecv.Store(now.UnixNano())
+				if ctx.Err() != nil {
+					return nil
+				}
+			}
+			s.handle(buf[:n], tr, now, out)
+			continue
+		case errors.Is(err, unix.ENOBUFS):
+			// The socket overflowed: the kernel dropped one or more
+			// records for this socket. Count it and keep reading.
+			s.enobufs.Add(1)
+			if t := time.Now(); t.Sub(enobufsLogged) >= time.Second {
+				enobufsLogged = t
+				s.log.Warn("audit receive buffer overflowed (ENOBUFS): records lost",
+					zap.Uint64("enobufs_total", s.enobufs.Load()), zap.Int64("rcvbuf_bytes", s.rcvbuf.Load()))
+			}
+			continue
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+		default:
+			return fmt.Errorf("auditstream: receive: %w", err)
+		}
+		// The socket is empty: account for the batch, then sleep.
+		now = time.Now()
+		if batch > 0 {
+			s.lastRecv.Store(now.UnixNano())
+			batch = 0
+		}
+		s.addGapLoss(tr.flush(now))
+		s.pendingGap.Store(tr.pending())
+		if ctx.Err() != nil {
+			return nil
+		}
+		timeout := -1
+		if len(tr.gaps) > 0 {
+			timeout = int(tr.grace / time.Millisecond)
+		}
+		if _, err := unix.Poll(pfd, timeout); err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("auditstream: poll: %w", err)
+		}
+		if pfd[1].Revents != 0 {
+			return nil
+		}
+		now = time.Now()
+	}
+}
+
+func (s *Source) addGapLoss(n uint64) {
+	if n == 0 {
+		return
+	}
+	s.serialGap.Add(n)
+	s.log.Warn("audit events lost on the way to this reader (serial gap)",
+		zap.Uint64("lost", n), zap.Uint64("serial_gap_total", s.serialGap.Load()))
+}
+
+// handle accounts for one datagram and hands a SECCOMP record to out.
+// Kernel-sent audit messages have an nlmsg_len that excludes the header:
+// the payload is the whole datagram after the 16-byte header.
+func (s *Source) handle(d []byte, tr *serialTracker, now time.Time, out func(Record, []byte)) {
+	if len(d) < unix.NLMSG_HDRLEN {
+		s.rejected.Add(1)
+		return
+	}
+	typ := binary.NativeEndian.Uint16(d[4:6])
+	payload := d[unix.NLMSG_HDRLEN:]
+	for len(payload) > 0 && (payload[len(payload)-1] == 0 || payload[len(payload)-1] == '\n') {
+		payload = payload[:len(payload)-1]
+	}
+	s.countType(typ)
+	if serial, ok := ParseSerial(payload); ok {
+		s.addGapLoss(tr.observe(uint32(serial), now))
+	}
+	if typ != auditSeccomp {
+		return
+	}
+	rec, err := ParseKernel(payload)
+	if err != nil {
+		s.countParseError(err)
+		return
+	}
+	out(rec, payload)
+}
+
+func (s *Source) countType(typ uint16) {
+	if int(typ) < maxTypeIndex {
+		s.types[typ].Add(1)
+		return
+	}
+	c, ok := s.otherTypes.Load(typ)
+	if !ok {
+		c, _ = s.otherTypes.LoadOrStore(typ, new(atomic.Uint64))
+	}
+	c.(*atomic.Uint64).Add(1)
+}
+
+func (s *Source) countParseError(err error) {
+	reason := parseErrorReason(err)
+	s.parseMu.Lock()
+	c, ok := s.parseErrors[reason]
+	if !ok {
+		c = new(atomic.Uint64)
+		s.parseErrors[reason] = c
+	}
+	s.parseMu.Unlock()
+	c.Add(1)
+	s.log.Debug("SECCOMP record not parsed", zap.String("reason", reason), zap.Error(err))
+}
+
+// pollStatus reads the kernel's lost and backlog counters every
+// StatusInterval until ctx ends, and once more at the end.
+func (s *Source) pollStatus(ctx context.Context) {
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		s.log.Warn("kernel audit lost/backlog counters unavailable", zap.Error(err))
+		return
+	}
+	defer c.Close()
+	st, err := getStatus(c)
+	if err != nil {
+		if errors.Is(err, ErrPermission) {
+			s.log.Warn("no CAP_AUDIT_CONTROL: kernel audit lost/backlog counters unavailable (records dropped at the kernel backlog limit will not be counted)")
+		} else {
+			s.log.Warn("kernel audit lost/backlog counters unavailable", zap.Error(err))
+		}
+		return
+	}
+	prev := st.Lost
+	s.backlog.Store(st.Backlog)
+	s.kernelOK.Store(true)
+	update := func() {
+		st, err := getStatus(c)
+		if err != nil {
+			s.log.Warn("read kernel audit status", zap.Error(err))
+			return
+		}
+		var grew uint64
+		if st.Lost >= prev {
+			grew = uint64(st.Lost - prev)
+		} else {
+			grew = uint64(st.Lost) // counter was reset
+		}
+		prev = st.Lost
+		s.backlog.Store(st.Backlog)
+		if grew > 0 {
+			s.kernelLost.Add(grew)
+			s.log.Warn("kernel dropped audit records (lost counter grew)",
+				zap.Uint64("lost", grew), zap.Uint64("kernel_lost_total", s.kernelLost.Load()), zap.Uint32("backlog", st.Backlog))
+		}
+	}
+	t := time.NewTicker(s.opts.StatusInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			update()
+			return
+		case <-t.C:
+			update()
+		}
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Source) Stats() LiveStats {
+	st := LiveStats{
+		Mode:         s.opts.Mode,
+		Connected:    s.connected.Load(),
+		RcvBufBytes:  int(s.rcvbuf.Load()),
+		RcvBufForced: s.rcvbufForced.Load(),
+		Records:      map[string]uint64{},
+		ParseErrors:  map[string]uint64{},
+		Lost: map[string]uint64{
+			LostENOBUFS:   s.enobufs.Load(),
+			LostSerialGap: s.serialGap.Load(),
+			LostKernel:    s.kernelLost.Load(),
+		},
+		PendingSerialGap: s.pendingGap.Load(),
+		Rejected:         s.rejected.Load(),
+		KernelStatus:     s.kernelOK.Load(),
+		KernelBacklog:    s.backlog.Load(),
+	}
+	if ns := s.lastRecv.Load(); ns != 0 {
+		st.LastReceive = time.Unix(0, ns)
+	}
+	for i := range s.types {
+		if n := s.types[i].Load(); n > 0 {
+			st.Records[auparse.AuditMessageType(i).String()] += n
+		}
+	}
+	s.otherTypes.Range(func(k, v any) bool {
+		st.Records[auparse.AuditMessageType(k.(uint16)).String()] += v.(*atomic.Uint64).Load()
+		return true
+	})
+	s.parseMu.Lock()
+	for r, c := range s.parseErrors {
+		st.ParseErrors[r] = c.Load()
+	}
+	s.parseMu.Unlock()
+	return st
+}
+
+// parseErrorReason maps a ParseKernel error to its bounded reason label.
+func parseErrorReason(err error) string {
+	var pe *ParseError
+	if errors.As(err, &pe) && pe.Reason != "" {
+		return pe.Reason
+	}
+	return "other"
+}

@@ -1,0 +1,224 @@
+//go:build linux
+
+package auditstream
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+	"golang.org/x/sys/unix"
+)
+
+// ErrPermission reports a missing capability: CAP_AUDIT_READ for the
+// multicast stream (bind fails with EPERM), CAP_AUDIT_CONTROL for unicast
+// mode and for the kernel's status (AUDIT_GET/AUDIT_SET fail with EPERM).
+var ErrPermission = errors.New("auditstream: permission denied (missing CAP_AUDIT_READ or CAP_AUDIT_CONTROL)")
+
+// ErrAuditPIDTaken reports that another live process is registered as the
+// host's audit daemon, so unicast mode cannot register. It is never stolen:
+// the kernel refuses (EEXIST) while that daemon is alive. The error is an
+// *AuditPIDTakenError, which names the holder.
+var ErrAuditPIDTaken = errors.New("auditstream: audit pid is held by another process")
+
+// AuditPIDTakenError names the process that holds the audit pid.
+type AuditPIDTakenError struct {
+	PID  int    // the registered audit daemon's pid
+	Comm string // its /proc/<pid>/comm, "" if unreadable
+}
+
+// Error implements error.
+func (e *AuditPIDTakenError) Error() string {
+	comm := e.Comm
+	if comm == "" {
+		comm = "?"
+	}
+	return fmt.Sprintf("auditstream: audit pid is held by pid %d (%s); stop that audit daemon or use multicast mode", e.PID, comm)
+}
+
+// Is makes errors.Is(err, ErrAuditPIDTaken) true.
+func (e *AuditPIDTakenError) Is(target error) bool { return target == ErrAuditPIDTaken }
+
+func pidTaken(pid uint32) *AuditPIDTakenError {
+	b, _ := os.ReadFile("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/comm")
+	return &AuditPIDTakenError{PID: int(pid), Comm: strings.TrimSpace(string(b))}
+}
+
+func processAlive(pid uint32) bool {
+	err := unix.Kill(int(pid), 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}
+
+// AuditState is the part of the kernel's audit configuration that unicast
+// mode changes and restores.
+type AuditState struct {
+	Enabled         uint32 // 0 off, 1 on, 2 locked
+	PID             uint32 // registered audit daemon, 0 if none
+	BacklogLimit    uint32
+	BacklogWaitTime uint32 // jiffies
+}
+
+// ReadAuditState returns the kernel's current audit state (AUDIT_GET; needs
+// CAP_AUDIT_CONTROL, else the error wraps ErrPermission).
+func ReadAuditState() (AuditState, error) {
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		return AuditState{}, fmt.Errorf("auditstream: open audit control socket: %w", err)
+	}
+	defer c.Close()
+	st, err := getStatus(c)
+	if err != nil {
+		return AuditState{}, err
+	}
+	return stateOf(st), nil
+}
+
+func stateOf(st *libaudit.AuditStatus) AuditState {
+	return AuditState{Enabled: st.Enabled, PID: st.PID, BacklogLimit: st.BacklogLimit, BacklogWaitTime: st.BacklogWaitTime}
+}
+
+func getStatus(c *libaudit.AuditClient) (*libaudit.AuditStatus, error) {
+	st, err := c.GetStatus()
+	if err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return nil, fmt.Errorf("auditstream: get audit status (needs CAP_AUDIT_CONTROL): %w", errors.Join(ErrPermission, err))
+		}
+		return nil, fmt.Errorf("auditstream: get audit status: %w", err)
+	}
+	return st, nil
+}
+
+// stateGuard remembers the kernel audit state from before unicast mode
+// changed it, and which fields were changed, and puts them back.
+type stateGuard struct {
+	mu      sync.Mutex
+	saved   AuditState
+	pid     bool // we registered our pid
+	enabled bool
+	limit   bool
+	wait    bool
+}
+
+// restore puts every changed field back. It is idempotent: what was
+// restored is forgotten, what failed stays pending for another call.
+func (g *stateGuard) restore() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.pid && !g.enabled && !g.limit && !g.wait {
+		return nil
+	}
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		return fmt.Errorf("auditstream: restore audit state: open control socket: %w", err)
+	}
+	defer c.Close()
+	var errs []error
+	if g.pid {
+		// Only the registered process may unregister; the kernel has
+		// already dropped us if our socket died. Either way pid 0 is right:
+		// unicast mode never starts while another daemon is registered.
+		if err := setStatusPIDZero(c); err != nil && !errors.Is(err, unix.EACCES) {
+			errs = append(errs, fmt.Errorf("pid: %w", err))
+		} else {
+			g.pid = false
+		}
+	}
+	if g.enabled {
+		if err := c.SetEnabled(g.saved.Enabled == 1, libaudit.WaitForReply); err != nil {
+			errs = append(errs, fmt.Errorf("enabled: %w", err))
+		} else {
+			g.enabled = false
+		}
+	}
+	if g.wait {
+		if err := c.SetBacklogWaitTime(int32(g.saved.BacklogWaitTime), libaudit.WaitForReply); err != nil {
+			errs = append(errs, fmt.Errorf("backlog_wait_time: %w", err))
+		} else {
+			g.wait = false
+		}
+	}
+	if g.limit {
+		if err := c.SetBacklogLimit(g.saved.BacklogLimit, libaudit.WaitForReply); err != nil {
+			errs = append(errs, fmt.Errorf("backlog_limit: %w", err))
+		} else {
+			g.limit = false
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("auditstream: restore audit state: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// register makes data's socket the host's audit daemon: it records the
+// state first (in g), refuses when another live process holds the audit
+// pid, then sets backlog_limit, backlog_wait_time (unless waitTime < 0),
+// the pid and enabled=1 (only if it was 0). On error everything already
+// changed is restored before it returns.
+func (g *stateGuard) register(ctl *libaudit.AuditClient, data *nlSocket, limit uint32, waitTime int32) (err error) {
+	st, err := getStatus(ctl)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.saved = stateOf(st)
+	g.mu.Unlock()
+	if st.Enabled == 2 {
+		return errors.New("auditstream: audit configuration is locked (enabled=2): cannot register as audit daemon")
+	}
+	if st.PID != 0 && (st.PID == uint32(os.Getpid()) || processAlive(st.PID)) {
+		return pidTaken(st.PID)
+	}
+	defer func() {
+		if err != nil {
+			if rerr := g.restore(); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
+	}()
+	set := func(what string, flag *bool, f func() error) error {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		*flag = true // set first: a half-applied change is restored too
+		if err := f(); err != nil {
+			if errors.Is(err, unix.EPERM) {
+				err = errors.Join(ErrPermission, err)
+			}
+			return fmt.Errorf("auditstream: set %s: %w", what, err)
+		}
+		return nil
+	}
+	if limit > 0 && limit != st.BacklogLimit {
+		if err := set("backlog_limit", &g.limit, func() error { return ctl.SetBacklogLimit(limit, libaudit.WaitForReply) }); err != nil {
+			return err
+		}
+	}
+	if waitTime >= 0 && uint32(waitTime) != st.BacklogWaitTime {
+		if err := set("backlog_wait_time", &g.wait, func() error { return ctl.SetBacklogWaitTime(waitTime, libaudit.WaitForReply) }); err != nil {
+			return err
+		}
+	}
+	dc := &libaudit.AuditClient{Netlink: data}
+	if err := set("pid", &g.pid, func() error { return dc.SetPID(libaudit.WaitForReply) }); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			g.mu.Lock()
+			g.pid = false // not ours: never unregister someone else
+			g.mu.Unlock()
+			if now, gerr := getStatus(ctl); gerr == nil && now.PID != 0 {
+				return pidTaken(now.PID)
+			}
+			return fmt.Errorf("%w: %w", ErrAuditPIDTaken, err)
+		}
+		return err
+	}
+	if st.Enabled == 0 {
+		if err := set("enabled", &g.enabled, func() error { return ctl.SetEnabled(true, libaudit.WaitForReply) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
