@@ -1,0 +1,514 @@
+package unitprops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+// SystemSearchPath is systemd's unit search path for the system manager,
+// highest priority first (systemd.unit(5), "Unit File Load Path";
+// `systemd-analyze unit-paths` prints the same list on Debian 12).
+var SystemSearchPath = []string{
+	"/etc/systemd/system.control",
+	"/run/systemd/system.control",
+	"/run/systemd/transient",
+	"/run/systemd/generator.early",
+	"/etc/systemd/system",
+	"/etc/systemd/system.attached",
+	"/run/systemd/system",
+	"/run/systemd/system.attached",
+	"/run/systemd/generator",
+	"/usr/local/lib/systemd/system",
+	"/lib/systemd/system",
+	"/usr/lib/systemd/system",
+	"/run/systemd/generator.late",
+}
+
+// UserSearchPath returns the user manager's unit search path for a user
+// with the given home directory and runtime directory (e.g.
+// "/run/user/1000"), highest priority first (systemd.unit(5), without the
+// $XDG_* overrides).
+func UserSearchPath(home, runtimeDir string) []string {
+	var p []string
+	if home != "" {
+		p = append(p, home+"/.config/systemd/user.control")
+	}
+	if runtimeDir != "" {
+		p = append(p, runtimeDir+"/systemd/user.control", runtimeDir+"/systemd/transient",
+			runtimeDir+"/systemd/generator.early")
+	}
+	if home != "" {
+		p = append(p, home+"/.config/systemd/user")
+	}
+	p = append(p, "/etc/xdg/systemd/user", "/etc/systemd/user")
+	if runtimeDir != "" {
+		p = append(p, runtimeDir+"/systemd/user")
+	}
+	p = append(p, "/run/systemd/user")
+	if runtimeDir != "" {
+		p = append(p, runtimeDir+"/systemd/generator")
+	}
+	if home != "" {
+		p = append(p, home+"/.local/share/systemd/user")
+	}
+	p = append(p, "/usr/local/share/systemd/user", "/usr/share/systemd/user",
+		"/usr/local/lib/systemd/user", "/usr/lib/systemd/user")
+	if runtimeDir != "" {
+		p = append(p, runtimeDir+"/systemd/generator.late")
+	}
+	return p
+}
+
+// FilesOptions configures a Files provider.
+type FilesOptions struct {
+	// Root is prepended to every path that is read ("" or "/" for the
+	// host). Paths in Props are reported as seen below Root.
+	Root string
+	// SearchPath overrides the unit search path (absolute paths below
+	// Root, highest priority first). Nil means SystemSearchPath, or
+	// UserSearchPath(Home, RuntimeDir) when User is set.
+	SearchPath []string
+	// User selects the user manager's search path; Props.UserUnit is set.
+	User bool
+	// Home and RuntimeDir locate a user's units when User is set.
+	Home, RuntimeDir string
+}
+
+// Files reads unit properties from unit files and drop-ins on disk. It
+// reads the files on each call (no cache) and is safe for concurrent use.
+type Files struct {
+	table *syscalls.Table
+	root  string
+	dirs  []string
+	user  bool
+}
+
+var _ Provider = (*Files)(nil)
+
+// NewFiles returns a unit-file provider. table expands @groups in
+// SystemCallFilter= and SystemCallLog=; with a nil table, or for a group
+// the table does not know, the "@group" entry is kept as written.
+func NewFiles(table *syscalls.Table, opts FilesOptions) *Files {
+	dirs := opts.SearchPath
+	if dirs == nil {
+		if opts.User {
+			dirs = UserSearchPath(opts.Home, opts.RuntimeDir)
+		} else {
+			dirs = SystemSearchPath
+		}
+	}
+	root := opts.Root
+	if root == "/" {
+		root = ""
+	}
+	return &Files{table: table, root: strings.TrimRight(root, "/"), dirs: dirs, user: opts.User}
+}
+
+// hostPath maps a path as seen below Root to the path to open.
+func (f *Files) hostPath(p string) string {
+	if f.root == "" {
+		return p
+	}
+	return f.root + p
+}
+
+// fragment is the unit file chosen for a name.
+type fragment struct {
+	path   string // as seen below Root (after alias resolution)
+	alias  string // real name when path is an alias symlink to another name
+	masked bool
+}
+
+// findFragment applies systemd's precedence: the first search-path
+// directory holding the name wins; an instance falls back to its template.
+func (f *Files) findFragment(name string) (fragment, bool) {
+	for _, n := range []string{name, templateOf(name)} {
+		if n == "" {
+			continue
+		}
+		for _, d := range f.dirs {
+			p := d + "/" + n
+			fi, err := os.Lstat(f.hostPath(p))
+			if err != nil {
+				continue
+			}
+			fr := fragment{path: p}
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				target, ok := f.resolveLink(p)
+				if !ok {
+					continue // dangling: systemd skips it too
+				}
+				if target == "/dev/null" {
+					fr.masked = true
+					return fr, true
+				}
+				if b := path.Base(target); b != n {
+					fr.alias = b
+				}
+				fr.path = target
+				fi, err = os.Stat(f.hostPath(target))
+				if err != nil {
+					continue
+				}
+			}
+			if !fi.Mode().IsRegular() {
+				continue
+			}
+			if fi.Size() == 0 {
+				fr.masked = true
+			}
+			return fr, true
+		}
+	}
+	return fragment{}, false
+}
+
+// resolveLink follows a chain of symlinks below Root (at most 16), and
+// returns the final path as seen below Root.
+func (f *Files) resolveLink(p string) (string, bool) {
+	for range 16 {
+		fi, err := os.Lstat(f.hostPath(p))
+		if err != nil {
+			if p == "/dev/null" {
+				return p, true
+			}
+			return "", false
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return p, true
+		}
+		t, err := os.Readlink(f.hostPath(p))
+		if err != nil {
+			return "", false
+		}
+		if !path.IsAbs(t) {
+			t = path.Join(path.Dir(p), t)
+		}
+		p = path.Clean(t)
+		if p == "/dev/null" {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// realPath resolves every symlink of an absolute path below Root
+// (directories included, as the kernel's exe= does). It returns p
+// unchanged when something along the way is missing.
+func (f *Files) realPath(p string) string {
+	if !path.IsAbs(p) {
+		return p
+	}
+	parts := strings.Split(strings.TrimPrefix(path.Clean(p), "/"), "/")
+	cur := "/"
+	hops := 0
+	for i := 0; i < len(parts); i++ {
+		next := path.Join(cur, parts[i])
+		fi, err := os.Lstat(f.hostPath(next))
+		if err != nil {
+			return p
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			hops++
+			if hops > 32 {
+				return p
+			}
+			t, err := os.Readlink(f.hostPath(next))
+			if err != nil {
+				return p
+			}
+			if !path.IsAbs(t) {
+				t = path.Join(cur, t)
+			}
+			rest := append(strings.Split(strings.TrimPrefix(path.Clean(t), "/"), "/"), parts[i+1:]...)
+			parts, i, cur = rest, -1, "/"
+			continue
+		}
+		cur = next
+	}
+	return cur
+}
+
+// dropInDirs lists the drop-in directories for a unit in systemd's order
+// (src/shared/dropin.c): for each search-path directory, the unit's own
+// name.d, its template's, then its dash prefixes' ("a-b-.service.d",
+// "a-.service.d"); then the same for the alias; the type-wide
+// "service.d" directories last.
+func (f *Files) dropInDirs(names []string) []string {
+	var dirs []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		if fi, err := os.Stat(f.hostPath(p)); err == nil && fi.IsDir() {
+			dirs = append(dirs, p)
+		}
+	}
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		for _, d := range f.dirs {
+			for _, cand := range dropInNames(n) {
+				add(d + "/" + cand + ".d")
+			}
+		}
+	}
+	if len(names) > 0 {
+		if i := strings.LastIndexByte(names[0], '.'); i >= 0 {
+			for _, d := range f.dirs {
+				add(d + "/" + names[0][i+1:] + ".d")
+			}
+		}
+	}
+	return dirs
+}
+
+// dropInNames returns name, its template, and its dash prefixes.
+func dropInNames(name string) []string {
+	out := []string{name}
+	if t := templateOf(name); t != "" {
+		out = append(out, t)
+	}
+	dot := strings.LastIndexByte(name, '.')
+	if dot < 0 {
+		return out
+	}
+	typ := name[dot:]
+	prefix := name[:dot]
+	if at := strings.IndexByte(prefix, '@'); at >= 0 {
+		prefix = prefix[:at]
+	}
+	for range 64 {
+		prefix = strings.TrimSuffix(prefix, "-")
+		dash := strings.LastIndexByte(prefix, '-')
+		if dash <= 0 {
+			break
+		}
+		prefix = prefix[:dash+1]
+		out = append(out, prefix+typ)
+	}
+	return out
+}
+
+// dropIns returns the drop-in files in application order: by file name;
+// for equal names the file in the earlier directory wins; a file that is
+// empty or a link to /dev/null masks that name.
+func (f *Files) dropIns(dirs []string) []string {
+	byName := map[string]string{}
+	masked := map[string]bool{}
+	for _, d := range dirs {
+		ents, err := os.ReadDir(f.hostPath(d))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			n := e.Name()
+			if !strings.HasSuffix(n, ".conf") {
+				continue
+			}
+			if _, ok := byName[n]; ok || masked[n] {
+				continue
+			}
+			p := d + "/" + n
+			target, ok := f.resolveLink(p)
+			if !ok {
+				continue
+			}
+			if target == "/dev/null" {
+				masked[n] = true
+				continue
+			}
+			fi, err := os.Stat(f.hostPath(target))
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			if fi.Size() == 0 {
+				masked[n] = true
+				continue
+			}
+			byName[n] = p
+		}
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = byName[n]
+	}
+	return out
+}
+
+// readLimited reads at most maxUnitFileSize+1 bytes of a file below Root.
+func (f *Files) readLimited(p string) ([]byte, error) {
+	fh, err := os.Open(f.hostPath(p))
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	return io.ReadAll(io.LimitReader(fh, maxUnitFileSize+1))
+}
+
+// Props implements Provider. A unit without a unit file (or masked) gives
+// Found=false and no error; unreadable or unparsable files give an error
+// wrapping ErrUnitFile or the I/O error, with what could be read so far.
+func (f *Files) Props(ctx context.Context, unit string) (Props, error) {
+	p := Props{Unit: unit, Source: SourceUnitFiles, UserUnit: f.user}
+	if err := ValidateUnit(unit); err != nil {
+		return p, err
+	}
+	if err := ctx.Err(); err != nil {
+		return p, fmt.Errorf("unitprops: %w", err)
+	}
+	fr, ok := f.findFragment(unit)
+	if !ok || fr.masked {
+		return p, nil
+	}
+	p.Found = true
+	p.FragmentPath = fr.path
+	names := []string{unit}
+	if fr.alias != "" {
+		names = append(names, fr.alias)
+	}
+	p.DropInPaths = f.dropIns(f.dropInDirs(names))
+	files := append([]string{fr.path}, p.DropInPaths...)
+	var errs []error
+	m := newMerger(unitType(unit), f.table)
+	for i, file := range files {
+		data, err := f.readLimited(file)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("unitprops: read %s: %w", file, err))
+			continue
+		}
+		if i > 0 {
+			if p.DropIns == nil {
+				p.DropIns = make(map[string]string)
+			}
+			p.DropIns[file] = string(data)
+		}
+		opts, err := parseUnitFile(data)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("unitprops: parse %s: %w", file, err))
+			continue
+		}
+		m.add(opts)
+	}
+	m.fill(&p, f.resolveExec)
+	return p, errors.Join(errs...)
+}
+
+// resolveExec maps a command name to the path systemd would run: absolute
+// paths stay; other names are looked up in systemd's fixed search path
+// below Root, and stay as they are when not found.
+func (f *Files) resolveExec(name string) string {
+	if path.IsAbs(name) || strings.ContainsRune(name, '/') {
+		return name
+	}
+	for _, d := range defaultExecSearchPath {
+		p := d + "/" + name
+		if fi, err := os.Stat(f.hostPath(p)); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return name
+}
+
+// merger accumulates the assignments of a unit file and its drop-ins.
+type merger struct {
+	section string
+	table   *syscalls.Table
+	filter  syscallSet
+	log     syscallSet
+	archs   map[string]bool
+	errno   int32
+	hasErr  bool
+	exec    map[string][]string // key -> binaries (reset by empty assignment)
+}
+
+func newMerger(typ string, table *syscalls.Table) *merger {
+	return &merger{section: typ, table: table, exec: map[string][]string{}}
+}
+
+func (m *merger) add(opts []option) {
+	if !execTypes[m.section] {
+		return
+	}
+	for _, o := range opts {
+		if o.Section != m.section {
+			continue
+		}
+		switch o.Name {
+		case "SystemCallFilter":
+			m.filter.assign(o.Value, m.table, true)
+		case "SystemCallLog":
+			m.log.assign(o.Value, m.table, false)
+		case "SystemCallArchitectures":
+			if o.Value == "" {
+				m.archs = nil
+				continue
+			}
+			if m.archs == nil {
+				m.archs = map[string]bool{}
+			}
+			for _, a := range splitWords(o.Value) {
+				m.archs[a] = true
+			}
+		case "SystemCallErrorNumber":
+			if o.Value == "" {
+				m.errno, m.hasErr = 0, false
+				continue
+			}
+			if v, ok := parseErrorNumber(o.Value); ok {
+				m.errno, m.hasErr = v, v != ErrorNumberKill
+			}
+		default:
+			if execKeys[o.Name] {
+				if o.Value == "" {
+					delete(m.exec, o.Name)
+					continue
+				}
+				m.exec[o.Name] = append(m.exec[o.Name], ExecBinaries(o.Value)...)
+			}
+		}
+	}
+}
+
+func (m *merger) fill(p *Props, resolve func(string) string) {
+	p.AllowList = m.filter.set && m.filter.allowList
+	p.Filter = m.filter.list()
+	p.LogAllowList = m.log.set && m.log.allowList
+	p.Log = m.log.list()
+	p.ErrorNumber, p.HasErrorNumber = m.errno, m.hasErr
+	if !m.hasErr && m.errno == 0 {
+		p.ErrorNumber = ErrorNumberKill
+	}
+	for a := range m.archs {
+		p.Architectures = append(p.Architectures, a)
+	}
+	sort.Strings(p.Architectures)
+	seen := map[string]bool{}
+	for _, bins := range m.exec {
+		for _, b := range bins {
+			b = resolve(b)
+			if !seen[b] {
+				seen[b] = true
+				p.ExecPaths = append(p.ExecPaths, b)
+			}
+		}
+	}
+	sort.Strings(p.ExecPaths)
+}

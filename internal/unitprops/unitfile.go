@@ -1,0 +1,145 @@
+package unitprops
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/coreos/go-systemd/v22/unit"
+)
+
+// maxUnitFileSize bounds what is read of one unit file or drop-in.
+const maxUnitFileSize = 1 << 20
+
+// maxPhysicalLine keeps every line handed to unit.DeserializeOptions well
+// below its 2048-byte limit (systemd itself accepts much longer lines).
+const maxPhysicalLine = 1024
+
+// ErrUnitFile is wrapped by errors about unit file content that cannot be
+// parsed at all.
+var ErrUnitFile = errors.New("unitprops: unparsable unit file")
+
+// option is one assignment, with line continuations joined.
+type option struct {
+	Section, Name, Value string
+}
+
+// parseUnitFile parses unit file content. It prepares the text so that
+// unit.DeserializeOptions reads it the way systemd would (comment lines
+// dropped, also inside continuations; garbage lines dropped; long lines
+// folded at whitespace into continuations) and then joins continuations
+// (systemd replaces each trailing backslash by a space).
+func parseUnitFile(data []byte) ([]option, error) {
+	if len(data) > maxUnitFileSize {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrUnitFile, maxUnitFileSize)
+	}
+	prepared, err := prepare(data)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := unit.DeserializeOptions(bytes.NewReader(prepared))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnitFile, err)
+	}
+	out := make([]option, 0, len(raw))
+	for _, o := range raw {
+		out = append(out, option{Section: o.Section, Name: o.Name, Value: joinContinuations(o.Value)})
+	}
+	return out, nil
+}
+
+// prepare rewrites unit file text line by line; see parseUnitFile.
+func prepare(data []byte) ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(len(data) + 64)
+	continuation := false
+	inSection := false
+	for len(data) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		line = bytes.TrimRight(line, "\r")
+		trimmed := bytes.TrimLeft(line, " \t")
+		if len(trimmed) == 0 {
+			if continuation {
+				continue // keep the value going, as systemd does
+			}
+			b.WriteByte('\n')
+			continue
+		}
+		if trimmed[0] == '#' || trimmed[0] == ';' {
+			continue
+		}
+		if !continuation {
+			switch {
+			case trimmed[0] == '[':
+				end := bytes.IndexByte(trimmed, ']')
+				if end < 0 || end > 256 || bytes.ContainsAny(trimmed[1:end], "[]") {
+					inSection = false
+					continue
+				}
+				b.Write(trimmed[:end+1])
+				b.WriteByte('\n')
+				inSection = true
+				continue
+			case !inSection:
+				continue // assignment before any section: ignored by systemd
+			}
+			eq := bytes.IndexByte(trimmed, '=')
+			if eq <= 0 || eq > 256 || len(bytes.TrimSpace(trimmed[:eq])) == 0 {
+				continue // not an assignment
+			}
+			line = trimmed
+		} else {
+			// A continuation line must not start like a section header or
+			// comment for the lexer; values cannot start with '[' there
+			// anyway (it starts a section in go-systemd's lexer), so
+			// protect it with a leading space.
+			line = append([]byte{' '}, trimmed...)
+		}
+		continuation = bytes.HasSuffix(bytes.TrimRight(line, " \t"), []byte{'\\'})
+		if err := writeFolded(&b, line); err != nil {
+			return nil, err
+		}
+	}
+	return b.Bytes(), nil
+}
+
+// writeFolded writes line, folding it at whitespace into continuation lines
+// when it is longer than maxPhysicalLine.
+func writeFolded(b *bytes.Buffer, line []byte) error {
+	for len(line) > maxPhysicalLine {
+		cut := bytes.LastIndexAny(line[:maxPhysicalLine], " \t")
+		if cut <= 0 {
+			return fmt.Errorf("%w: a word longer than %d bytes", ErrUnitFile, maxPhysicalLine)
+		}
+		b.Write(line[:cut])
+		b.WriteString(" \\\n")
+		line = line[cut:]
+		// The continuation starts with the whitespace we cut at.
+	}
+	b.Write(line)
+	b.WriteByte('\n')
+	return nil
+}
+
+// joinContinuations turns a value holding raw "\\\n" continuations into
+// one line, replacing each continuation backslash by a space.
+func joinContinuations(v string) string {
+	if !strings.Contains(v, "\n") && !strings.HasSuffix(v, "\\") {
+		return strings.TrimSpace(v)
+	}
+	parts := strings.Split(v, "\n")
+	for i, p := range parts {
+		p = strings.TrimRight(p, " \t")
+		if strings.HasSuffix(p, "\\") {
+			p = p[:len(p)-1] + " "
+		}
+		parts[i] = p
+	}
+	return strings.TrimSpace(strings.Join(parts, ""))
+}
