@@ -1,0 +1,2 @@
+// Package units attributes seccomp audit records to systemd units.
+package units

@@ -1,0 +1,283 @@
+package units
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Unit kinds: the systemd unit type of Unit.Name.
+const (
+	KindService = "service"
+	KindScope   = "scope"
+	KindSlice   = "slice"
+	KindSocket  = "socket"
+	KindMount   = "mount"
+	KindSwap    = "swap"
+)
+
+// Sentinel errors of the parsers.
+var (
+	// ErrNotInUnit means a cgroup path names no systemd unit (the root
+	// cgroup, a bare slice, a directory outside systemd's tree).
+	ErrNotInUnit = errors.New("units: cgroup is not in a unit")
+	// ErrBadPath means the input is not a cgroup path at all.
+	ErrBadPath = errors.New("units: malformed cgroup path")
+	// ErrNoCgroup means /proc/<pid>/cgroup content had neither a cgroup v2
+	// line nor a name=systemd line.
+	ErrNoCgroup = errors.New("units: no usable cgroup line")
+)
+
+// maxPathLen bounds the cgroup paths the parser accepts (the kernel's
+// PATH_MAX); longer input is rejected, never truncated into a wrong name.
+const maxPathLen = 4096
+
+// unitNameMax is systemd's UNIT_NAME_MAX minus the terminating NUL.
+const unitNameMax = 255
+
+// Unit is what a cgroup path says about the systemd unit a process ran in.
+type Unit struct {
+	// Name is the unit, e.g. "nginx.service", "getty@tty1.service",
+	// "session-3.scope"; empty when the cgroup is in no unit. For a
+	// process in a container it is the unit inside the container.
+	Name string `json:"name"`
+	// Kind is the unit type (KindService, KindScope, ...), empty with Name.
+	Kind string `json:"kind,omitempty"`
+	// Slice is the slice the unit sits in ("system.slice",
+	// "user-1000.slice", "app.slice" for user units), if any.
+	Slice string `json:"slice,omitempty"`
+	// UID is the user whose service manager (user@UID.service) runs the
+	// unit, or -1 for units of the system manager.
+	UID int `json:"uid"`
+	// Machine names the container the unit runs in ("foo" for
+	// machine-foo.scope, "libpod-<12 hex>" for a podman container), empty
+	// on the host.
+	Machine string `json:"machine,omitempty"`
+	// ContainerID is the full container id where the path carries one
+	// (libpod's 64 hex digits).
+	ContainerID string `json:"container_id,omitempty"`
+	// Path is the cgroup path the unit was derived from.
+	Path string `json:"path,omitempty"`
+}
+
+// unitTypes lists the unit types that can own processes (and a cgroup).
+var unitTypes = map[string]string{
+	".service": KindService,
+	".scope":   KindScope,
+	".slice":   KindSlice,
+	".socket":  KindSocket,
+	".mount":   KindMount,
+	".swap":    KindSwap,
+}
+
+// unitKind returns the kind of a syntactically valid unit name, or "".
+func unitKind(name string) string {
+	if !ValidUnitName(name) {
+		return ""
+	}
+	return unitTypes[name[strings.LastIndexByte(name, '.'):]]
+}
+
+// validChar reports whether c is in systemd's VALID_CHARS for unit names
+// (letters, digits, ":-_.\").
+func validChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return c == ':' || c == '-' || c == '_' || c == '.' || c == '\\'
+}
+
+// ValidUnitName reports whether name is a valid, complete (non-template)
+// systemd unit name of a type that can own processes: at most 255 bytes,
+// "prefix.type" or "prefix@instance.type" with prefix and instance
+// non-empty and made of systemd's valid characters.
+func ValidUnitName(name string) bool {
+	if len(name) == 0 || len(name) > unitNameMax {
+		return false
+	}
+	dot := strings.LastIndexByte(name, '.')
+	if dot <= 0 {
+		return false
+	}
+	if _, ok := unitTypes[name[dot:]]; !ok {
+		return false
+	}
+	stem := name[:dot]
+	prefix, instance, templated := strings.Cut(stem, "@")
+	if prefix == "" || (templated && instance == "") {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if !validChar(prefix[i]) {
+			return false
+		}
+	}
+	for i := 0; i < len(instance); i++ {
+		if c := instance[i]; c != '@' && !validChar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// libpodID returns the 64-hex container id of a "libpod-<id>.scope" or
+// "libpod-payload-<id>" component.
+func libpodID(comp string) (id string, scope bool) {
+	switch {
+	case strings.HasPrefix(comp, "libpod-payload-"):
+		id = comp[len("libpod-payload-"):]
+	case strings.HasPrefix(comp, "libpod-") && strings.HasSuffix(comp, ".scope"):
+		id, scope = comp[len("libpod-"):len(comp)-len(".scope")], true
+	default:
+		return "", false
+	}
+	if len(id) != 64 {
+		return "", false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", false
+		}
+	}
+	return id, scope
+}
+
+// unescapeUnit undoes systemd's \xNN escaping in a name part; it returns
+// the input unchanged when the result would hold non-printable bytes.
+func unescapeUnit(s string) string {
+	if !strings.Contains(s, `\x`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
+			v, err := strconv.ParseUint(s[i+2:i+4], 16, 8)
+			if err == nil {
+				if v < 0x20 || v >= 0x7f {
+					return s
+				}
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// machineName derives a container name from the cgroup component that
+// holds a container's "payload".
+func machineName(comp string) string {
+	switch {
+	case strings.HasPrefix(comp, "machine-") && strings.HasSuffix(comp, ".scope"):
+		return unescapeUnit(comp[len("machine-") : len(comp)-len(".scope")])
+	case unitKind(comp) != "":
+		stem := comp[:strings.LastIndexByte(comp, '.')]
+		if _, inst, ok := strings.Cut(stem, "@"); ok {
+			return unescapeUnit(inst)
+		}
+		return unescapeUnit(stem)
+	}
+	return unescapeUnit(comp)
+}
+
+// userManagerUID returns N for a "user@N.service" component.
+func userManagerUID(comp string) (int, bool) {
+	if !strings.HasPrefix(comp, "user@") || !strings.HasSuffix(comp, ".service") {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(comp[len("user@"):len(comp)-len(".service")], 10, 31)
+	if err != nil {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// ParseCgroupPath derives the unit from a cgroup path such as
+// "/system.slice/nginx.service" (v2, or v1 name=systemd). It returns
+// ErrNotInUnit (with whatever was learnt, e.g. Machine) when the path
+// names no unit, and ErrBadPath for input that is not a cgroup path.
+func ParseCgroupPath(path string) (Unit, error) {
+	u := Unit{UID: -1}
+	if len(path) == 0 || path[0] != '/' || len(path) > maxPathLen || strings.IndexByte(path, 0) >= 0 {
+		return u, fmt.Errorf("%w: %q", ErrBadPath, truncate(path))
+	}
+	u.Path = path
+	comps := strings.Split(strings.Trim(path, "/"), "/")
+	if len(comps) == 1 && comps[0] == "" {
+		return u, ErrNotInUnit
+	}
+	// Find the innermost container boundary: a "payload" directory
+	// (systemd-nspawn, also with --keep-unit) or a libpod container.
+	start := 0
+	encl := -1 // index of the unit enclosing a libpod payload directory
+	for i, c := range comps {
+		if c == "payload" && i > 0 {
+			u.Machine, u.ContainerID = machineName(comps[i-1]), ""
+			start, encl = i+1, -1
+			continue
+		}
+		if id, scope := libpodID(c); id != "" {
+			u.Machine, u.ContainerID = "libpod-"+id[:12], id
+			if scope {
+				start, encl = i, -1
+			} else {
+				start, encl = i+1, lastUnit(comps[:i])
+			}
+		}
+	}
+	// The unit is the last component that is a unit owning processes;
+	// components below it (a service's own sub-cgroups) do not matter.
+	idx, base := lastUnit(comps[start:]), start
+	if idx < 0 && encl >= 0 {
+		idx, base = encl, 0
+	}
+	if idx < 0 {
+		return u, ErrNotInUnit
+	}
+	scope := comps[base : base+idx+1]
+	name := scope[len(scope)-1]
+	for i := len(scope) - 2; i >= 0; i-- {
+		if uid, ok := userManagerUID(scope[i]); ok {
+			if name == "init.scope" && i == len(scope)-2 {
+				// The user manager itself: the system unit user@UID.service.
+				name, scope = scope[i], scope[:i+1]
+			} else {
+				u.UID = uid
+				scope = scope[i+1:]
+			}
+			break
+		}
+	}
+	u.Name, u.Kind = name, unitKind(name)
+	for i := len(scope) - 2; i >= 0; i-- {
+		if unitKind(scope[i]) == KindSlice {
+			u.Slice = scope[i]
+			break
+		}
+	}
+	return u, nil
+}
+
+// lastUnit returns the index of the last component that is a valid unit
+// of a type that runs processes (not a slice), or -1.
+func lastUnit(comps []string) int {
+	for i := len(comps) - 1; i >= 0; i-- {
+		if k := unitKind(comps[i]); k != "" && k != KindSlice {
+			return i
+		}
+	}
+	return -1
+}
+
+// truncate shortens hostile input for error messages.
+func truncate(s string) string {
+	if len(s) > 128 {
+		return s[:128] + "..."
+	}
+	return s
+}
