@@ -493,7 +493,7 @@ func (m *merger) fill(p *Props, resolve func(string) string) {
 	p.LogAllowList = m.log.set && m.log.allowList
 	p.Log = m.log.list()
 	p.ErrorNumber, p.HasErrorNumber = m.errno, m.hasErr
-	if !m.hasErr && m.errno == 0 {
+	if !m.hasErr && m.errno == 0 && execTypes[m.section] {
 		p.ErrorNumber = ErrorNumberKill
 	}
 	for a := range m.archs {

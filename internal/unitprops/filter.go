@@ -135,6 +135,7 @@ func parseErrorNumber(s string) (v int32, ok bool) {
 func splitWords(s string) []string {
 	return strings.Fields(s)
 }
+
 // errnoValues maps errno names ("EPERM") to numbers.
 var errnoValues = sync.OnceValue(func() map[string]int32 {
 	m := make(map[string]int32, 160)

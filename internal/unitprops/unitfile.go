@@ -20,6 +20,15 @@ const maxPhysicalLine = 1024
 // parsed at all.
 var ErrUnitFile = errors.New("unitprops: unparsable unit file")
 
+// consumedKeys are the settings this package reads; an overlong line of
+// any other setting is dropped instead of failing the whole file.
+var consumedKeys = map[string]bool{
+	"SystemCallFilter": true, "SystemCallLog": true, "SystemCallArchitectures": true,
+	"SystemCallErrorNumber": true, "ExecCondition": true, "ExecStartPre": true,
+	"ExecStart": true, "ExecStartPost": true, "ExecReload": true, "ExecStop": true,
+	"ExecStopPre": true, "ExecStopPost": true,
+}
+
 // option is one assignment, with line continuations joined.
 type option struct {
 	Section, Name, Value string
@@ -54,6 +63,7 @@ func prepare(data []byte) ([]byte, error) {
 	var b bytes.Buffer
 	b.Grow(len(data) + 64)
 	continuation := false
+	skipping := false // dropping an overlong assignment and its continuations
 	inSection := false
 	for len(data) > 0 {
 		var line []byte
@@ -72,6 +82,10 @@ func prepare(data []byte) ([]byte, error) {
 			continue
 		}
 		if trimmed[0] == '#' || trimmed[0] == ';' {
+			continue
+		}
+		if skipping {
+			skipping = bytes.HasSuffix(bytes.TrimRight(line, " \t"), []byte{'\\'})
 			continue
 		}
 		if !continuation {
@@ -94,6 +108,12 @@ func prepare(data []byte) ([]byte, error) {
 				continue // not an assignment
 			}
 			line = trimmed
+			if len(line) > maxPhysicalLine && !consumedKeys[string(bytes.TrimSpace(line[:eq]))] {
+				// A setting this package does not read: drop it rather
+				// than fail on its length.
+				skipping = bytes.HasSuffix(bytes.TrimRight(line, " \t"), []byte{'\\'})
+				continue
+			}
 		} else {
 			// A continuation line must not start like a section header or
 			// comment for the lexer; values cannot start with '[' there
