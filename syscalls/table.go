@@ -21,7 +21,8 @@ type Table struct {
 
 // NewTable builds a Table from each group's direct entries, as systemd lists
 // them: syscall names and nested @groups. Nested groups are resolved;
-// unknown nested groups and cycles are ignored.
+// nested groups that are not in direct are ignored, and groups that nest
+// each other in a cycle all get the union of their entries.
 func NewTable(version, source string, direct map[string][]string) *Table {
 	t := &Table{
 		Version: version,
@@ -30,33 +31,28 @@ func NewTable(version, source string, direct map[string][]string) *Table {
 		groups:  make(map[string][]string),
 		in:      make(map[string]map[string]struct{}, len(direct)),
 	}
-	var resolve func(g string, seen map[string]bool) map[string]struct{}
-	resolve = func(g string, seen map[string]bool) map[string]struct{} {
-		if s, ok := t.in[g]; ok {
-			return s
-		}
-		set := make(map[string]struct{})
+	// Each group is expanded on its own, with its own visited set, so the
+	// result does not depend on map order even when groups nest in a cycle.
+	var walk func(g string, set map[string]struct{}, seen map[string]bool)
+	walk = func(g string, set map[string]struct{}, seen map[string]bool) {
 		if seen[g] {
-			return set
+			return
 		}
 		seen[g] = true
 		for _, e := range direct[g] {
 			if len(e) > 0 && e[0] == '@' {
 				if _, ok := direct[e]; ok {
-					for n := range resolve(e, seen) {
-						set[n] = struct{}{}
-					}
+					walk(e, set, seen)
 				}
 				continue
 			}
 			set[e] = struct{}{}
 		}
-		delete(seen, g)
-		t.in[g] = set
-		return set
 	}
 	for g := range direct {
-		resolve(g, map[string]bool{})
+		set := make(map[string]struct{})
+		walk(g, set, map[string]bool{})
+		t.in[g] = set
 	}
 	for g, set := range t.in {
 		names := make([]string, 0, len(set))
