@@ -1,0 +1,775 @@
+package suggest
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+// ErrnoKill is the SystemCallErrorNumber value systemd reports over D-Bus
+// when the action is "kill" (SECCOMP_RET_KILL_PROCESS).
+const ErrnoKill = 2147483646
+
+// DropinName is the file name of the drop-ins seccompwatch proposes.
+const DropinName = "50-seccompwatch.conf"
+
+// Policy is a unit's current seccomp configuration, as systemd reports it
+// over D-Bus. A nil *Policy, or one with Known false, means it is unknown
+// (replay without D-Bus, tests).
+type Policy struct {
+	// Known reports whether the fields below were read from systemd.
+	Known bool
+	// AllowList is the SystemCallFilter property's flag: true for an
+	// allow-list, false for a "~" deny-list. With AllowList false and no
+	// Names the unit has no filter at all.
+	AllowList bool
+	// Names are the filter's expanded syscall names; deny-list entries may
+	// carry ":errno" (e.g. "mount:EPERM"). Unexpanded @groups are expanded
+	// with the table in use.
+	Names []string
+	// ErrorNumber is SystemCallErrorNumber= when HasErrorNumber is set
+	// (ErrnoKill means kill).
+	ErrorNumber    int32
+	HasErrorNumber bool
+	// Architectures is SystemCallArchitectures=, systemd spellings
+	// ("x86-64", "x86", "native", ...); empty means unrestricted.
+	Architectures []string
+	// LogSeccomp reports that denials of this unit are logged anyway: the
+	// manager runs with SYSTEMD_LOG_SECCOMP=1, or a learning drop-in is
+	// active.
+	LogSeccomp bool
+	// ExecPaths are the unit's own binaries (ExecStart= and its siblings).
+	// When empty, no denial is flagged as coming from a foreign binary.
+	ExecPaths []string
+	// FragmentPath, SourcePath and DropInPaths are the unit's files.
+	// SourcePath is set for generated units (e.g. a quadlet .container).
+	FragmentPath string
+	SourcePath   string
+	DropInPaths  []string
+	// UserUnit reports a unit of a user manager (user@UID.service) of
+	// user UID.
+	UserUnit bool
+	UID      int
+}
+
+// Granularity says whether Compute proposes syscalls only, or groups too.
+type Granularity int
+
+// The granularities. GranularitySyscall, the default, proposes exactly the
+// denied syscalls; GranularityGroup may propose a group instead when at
+// least two denied syscalls share one and the group adds nothing risky.
+const (
+	GranularitySyscall Granularity = iota
+	GranularityGroup
+)
+
+// String returns "syscall" or "group".
+func (g Granularity) String() string {
+	if g == GranularityGroup {
+		return "group"
+	}
+	return "syscall"
+}
+
+// Options tune Compute.
+type Options struct {
+	// Table is the group table in use; every output names its Source.
+	Table *syscalls.Table
+	// AllowRisky includes risky, foreign-binary and architecture lines
+	// instead of commenting them out.
+	AllowRisky bool
+	// Granularity picks syscall (default) or group lines.
+	Granularity Granularity
+	// Generator names the program in output headers, e.g.
+	// "seccompwatch 0.1.0".
+	Generator string
+}
+
+// Line is one proposed SystemCallFilter= entry, or one entry that needs no
+// change, with everything a reviewer needs to judge it.
+type Line struct {
+	// Syscalls are the denied syscalls the line covers (one, unless Group
+	// is set).
+	Syscalls []string
+	// Group is set when the line proposes a whole group (e.g.
+	// "@file-system") instead of Syscalls.
+	Group string
+	// Groups are all groups containing the line's syscalls (table in use).
+	Groups []string
+	// Adds lists, for a group line, the syscalls the group grants beyond
+	// the denied ones (and beyond what the unit already allows).
+	Adds []string
+	// Arches are the ABIs the calls came from (audit spellings).
+	Arches []string
+	// Count, FirstSeen and LastSeen summarise the denials.
+	Count     uint64
+	FirstSeen time.Time
+	LastSeen  time.Time
+	// Exes and Comms are the distinct values seen (raw; renderers
+	// sanitize them). ExesDropped counts denials whose exe was not kept.
+	Exes        []string
+	Comms       []string
+	ExesDropped uint64
+	// Actions counts the denials by action name.
+	Actions map[string]uint64
+	// Risky: a risky syscall (see Risk). Foreign: an exe that is not one
+	// of the unit's own binaries. Observed: only log/allow records, i.e.
+	// calls used but not denied (learning mode).
+	Risky, Foreign, Observed bool
+	// Reason explains the verdict, for comments and reviews.
+	Reason string
+	// Included reports whether the line is an active directive (false:
+	// it is rendered commented out).
+	Included bool
+}
+
+// Directive returns the line's systemd directive, e.g.
+// "SystemCallFilter=socket" or "SystemCallFilter=@file-system".
+func (l Line) Directive() string {
+	if l.Group != "" {
+		return "SystemCallFilter=" + l.Group
+	}
+	return "SystemCallFilter=" + strings.Join(l.Syscalls, " ")
+}
+
+// ArchNote proposes an architecture change for calls that
+// SystemCallArchitectures= denied (a non-native ABI).
+type ArchNote struct {
+	// Arch is the ABI (audit spelling, e.g. "i386"); SystemdName its
+	// SystemCallArchitectures= spelling (e.g. "x86").
+	Arch        string
+	SystemdName string
+	// Syscalls are the calls denied on that ABI.
+	Syscalls  []string
+	Count     uint64
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Exes      []string
+	// Reason explains the note; Directive is the proposed assignment
+	// (SystemCallArchitectures= lists merge, so it adds the ABI).
+	Reason    string
+	Directive string
+	// Included reports whether the directive is active (only with
+	// AllowRisky: a compat ABI widens the kernel attack surface).
+	Included bool
+}
+
+// Suggestion is Compute's result for one unit.
+type Suggestion struct {
+	Unit    string
+	Machine string
+	// Path is where the drop-in belongs ("" when not Applicable). For a
+	// unit inside a container (Machine set) it is a path in that
+	// machine's file system.
+	Path string
+	// Table is the Source of the group table in use; Generator and
+	// Granularity echo the options.
+	Table       string
+	Generator   string
+	Granularity Granularity
+	// Mode is the unit's filter mode: "allow-list", "deny-list", "none"
+	// or "unknown".
+	Mode string
+	// Total, FirstSeen and LastSeen summarise all of the unit's records.
+	Total     uint64
+	FirstSeen time.Time
+	LastSeen  time.Time
+	// Lines are the proposed directives (included or commented out).
+	Lines []Line
+	// ArchNotes propose SystemCallArchitectures= changes.
+	ArchNotes []ArchNote
+	// Warnings need the operator's attention; Notes are informational.
+	Warnings []string
+	Notes    []string
+	// NoChange lists calls that need no change: already allowed, noise,
+	// or not denied by the unit's filter.
+	NoChange []Line
+	// Applicable is false for pseudo-units ("unknown",
+	// "unattributed:<exe>"), invalid unit names and unit types without a
+	// filter: the drop-in is then an advisory comment only.
+	Applicable bool
+}
+
+// Included reports whether s has at least one active directive.
+func (s Suggestion) Included() bool {
+	for _, l := range s.Lines {
+		if l.Included {
+			return true
+		}
+	}
+	for _, n := range s.ArchNotes {
+		if n.Included {
+			return true
+		}
+	}
+	return false
+}
+
+// DropinPath returns where the drop-in of a unit belongs:
+// /etc/systemd/system/<unit>.d/50-seccompwatch.conf, or for a user unit
+// /etc/systemd/user/<unit>.d/50-seccompwatch.conf. The latter applies to
+// that unit of every user; Compute notes how to restrict it to one user.
+// The unit name is validated first (ErrInvalidUnitName).
+func DropinPath(unit string, user bool) (string, error) {
+	if err := ValidateUnitName(unit); err != nil {
+		return "", err
+	}
+	dir := "/etc/systemd/system"
+	if user {
+		dir = "/etc/systemd/user"
+	}
+	return path.Join(dir, unit+".d", DropinName), nil
+}
+
+// validSyscallName reports whether s can appear in SystemCallFilter=.
+func validSyscallName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// denies reports whether an action name stops the call.
+func denies(action string) bool {
+	return action != "log" && action != "allow"
+}
+
+// systemdOwn reports whether exe is one of systemd's own binaries.
+func systemdOwn(exe string) bool {
+	exe = canonicalExe(exe)
+	return strings.HasPrefix(exe, "/usr/lib/systemd/")
+}
+
+// canonicalExe maps merged-/usr aliases (/bin, /sbin, /lib, /lib64) to
+// their /usr paths and drops the " (deleted)" suffix of replaced binaries.
+func canonicalExe(exe string) string {
+	exe = strings.TrimSuffix(exe, " (deleted)")
+	for _, p := range []string{"/bin/", "/sbin/", "/lib/", "/lib64/"} {
+		if strings.HasPrefix(exe, p) {
+			return "/usr" + exe
+		}
+	}
+	return exe
+}
+
+// acc accumulates the aggregates of one syscall name across ABIs.
+type acc struct {
+	name        string
+	arches      []string
+	count       uint64
+	first, last time.Time
+	exes, comms []string
+	exesDropped uint64
+	actions     map[string]uint64
+	denied      bool // any denying action
+}
+
+func (a *acc) add(s SyscallAggregate) {
+	if !contains(a.arches, s.Arch.String()) {
+		a.arches = append(a.arches, s.Arch.String())
+	}
+	a.count += s.Count
+	a.first, a.last = widen(a.first, a.last, s.FirstSeen)
+	a.first, a.last = widen(a.first, a.last, s.LastSeen)
+	for _, e := range s.Exes {
+		if !contains(a.exes, e) {
+			a.exes = append(a.exes, e)
+		}
+	}
+	for _, c := range s.Comms {
+		if !contains(a.comms, c) {
+			a.comms = append(a.comms, c)
+		}
+	}
+	a.exesDropped += s.ExesDropped
+	for k, n := range s.Actions {
+		a.actions[k] += n
+		if denies(k) && n > 0 {
+			a.denied = true
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *acc) line() Line {
+	sort.Strings(a.arches)
+	return Line{
+		Syscalls: []string{a.name}, Arches: a.arches, Count: a.count,
+		FirstSeen: a.first, LastSeen: a.last, Exes: a.exes, Comms: a.comms,
+		ExesDropped: a.exesDropped, Actions: a.actions, Observed: !a.denied,
+	}
+}
+
+// Compute proposes the minimal SystemCallFilter= addition for one unit's
+// aggregate, given the unit's current policy (nil: unknown). It is pure and
+// deterministic: the same input gives the same Suggestion.
+func Compute(u UnitAggregate, p *Policy, opts Options) Suggestion {
+	t := opts.Table
+	s := Suggestion{
+		Unit: u.Unit, Machine: u.Machine, Generator: opts.Generator,
+		Granularity: opts.Granularity, Total: u.Total,
+		FirstSeen: u.FirstSeen, LastSeen: u.LastSeen, Mode: "unknown",
+	}
+	if t != nil {
+		s.Table = t.Source
+	} else {
+		s.Warnings = append(s.Warnings, "no syscall group table: groups and risk are unknown, every line is flagged")
+	}
+	known := p != nil && p.Known
+	if !known {
+		p = &Policy{}
+	}
+	s.applicability(p)
+	if known {
+		s.Mode = modeOf(p)
+	}
+	policyNames := expandNames(t, p.Names)
+
+	// Per ABI: architecture denials and unknown numbers; the rest merges
+	// by name.
+	accs := map[string]*acc{}
+	arch := map[syscalls.Arch]*ArchNote{}
+	for _, sa := range u.Syscalls {
+		deniedHere := false
+		for k, n := range sa.Actions {
+			if denies(k) && n > 0 {
+				deniedHere = true
+			}
+		}
+		if deniedHere && archDenied(p, known, sa) {
+			if sa.Arch == syscalls.ArchUnknown {
+				s.Warnings = append(s.Warnings, fmt.Sprintf(
+					"%d denials on an ABI without a table (arch %s, syscall %d): neither a syscall nor an architecture line is possible",
+					sa.Count, syscalls.ArchLabel(sa.Arch, sa.AuditArch), sa.Nr))
+				continue
+			}
+			addArchNote(arch, sa, known)
+			continue
+		}
+		if sa.Syscall == "unknown" || !validSyscallName(sa.Syscall) {
+			what := "has no name in the syscall table"
+			if sa.Syscall != "unknown" && sa.Syscall != "" {
+				what = "has an invalid name " + quote(sa.Syscall, 64)
+			}
+			s.Warnings = append(s.Warnings, fmt.Sprintf(
+				"%s syscall %d %s (%d records): no SystemCallFilter= line is possible",
+				syscalls.ArchLabel(sa.Arch, sa.AuditArch), sa.Nr, what, sa.Count))
+			continue
+		}
+		a := accs[sa.Syscall]
+		if a == nil {
+			a = &acc{name: sa.Syscall, actions: map[string]uint64{}}
+			accs[sa.Syscall] = a
+		}
+		a.add(sa)
+	}
+	names := make([]string, 0, len(accs))
+	for n := range accs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+
+	for _, n := range names {
+		l := accs[n].line()
+		if t != nil {
+			l.Groups = t.Groups(n)
+		}
+		if reason, ok := noChange(l, p, known, policyNames); ok {
+			l.Reason = reason
+			s.NoChange = append(s.NoChange, l)
+			continue
+		}
+		var why []string
+		if l.Observed {
+			why = append(why, "observed via log (allowed and logged, not denied)")
+		}
+		if known && !p.AllowList {
+			why = append(why, "removes "+n+" from the unit's deny-list")
+		}
+		if t != nil && len(l.Groups) == 0 {
+			why = append(why, "in no group of "+t.Source+" (an older systemd may not know this name)")
+		}
+		if n == "clone3" {
+			why = append(why, "note: with RestrictNamespaces= systemd answers clone3 with ENOSYS on purpose and glibc falls back to clone")
+		}
+		risky, rr := Risk(t, n)
+		l.Risky = risky
+		if risky {
+			why = append(why, rr)
+		}
+		if foreign, fr := foreignExes(l, p); foreign {
+			l.Foreign = true
+			why = append(why, fr)
+		}
+		l.Included = opts.AllowRisky || !(l.Risky || l.Foreign)
+		if !l.Included {
+			why = append(why, "add --allow-risky to include")
+		}
+		l.Reason = strings.Join(why, "; ")
+		s.Lines = append(s.Lines, l)
+	}
+	if opts.Granularity == GranularityGroup && t != nil {
+		s.Lines = groupLines(t, s.Lines, p, known, policyNames)
+	}
+	sort.SliceStable(s.Lines, func(i, j int) bool { return lineKey(s.Lines[i]) < lineKey(s.Lines[j]) })
+
+	for _, a := range syscalls.Arches() {
+		if n := arch[a]; n != nil {
+			sort.Strings(n.Syscalls)
+			n.Included = opts.AllowRisky
+			s.ArchNotes = append(s.ArchNotes, *n)
+		}
+	}
+	s.warn(u, p, known)
+	return s
+}
+
+func lineKey(l Line) string {
+	if l.Group != "" {
+		return l.Group
+	}
+	return l.Syscalls[0]
+}
+
+// applicability sets Applicable, Path and the notes about where the
+// drop-in goes.
+func (s *Suggestion) applicability(p *Policy) {
+	switch {
+	case IsPseudoUnit(s.Unit):
+		s.Notes = append(s.Notes, "denials that could not be attributed to a unit: advisory only, this can never be applied")
+		return
+	case ValidateUnitName(s.Unit) != nil:
+		s.Warnings = append(s.Warnings, "not a valid unit name: advisory only")
+		return
+	case !acceptsFilter(s.Unit):
+		s.Warnings = append(s.Warnings, "this unit type has no SystemCallFilter= (a scope's filter comes from the process or its container runtime): advisory only")
+		return
+	}
+	s.Path, _ = DropinPath(s.Unit, p.UserUnit)
+	s.Applicable = true
+	if p.UserUnit {
+		s.Notes = append(s.Notes, fmt.Sprintf(
+			"user unit of uid %d: %s applies to this unit of every user; for uid %d only, put the file in that user's ~/.config/systemd/user/%s.d/ and run systemctl --user daemon-reload as that user",
+			p.UID, s.Path, p.UID, s.Unit))
+	}
+	if s.Machine != "" {
+		s.Notes = append(s.Notes, "the path is inside the machine "+quote(s.Machine, 0)+"; reload that machine's systemd")
+	}
+	if strings.HasSuffix(p.SourcePath, ".container") || strings.HasSuffix(p.SourcePath, ".kube") || strings.HasSuffix(p.SourcePath, ".pod") {
+		s.Notes = append(s.Notes, "generated by podman quadlet from "+quote(p.SourcePath, 0)+": the drop-in applies to the generated service; the container's own seccomp profile is separate (SeccompProfile= in the quadlet file)")
+	}
+	if !strings.HasSuffix(s.Path, DropinName) {
+		return
+	}
+	if p.Known && !p.AllowList && len(p.Names) > 0 {
+		for _, d := range p.DropInPaths {
+			if b := path.Base(d); b > DropinName && strings.HasSuffix(d, ".conf") {
+				s.Warnings = append(s.Warnings, "drop-in "+quote(d, 0)+
+					" sorts after this one: if it holds the first SystemCallFilter= assignment, this drop-in would decide the filter mode instead (allow-list)")
+			}
+		}
+	}
+}
+
+func modeOf(p *Policy) string {
+	switch {
+	case p.AllowList:
+		return "allow-list"
+	case len(p.Names) > 0:
+		return "deny-list"
+	}
+	return "none"
+}
+
+// expandNames returns the policy's names as a set, ":errno" suffixes cut
+// and @groups expanded.
+func expandNames(t *syscalls.Table, names []string) map[string]bool {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		if i := strings.IndexByte(n, ':'); i >= 0 {
+			n = n[:i]
+		}
+		if strings.HasPrefix(n, "@") {
+			if t != nil {
+				for _, m := range t.Members(n) {
+					set[m] = true
+				}
+			}
+			continue
+		}
+		set[n] = true
+	}
+	return set
+}
+
+// archDenied reports whether the aggregate's denials are architecture
+// denials rather than syscall denials.
+func archDenied(p *Policy, known bool, sa SyscallAggregate) bool {
+	if !known {
+		return !sa.Native
+	}
+	if len(p.Architectures) == 0 {
+		return false
+	}
+	for _, a := range p.Architectures {
+		if a == "native" && sa.Native {
+			return false
+		}
+		if pa, ok := syscalls.ParseArch(a); ok && pa == sa.Arch && sa.Arch != syscalls.ArchUnknown {
+			return false
+		}
+	}
+	return true
+}
+
+func addArchNote(m map[syscalls.Arch]*ArchNote, sa SyscallAggregate, known bool) {
+	n := m[sa.Arch]
+	if n == nil {
+		sd := sa.Arch.SystemdName()
+		n = &ArchNote{Arch: sa.Arch.String(), SystemdName: sd, Directive: "SystemCallArchitectures=" + sd}
+		if known {
+			n.Reason = "SystemCallArchitectures= does not include " + sd + ": these calls were denied by the architecture filter, not by SystemCallFilter="
+		} else {
+			n.Reason = "non-native ABI " + sa.Arch.String() + ": probably denied by SystemCallArchitectures= (e.g. native), not by SystemCallFilter="
+		}
+		n.Reason += "; allowing a compat ABI widens the kernel attack surface: only if the " + sa.Arch.String() + " binary is intended"
+		m[sa.Arch] = n
+	}
+	name := sa.Syscall
+	if !validSyscallName(name) {
+		name = "unknown(" + strconv.Itoa(sa.Nr) + ")"
+	}
+	if !contains(n.Syscalls, name) {
+		n.Syscalls = append(n.Syscalls, name)
+	}
+	n.Count += sa.Count
+	n.FirstSeen, n.LastSeen = widen(n.FirstSeen, n.LastSeen, sa.FirstSeen)
+	n.FirstSeen, n.LastSeen = widen(n.FirstSeen, n.LastSeen, sa.LastSeen)
+	for _, e := range sa.Exes {
+		if !contains(n.Exes, e) {
+			n.Exes = append(n.Exes, e)
+		}
+	}
+}
+
+// noChange decides whether a syscall needs no change, and why.
+func noChange(l Line, p *Policy, known bool, names map[string]bool) (string, bool) {
+	n := l.Syscalls[0]
+	if n == "clone3" && len(l.Exes) > 0 && l.ExesDropped == 0 {
+		own := true
+		for _, e := range l.Exes {
+			own = own && systemdOwn(e)
+		}
+		if own {
+			return "no change needed: systemd answers clone3 with ENOSYS on purpose so that glibc falls back to clone (denied from systemd's own binaries)", true
+		}
+	}
+	if !known {
+		return "", false
+	}
+	switch {
+	case p.AllowList && names[n], !p.AllowList && len(names) > 0 && !names[n]:
+		if l.Observed {
+			return "already allowed now", true
+		}
+		return "already allowed now (stale: filter changed since?)", true
+	case !p.AllowList && len(names) == 0:
+		if l.Observed {
+			return "no change needed: the unit has no SystemCallFilter=", true
+		}
+		return "not denied by the unit's filter: the unit has no SystemCallFilter= (a container runtime's or the program's own filter?)", true
+	}
+	return "", false
+}
+
+// maxReasonExes bounds the exes a reason names (the line lists them all).
+const maxReasonExes = 3
+
+// foreignExes reports whether a line has denials from binaries that are not
+// the unit's own.
+func foreignExes(l Line, p *Policy) (bool, string) {
+	if len(p.ExecPaths) == 0 {
+		return false, ""
+	}
+	own := map[string]bool{}
+	for _, e := range p.ExecPaths {
+		own[canonicalExe(e)] = true
+	}
+	var foreign []string
+	more := 0
+	for _, e := range l.Exes {
+		if !own[canonicalExe(e)] {
+			if len(foreign) == maxReasonExes {
+				more++
+				continue
+			}
+			foreign = append(foreign, quote(e, 0))
+		}
+	}
+	if more > 0 {
+		foreign = append(foreign, fmt.Sprintf("%d more", more))
+	}
+	if l.ExesDropped > 0 {
+		foreign = append(foreign, fmt.Sprintf("%d denials with exes not recorded", l.ExesDropped))
+	}
+	if len(foreign) == 0 {
+		return false, ""
+	}
+	return true, "foreign binary: " + strings.Join(foreign, ", ") + " is not one of the unit's own (ExecStart= and siblings): possible compromise"
+}
+
+// groupLines replaces sets of at least two plain lines by a group that
+// covers them and has no risky member, narrowest group first.
+func groupLines(t *syscalls.Table, lines []Line, p *Policy, known bool, allowed map[string]bool) []Line {
+	remaining := map[string]int{} // syscall -> index in lines
+	for i, l := range lines {
+		if l.Included && !l.Risky && !l.Foreign {
+			remaining[l.Syscalls[0]] = i
+		}
+	}
+	candidates := make(map[string]bool, len(remaining))
+	for n := range remaining {
+		candidates[n] = true
+	}
+	used := map[int]bool{}
+	var out []Line
+	for len(remaining) >= 2 {
+		best, bestCover, bestExtra := "", []string(nil), []string(nil)
+		for _, g := range t.GroupNames() {
+			members := t.Members(g)
+			var cover, extra []string
+			safe := true
+			for _, m := range members {
+				if r, _ := Risk(t, m); r {
+					safe = false
+					break
+				}
+				if _, ok := remaining[m]; ok {
+					cover = append(cover, m)
+				} else if !candidates[m] && !alreadyAllowed(m, p, known, allowed) {
+					extra = append(extra, m)
+				}
+			}
+			if !safe || len(cover) < 2 {
+				continue
+			}
+			if best == "" || len(extra) < len(bestExtra) ||
+				(len(extra) == len(bestExtra) && len(cover) > len(bestCover)) {
+				best, bestCover, bestExtra = g, cover, extra
+			}
+		}
+		if best == "" {
+			break
+		}
+		gl := Line{Group: best, Syscalls: bestCover, Adds: bestExtra, Included: true, Actions: map[string]uint64{}}
+		groups := map[string]bool{}
+		observed := true
+		for _, n := range bestCover {
+			i := remaining[n]
+			delete(remaining, n)
+			used[i] = true
+			l := lines[i]
+			gl.Count += l.Count
+			gl.FirstSeen, gl.LastSeen = widen(gl.FirstSeen, gl.LastSeen, l.FirstSeen)
+			gl.FirstSeen, gl.LastSeen = widen(gl.FirstSeen, gl.LastSeen, l.LastSeen)
+			gl.Exes = mergeList(gl.Exes, l.Exes)
+			gl.Comms = mergeList(gl.Comms, l.Comms)
+			gl.Arches = mergeList(gl.Arches, l.Arches)
+			gl.ExesDropped += l.ExesDropped
+			for k, v := range l.Actions {
+				gl.Actions[k] += v
+			}
+			for _, g := range l.Groups {
+				groups[g] = true
+			}
+			observed = observed && l.Observed
+		}
+		gl.Observed = observed
+		for g := range groups {
+			gl.Groups = append(gl.Groups, g)
+		}
+		sort.Strings(gl.Groups)
+		sort.Strings(gl.Arches)
+		gl.Reason = fmt.Sprintf("%s covers %d denied syscalls (%s); adds %d syscalls: %s",
+			best, len(bestCover), strings.Join(bestCover, " "), len(bestExtra), strings.Join(bestExtra, " "))
+		if len(bestExtra) == 0 {
+			gl.Reason = fmt.Sprintf("%s covers %d denied syscalls (%s); adds 0 syscalls", best, len(bestCover), strings.Join(bestCover, " "))
+		}
+		out = append(out, gl)
+	}
+	for i, l := range lines {
+		if !used[i] {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func alreadyAllowed(n string, p *Policy, known bool, names map[string]bool) bool {
+	if !known {
+		return false
+	}
+	if p.AllowList {
+		return names[n]
+	}
+	return !names[n]
+}
+
+func mergeList(a, b []string) []string {
+	for _, x := range b {
+		if !contains(a, x) {
+			a = append(a, x)
+		}
+	}
+	return a
+}
+
+// warn adds the warnings about the unit's configuration and about data
+// that did not fit.
+func (s *Suggestion) warn(u UnitAggregate, p *Policy, known bool) {
+	if !known {
+		if s.Applicable && len(s.Lines) > 0 {
+			s.Warnings = append(s.Warnings, "the unit's current filter is unknown (no D-Bus?): lines are not checked against it; make sure the unit already sets SystemCallFilter=, or this drop-in would start an allow-list of only these syscalls")
+		}
+	} else if p.HasErrorNumber && p.ErrorNumber != ErrnoKill && !p.LogSeccomp {
+		s.Warnings = append(s.Warnings, fmt.Sprintf(
+			"SystemCallErrorNumber=%s without logging: denials of this unit fail with an errno and the kernel logs nothing, so they are invisible. "+
+				"Fix: set SYSTEMD_LOG_SECCOMP=1 in the manager's environment (PID 1 or the user manager, not the unit's Environment=), "+
+				"or use a learning drop-in (an empty SystemCallFilter= reset plus SystemCallLog=~<what the unit allows today>, see `seccompwatch learn`); "+
+				"SystemCallLog= alone does not log calls the filter denies", errnoName(p.ErrorNumber)))
+	}
+	if u.Dropped > 0 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("%d records of further syscalls were not kept (per-unit limit): this suggestion may be incomplete", u.Dropped))
+	}
+}
+
+func errnoName(n int32) string {
+	if n > 0 && n < 4096 {
+		if name := unix.ErrnoName(syscall.Errno(n)); name != "" {
+			return name
+		}
+	}
+	return strconv.Itoa(int(n))
+}

@@ -1,0 +1,181 @@
+package suggest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+)
+
+// SchemaVersion is the "version" of the JSON document RenderJSON writes.
+// Keys are only ever added; an incompatible change bumps it.
+const SchemaVersion = 1
+
+type jsonDoc struct {
+	Version     int              `json:"version"`
+	Suggestions []jsonSuggestion `json:"suggestions"`
+}
+
+type jsonSuggestion struct {
+	Unit        string         `json:"unit"`
+	Machine     string         `json:"machine"`
+	Applicable  bool           `json:"applicable"`
+	Path        *string        `json:"path"`
+	Table       string         `json:"table"`
+	Generator   string         `json:"generator"`
+	Granularity string         `json:"granularity"`
+	Mode        string         `json:"mode"`
+	Total       uint64         `json:"total"`
+	FirstSeen   *string        `json:"first_seen"`
+	LastSeen    *string        `json:"last_seen"`
+	Lines       []jsonLine     `json:"lines"`
+	ArchNotes   []jsonArchNote `json:"arch_notes"`
+	NoChange    []jsonLine     `json:"no_change"`
+	Warnings    []string       `json:"warnings"`
+	Notes       []string       `json:"notes"`
+	Dropin      string         `json:"dropin"`
+}
+
+type jsonLine struct {
+	Directive   string            `json:"directive"`
+	Syscalls    []string          `json:"syscalls"`
+	Group       string            `json:"group,omitempty"`
+	Groups      []string          `json:"groups"`
+	Adds        []string          `json:"adds,omitempty"`
+	Arches      []string          `json:"arches"`
+	Count       uint64            `json:"count"`
+	FirstSeen   *string           `json:"first_seen"`
+	LastSeen    *string           `json:"last_seen"`
+	Exes        []string          `json:"exes"`
+	ExesDropped uint64            `json:"exes_dropped"`
+	Comms       []string          `json:"comms"`
+	Actions     map[string]uint64 `json:"actions"`
+	Risky       bool              `json:"risky"`
+	Foreign     bool              `json:"foreign"`
+	Observed    bool              `json:"observed"`
+	Included    bool              `json:"included"`
+	Reason      string            `json:"reason"`
+}
+
+type jsonArchNote struct {
+	Arch        string   `json:"arch"`
+	SystemdName string   `json:"systemd_name"`
+	Directive   string   `json:"directive"`
+	Syscalls    []string `json:"syscalls"`
+	Count       uint64   `json:"count"`
+	FirstSeen   *string  `json:"first_seen"`
+	LastSeen    *string  `json:"last_seen"`
+	Exes        []string `json:"exes"`
+	Included    bool     `json:"included"`
+	Reason      string   `json:"reason"`
+}
+
+func jsonTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	return &s
+}
+
+func sanitizeAll(list []string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = Sanitize(s, 0)
+	}
+	return out
+}
+
+func nonNil(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
+}
+
+func sanitizeActions(m map[string]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(m))
+	for k, v := range m {
+		out[Sanitize(k, 32)] += v
+	}
+	return out
+}
+
+func toJSONLines(ls []Line) []jsonLine {
+	out := make([]jsonLine, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, jsonLine{
+			Directive: l.Directive(), Syscalls: nonNil(l.Syscalls), Group: l.Group,
+			Groups: nonNil(l.Groups), Adds: l.Adds, Arches: nonNil(l.Arches), Count: l.Count,
+			FirstSeen: jsonTime(l.FirstSeen), LastSeen: jsonTime(l.LastSeen),
+			Exes: sanitizeAll(l.Exes), ExesDropped: l.ExesDropped, Comms: sanitizeAll(l.Comms),
+			Actions: sanitizeActions(l.Actions), Risky: l.Risky, Foreign: l.Foreign,
+			Observed: l.Observed, Included: l.Included, Reason: l.Reason,
+		})
+	}
+	return out
+}
+
+// RenderJSON writes suggestions as one JSON document, in the order given
+// (the schema is documented in the package doc). Values a process controls
+// are sanitized as in drop-ins.
+func RenderJSON(w io.Writer, ss []Suggestion) error {
+	doc := jsonDoc{Version: SchemaVersion, Suggestions: make([]jsonSuggestion, 0, len(ss))}
+	for _, s := range ss {
+		var dropin bytes.Buffer
+		if err := RenderDropin(&dropin, s); err != nil {
+			return err
+		}
+		js := jsonSuggestion{
+			Unit: Sanitize(s.Unit, 0), Machine: Sanitize(s.Machine, 0), Applicable: s.Applicable,
+			Table: s.Table, Generator: Sanitize(s.Generator, 64), Granularity: s.Granularity.String(),
+			Mode: s.Mode, Total: s.Total, FirstSeen: jsonTime(s.FirstSeen), LastSeen: jsonTime(s.LastSeen),
+			Lines: toJSONLines(s.Lines), NoChange: toJSONLines(s.NoChange),
+			ArchNotes: make([]jsonArchNote, 0, len(s.ArchNotes)),
+			Warnings:  nonNil(s.Warnings), Notes: nonNil(s.Notes), Dropin: dropin.String(),
+		}
+		if s.Applicable {
+			p := s.Path
+			js.Path = &p
+		}
+		for _, n := range s.ArchNotes {
+			js.ArchNotes = append(js.ArchNotes, jsonArchNote{
+				Arch: n.Arch, SystemdName: n.SystemdName, Directive: n.Directive,
+				Syscalls: nonNil(n.Syscalls), Count: n.Count,
+				FirstSeen: jsonTime(n.FirstSeen), LastSeen: jsonTime(n.LastSeen),
+				Exes: sanitizeAll(n.Exes), Included: n.Included, Reason: n.Reason,
+			})
+		}
+		doc.Suggestions = append(doc.Suggestions, js)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("suggest: render json: %w", err)
+	}
+	return nil
+}
+
+// ComputeAll computes a suggestion per unit aggregate, in the order of
+// units (Snapshot's order); policies maps a unit name to its policy
+// (missing: unknown). Units of other machines are looked up by
+// "<machine>/<unit>".
+func ComputeAll(units []UnitAggregate, policies map[string]*Policy, opts Options) []Suggestion {
+	out := make([]Suggestion, 0, len(units))
+	for _, u := range units {
+		key := u.Unit
+		if u.Machine != "" {
+			key = u.Machine + "/" + u.Unit
+		}
+		out = append(out, Compute(u, policies[key], opts))
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Unit != out[j].Unit {
+			return out[i].Unit < out[j].Unit
+		}
+		return out[i].Machine < out[j].Machine
+	})
+	return out
+}
