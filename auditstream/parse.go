@@ -278,7 +278,7 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 			if interp && (string(key) == "comm" || string(key) == "exe") {
 				i = interpValueEnd(body, vs)
 			} else {
-				for i < n && body[i] != ' ' && body[i] != enrichSep {
+				for i < n && body[i] > ' ' { // also stops at enrichSep
 					i++
 				}
 			}

@@ -93,8 +93,8 @@ func (r *Reader) Next() (Record, error) {
 		if line == nil && err == nil {
 			continue // a line too long, already counted
 		}
-		if r.p.InExport() && len(line) > 0 && bytes.IndexByte(line, '=') < 0 && err == nil {
-			if berr := r.readBinaryField(trimEOL(line)); berr != nil {
+		if t := trimEOL(line); r.p.InExport() && len(t) > 0 && bytes.IndexByte(t, '=') < 0 && err == nil {
+			if berr := r.readBinaryField(t); berr != nil {
 				r.err = berr
 			}
 			continue
