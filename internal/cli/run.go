@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"go.uber.org/zap"
+
+	"github.com/seccompwatch/seccompwatch/auditstream"
+	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
+	"github.com/seccompwatch/seccompwatch/internal/daemon"
+	"github.com/seccompwatch/seccompwatch/internal/logging"
+)
+
+func registerRun(app *kingpin.Application, e *env, cmds map[string]func() error) {
+	c := app.Command("run", `Run the daemon: watch the kernel's audit stream for seccomp denials,
+attribute them to units, serve metrics and suggestions over HTTP.
+
+The default mode, multicast, is read-only: it needs CAP_AUDIT_READ, changes no
+kernel audit state, and runs beside auditd and journald. unicast registers as
+the host's audit daemon (CAP_AUDIT_CONTROL; refused while another audit daemon
+holds the pid) and restores the kernel's audit settings on exit.
+
+Examples:
+  seccompwatch run
+  seccompwatch run --web.listen-address=:9872 --events.file=/var/log/seccompwatch/events.jsonl
+  seccompwatch run --audit.mode=unicast --log.format=console --log.level=debug
+  curl -s localhost:9872/metrics | grep seccompwatch_denials_total`)
+	var cfg daemon.Config
+	c.Flag("web.listen-address", "Address of the HTTP server (metrics, API). Localhost only by default.").Default(DefaultListenAddress).StringVar(&cfg.ListenAddress)
+	c.Flag("audit.mode", "multicast (passive, read-only) or unicast (become the audit daemon).").Default(auditstream.ModeMulticast).EnumVar(&cfg.AuditMode, auditstream.ModeMulticast, auditstream.ModeUnicast)
+	c.Flag("audit.rcvbuf-bytes", "Netlink receive buffer to ask for (SO_RCVBUFFORCE with CAP_NET_ADMIN, else capped at net.core.rmem_max).").Default("67108864").IntVar(&cfg.RcvBufBytes)
+	c.Flag("audit.backlog-limit", "unicast: kernel backlog_limit while running (restored on exit).").Default("8192").Uint32Var(&cfg.BacklogLimit)
+	c.Flag("audit.backlog-wait-time", "unicast: kernel backlog_wait_time in jiffies while running; 0 never blocks audited tasks, -1 keeps the kernel's (restored on exit).").Default("-1").Int32Var(&cfg.BacklogWaitTime)
+	c.Flag("state.dir", "Directory for the persisted denials (\"\" keeps them in memory only).").Default("/var/lib/seccompwatch").StringVar(&cfg.StateDir)
+	c.Flag("events.file", "Write every denial as a JSON line (record schema) to FILE, or - for stdout; reopened on SIGHUP.").StringVar(&cfg.EventsFile)
+	c.Flag("max-series", "Most label sets per metric family; more go to one overflow series (counted).").Default("10000").IntVar(&cfg.MaxSeries)
+	c.Flag("max-units", "Most units whose denials are aggregated for suggestions; more are counted as overflow.").Default("1024").IntVar(&cfg.MaxUnits)
+	c.Flag("api.recent-denials", "How many recent denials /api/v1/denials keeps.").Default("10000").IntVar(&cfg.RecentDenials)
+	c.Flag("dbus.address", "D-Bus address of the systemd to ask for unit properties (default: the system bus; none: unit files only).").StringVar(&cfg.DBusAddress)
+	c.Flag("units.root", "Root directory of the unit files read when D-Bus is unavailable.").Default("/").StringVar(&cfg.UnitsRoot)
+	c.Flag("attribution.no-bpf", "Do not load the eBPF attribution programs (read /proc at record time).").BoolVar(&cfg.DisableBPF)
+	c.Flag("state.save-interval", "How often the denials are saved to --state.dir.").Default("1m").DurationVar(&cfg.SaveInterval)
+	cfg.SystemdTable = "auto"
+	c.Flag("systemd.table", "Which systemd group table to use: auto, host, or a bundled version.").Default("auto").StringVar(&cfg.SystemdTable)
+	logLevel := c.Flag("log.level", "debug, info, warn or error.").Default("info").String()
+	logFormat := c.Flag("log.format", "json (journald, SIEM) or console (humans).").Default("json").Enum("json", "console")
+	cmds[c.FullCommand()] = func() error {
+		log, err := logging.New(*logFormat, *logLevel)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		defer log.Sync()
+		log.Info("starting", zap.String("version", buildinfo.Version()), zap.String("audit_mode", cfg.AuditMode))
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		d, err := daemon.New(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		err = d.Run(ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("stopped", zap.Error(err))
+			return err
+		}
+		log.Info("stopped", zap.Duration("uptime", time.Since(start)))
+		return nil
+	}
+}

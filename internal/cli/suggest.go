@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
+	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/pipeline"
+	"github.com/seccompwatch/seccompwatch/internal/unitprops"
+	"github.com/seccompwatch/seccompwatch/suggest"
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+// DefaultListenAddress is the daemon's default --web.listen-address, and so
+// the default --server of the commands that read a running daemon.
+const DefaultListenAddress = "127.0.0.1:9872"
+
+func serverFlag(c *kingpin.CmdClause) *string {
+	return c.Flag("server", "URL of a running seccompwatch daemon.").Default("http://" + DefaultListenAddress).String()
+}
+
+func registerSuggest(app *kingpin.Application, e *env, cmds map[string]func() error) {
+	c := app.Command("suggest", `Propose SystemCallFilter= drop-ins for the denied units.
+
+With --replay, from audit logs; without, from a running daemon (--server).
+Risky syscalls (in @privileged, @mount, @debug, ... and not in
+@system-service) and calls from a binary that is not the unit's own are
+written commented out, with the reason, unless --allow-risky.
+
+Examples:
+  seccompwatch suggest --replay /var/log/audit/audit.log
+  seccompwatch suggest --replay audit.log --unit nginx.service --format diff
+  seccompwatch suggest --replay audit.log --out-dir ./dropins   # files to review and commit
+  seccompwatch suggest nginx.service                          # from the daemon
+  seccompwatch suggest --format json > suggestions.json`)
+	replayFiles := c.Flag("replay", "Audit log to read (repeatable; - for stdin). Without it, ask the daemon.").Strings()
+	unitFlag := c.Flag("unit", "With --replay: attribute every record to this unit.").String()
+	format := c.Flag("format", "dropin, diff (against the unit's current drop-ins), or json.").Default("dropin").Enum("dropin", "diff", "json")
+	outDir := c.Flag("out-dir", "Write each drop-in under DIR at its path (DIR/etc/systemd/system/UNIT.d/50-seccompwatch.conf) instead of printing it.").String()
+	allowRisky := c.Flag("allow-risky", "Include risky and foreign-binary syscalls instead of commenting them out.").Bool()
+	granularity := c.Flag("granularity", "syscall (the denied calls only), or group (a whole group when several denied calls share one and it adds nothing risky).").Default("syscall").Enum("syscall", "group")
+	root := c.Flag("root", "With --replay: root directory of the unit files (attribution by exe, current filters, drop-ins).").Default("/").String()
+	table := tableFlag(c)
+	server := serverFlag(c)
+	args := c.Arg("unit-or-files", "Without --replay: the unit to ask the daemon about. With --replay: more audit logs.").Strings()
+	cmds[c.FullCommand()] = func() error {
+		gran := suggest.GranularitySyscall
+		if *granularity == "group" {
+			gran = suggest.GranularityGroup
+		}
+		if len(*replayFiles) == 0 {
+			if len(*args) > 1 {
+				return usagef("give one unit, or --replay FILE")
+			}
+			unit := ""
+			if len(*args) == 1 {
+				unit = (*args)[0]
+			}
+			return suggestFromServer(e, *server, unit, *format, *allowRisky, *granularity)
+		}
+		t, err := syscalls.Select(context.Background(), *table)
+		if err != nil {
+			return err
+		}
+		files := append(append([]string{}, *replayFiles...), *args...)
+		results, err := suggestFromReplay(e, files, *unitFlag, *root, t, suggest.Options{
+			Table: t, AllowRisky: *allowRisky, Granularity: gran, Generator: buildinfo.Generator(),
+		})
+		if err != nil {
+			return err
+		}
+		return writeSuggestions(e, results, *format, *outDir)
+	}
+}
+
+func suggestFromReplay(e *env, files []string, unit, root string, t *syscalls.Table, opts suggest.Options) ([]pipeline.Result, error) {
+	r, err := newReplay(files, unit, root, t)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	agg := suggest.NewAggregator(suggest.Limits{})
+	native := pipeline.NativeArch()
+	if err := r.each(e, func(ev *event.Event) error {
+		agg.Add(pipeline.Denial(ev, native))
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	r.summary(e)
+	files2 := unitprops.NewFiles(t, unitprops.FilesOptions{Root: root})
+	return pipeline.Suggest(context.Background(), agg.Snapshot(), files2, opts), nil
+}
+
+func writeSuggestions(e *env, results []pipeline.Result, format, outDir string) error {
+	if len(results) == 0 {
+		fmt.Fprintln(e.stderr, "no denials: nothing to suggest")
+		return nil
+	}
+	if outDir != "" {
+		return writeOutDir(e, results, outDir)
+	}
+	switch format {
+	case "json":
+		ss := make([]suggest.Suggestion, len(results))
+		for i, r := range results {
+			ss[i] = r.Suggestion
+		}
+		return suggest.RenderJSON(e.stdout, ss)
+	case "diff":
+		for _, r := range results {
+			if err := suggest.RenderDiff(e.stdout, r.Suggestion, r.Current); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i, r := range results {
+		if i > 0 {
+			fmt.Fprintln(e.stdout)
+		}
+		if err := suggest.RenderDropin(e.stdout, r.Suggestion); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeOutDir writes each applicable drop-in under dir at its path.
+// Pseudo-units (unattributed denials) are never written: they are listed.
+func writeOutDir(e *env, results []pipeline.Result, dir string) error {
+	for _, r := range results {
+		s := r.Suggestion
+		if !s.Applicable || s.Path == "" {
+			fmt.Fprintf(e.stderr, "not written: %s (not an applicable unit; see the advisory with --format dropin)\n", suggest.Sanitize(s.Unit, 256))
+			continue
+		}
+		var buf bytes.Buffer
+		if err := suggest.RenderDropin(&buf, s); err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(s.Path, "/")))
+		if s.Machine != "" {
+			dst = filepath.Join(dir, "machines", s.Machine, filepath.FromSlash(strings.TrimPrefix(s.Path, "/")))
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "wrote %s\n", dst)
+	}
+	return nil
+}
+
+// httpClient is the client used to read a running daemon.
+var httpClient = &http.Client{Timeout: 15 * time.Second}
+
+func suggestFromServer(e *env, server, unit, format string, allowRisky bool, granularity string) error {
+	q := url.Values{"format": {format}, "granularity": {granularity}}
+	if allowRisky {
+		q.Set("allow_risky", "1")
+	}
+	path := "/api/v1/suggestions"
+	if unit != "" {
+		if err := suggest.ValidateUnitName(unit); err != nil {
+			return usagef("%v", err)
+		}
+		path += "/" + url.PathEscape(unit)
+	} else if format == "diff" {
+		return usagef("--format diff needs a unit")
+	}
+	return getTo(e.stdout, server, path, q)
+}
+
+// getTo copies a daemon's response for path to w; a non-2xx status is an
+// error with the daemon's message.
+func getTo(w io.Writer, server, path string, q url.Values) error {
+	u, err := url.Parse(server)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return usagef("--server: not a URL: %q", server)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	u.RawQuery = q.Encode()
+	resp, err := httpClient.Get(u.String())
+	if err != nil {
+		return fmt.Errorf("daemon at %s not reachable (is `seccompwatch run` running?): %v", server, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("daemon: %s: %s", resp.Status, sanitizeLine(strings.TrimSpace(string(body))))
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}

@@ -1,0 +1,170 @@
+package daemon
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
+	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/httpapi"
+	"github.com/seccompwatch/seccompwatch/internal/metrics"
+	"github.com/seccompwatch/seccompwatch/internal/pipeline"
+	"github.com/seccompwatch/seccompwatch/internal/unitprops"
+	"github.com/seccompwatch/seccompwatch/suggest"
+)
+
+// The Daemon is the HTTP API's backend.
+var _ httpapi.Backend = (*Daemon)(nil)
+
+// Denials implements httpapi.Backend.
+func (d *Daemon) Denials(unit string, limit int) []event.Event { return d.recent.list(unit, limit) }
+
+func (d *Daemon) options(q httpapi.Query) suggest.Options {
+	return suggest.Options{Table: d.table, AllowRisky: q.AllowRisky, Granularity: q.Granularity, Generator: buildinfo.Generator()}
+}
+
+// Suggestions implements httpapi.Backend.
+func (d *Daemon) Suggestions(ctx context.Context, q httpapi.Query) []suggest.Suggestion {
+	rs := pipeline.Suggest(ctx, d.agg.Snapshot(), d.props, d.options(q))
+	out := make([]suggest.Suggestion, len(rs))
+	for i, r := range rs {
+		out[i] = r.Suggestion
+	}
+	return out
+}
+
+// Suggestion implements httpapi.Backend.
+func (d *Daemon) Suggestion(ctx context.Context, unit string, q httpapi.Query) (suggest.Suggestion, map[string]string, bool) {
+	var match []suggest.UnitAggregate
+	for _, u := range d.agg.Snapshot() {
+		if u.Unit == unit {
+			match = append(match, u)
+		}
+	}
+	if len(match) == 0 {
+		return suggest.Suggestion{}, nil, false
+	}
+	// The same unit name on the host comes first (it sorts before any
+	// machine's); a machine's unit of that name is reachable by the list.
+	rs := pipeline.Suggest(ctx, match[:1], d.props, d.options(q))
+	return rs[0].Suggestion, rs[0].Current, true
+}
+
+// Health implements httpapi.Backend: unhealthy when the audit stream is
+// not being read.
+func (d *Daemon) Health() httpapi.Health {
+	st := d.source.Stats()
+	h := httpapi.Health{Checks: map[string]httpapi.Check{}}
+	audit := httpapi.Check{OK: st.Connected && !d.sourceDone.Load(), Status: "subscribed (" + st.Mode + ")"}
+	if !audit.OK {
+		audit.Status = "down"
+	}
+	if !st.KernelStatus {
+		audit.Detail = "kernel lost/backlog counters not readable (needs CAP_AUDIT_CONTROL)"
+	}
+	h.Checks["audit"] = audit
+	mode, reason := d.attr.Mode()
+	attr := httpapi.Check{OK: true, Status: mode}
+	if mode != "bpf" {
+		attr.Detail = "eBPF unavailable, reading /proc at record time: " + reason
+	}
+	h.Checks["attribution"] = attr
+	if p := d.dbusState.Load(); p != nil {
+		h.Checks["dbus"] = httpapi.Check{OK: true, Status: *p}
+	}
+	if d.cfg.StateDir != "" {
+		c := httpapi.Check{OK: true, Status: "ok"}
+		if p := d.stateErr.Load(); p != nil {
+			c = httpapi.Check{OK: true, Status: "degraded", Detail: *p}
+		}
+		h.Checks["state"] = c
+	}
+	if d.events != nil {
+		n, errs, last := d.events.Stats()
+		c := httpapi.Check{OK: true, Status: "ok"}
+		if errs > 0 {
+			c = httpapi.Check{OK: true, Status: "write errors", Detail: last}
+		}
+		_ = n
+		h.Checks["events"] = c
+	}
+	h.Healthy = audit.OK
+	return h
+}
+
+// snapshot gathers every count for a scrape.
+func (d *Daemon) snapshot() metrics.Snapshot {
+	st := d.source.Stats()
+	as := d.attr.Stats()
+	s := metrics.Snapshot{
+		RecordsByType:       st.Records,
+		ParseErrors:         st.ParseErrors,
+		Attributions:        as.Attributions,
+		AttributionFailures: as.Failures,
+		Lost:                st.Lost,
+		Backlog:             float64(st.KernelBacklog),
+		HasBacklog:          st.KernelStatus,
+		AuditUp:             st.Connected && !d.sourceDone.Load(),
+		LogLinesDropped:     d.log.Dropped(),
+	}
+	s.AttributionMode, _ = d.attr.Mode()
+	if d.events != nil {
+		_, s.EventWriteErrors, _ = d.events.Stats()
+	}
+	// Per-unit gauges come from cached suggestions: computing them needs
+	// each unit's configuration, which the cache refreshes at most every
+	// TTL.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, r := range pipeline.Suggest(ctx, d.agg.Snapshot(), d.props, d.options(httpapi.Query{})) {
+		n := 0
+		for _, l := range r.Suggestion.Lines {
+			n += len(l.Syscalls)
+		}
+		unit := r.Suggestion.Unit
+		if suggest.IsPseudoUnit(unit) {
+			unit = event.UnknownUnit
+		}
+		s.Units = append(s.Units, metrics.UnitState{Unit: unit, Suggested: n, LastDenial: r.Suggestion.LastSeen})
+	}
+	return s
+}
+
+// propsCache caches unit properties for ttl, so that scrapes and API calls
+// do not ask systemd (or re-read unit files) for every unit every time.
+type propsCache struct {
+	p   unitprops.Provider
+	ttl time.Duration
+
+	mu sync.Mutex
+	m  map[string]cachedProps
+}
+
+type cachedProps struct {
+	props unitprops.Props
+	err   error
+	at    time.Time
+}
+
+func newPropsCache(p unitprops.Provider, ttl time.Duration) *propsCache {
+	return &propsCache{p: p, ttl: ttl, m: make(map[string]cachedProps)}
+}
+
+// Props implements unitprops.Provider.
+func (c *propsCache) Props(ctx context.Context, unit string) (unitprops.Props, error) {
+	c.mu.Lock()
+	e, ok := c.m[unit]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < c.ttl {
+		return e.props, e.err
+	}
+	p, err := c.p.Props(ctx, unit)
+	c.mu.Lock()
+	if len(c.m) > 4096 {
+		clear(c.m)
+	}
+	c.m[unit] = cachedProps{props: p, err: err, at: time.Now()}
+	c.mu.Unlock()
+	return p, err
+}

@@ -1,0 +1,432 @@
+// Package daemon wires the live pipeline of `seccompwatch run`:
+//
+//	audit source ─► enrich (syscalls) ─► attribute (units) ─► aggregate (suggest)
+//	                                                        ├► metrics
+//	                                                        ├► recent denials (API)
+//	                                                        └► event stream
+//
+// plus the HTTP server, state persistence, and the service manager protocol
+// (READY once the audit stream is subscribed, WATCHDOG tied to the
+// pipeline's liveness, STATUS with counts).
+//
+// Records are handled synchronously on the source's read loop: each step is
+// microseconds, and a stall shows up where it is counted — as receive
+// overflows (ENOBUFS) at the socket — rather than in an unbounded queue.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/seccompwatch/seccompwatch/auditstream"
+	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
+	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/eventlog"
+	"github.com/seccompwatch/seccompwatch/internal/httpapi"
+	"github.com/seccompwatch/seccompwatch/internal/logging"
+	"github.com/seccompwatch/seccompwatch/internal/metrics"
+	"github.com/seccompwatch/seccompwatch/internal/pipeline"
+	"github.com/seccompwatch/seccompwatch/internal/state"
+	"github.com/seccompwatch/seccompwatch/internal/unitprops"
+	"github.com/seccompwatch/seccompwatch/internal/units"
+	"github.com/seccompwatch/seccompwatch/suggest"
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+// Config is the daemon's configuration (the `run` flags).
+type Config struct {
+	ListenAddress   string
+	AuditMode       string // auditstream.ModeMulticast or ModeUnicast
+	RcvBufBytes     int
+	BacklogLimit    uint32
+	BacklogWaitTime int32
+	StateDir        string // "" disables persistence
+	EventsFile      string // "" disables the event stream; "-" is stdout
+	MaxSeries       int
+	MaxUnits        int
+	RecentDenials   int
+	SystemdTable    string
+	DBusAddress     string // "" is the system bus; "none" disables D-Bus
+	UnitsRoot       string // root of the unit files read when D-Bus is absent
+	DisableBPF      bool
+	SaveInterval    time.Duration
+}
+
+// stateFile is the name of the persisted aggregation under StateDir.
+const stateFile = "denials.json"
+
+// persisted is the state file's schema.
+type persisted struct {
+	Version int                     `json:"version"`
+	Saved   time.Time               `json:"saved"`
+	Units   []suggest.UnitAggregate `json:"units"`
+}
+
+// Daemon is a running pipeline. Create it with New and call Run once.
+type Daemon struct {
+	cfg    Config
+	log    *logging.Logger
+	table  *syscalls.Table
+	native syscalls.Arch
+
+	source  *auditstream.Source
+	attr    *units.Attributor
+	props   *propsCache
+	agg     *suggest.Aggregator
+	denials *metrics.Denials
+	recent  *ring
+	events  *eventlog.Writer
+	reg     *prometheus.Registry
+
+	dbusState atomic.Pointer[string]
+	stateErr  atomic.Pointer[string]
+
+	// Liveness: the read loop stamps busySince while it handles a record.
+	busySince  atomic.Int64 // unix nanos; 0 when idle
+	sourceDone atomic.Bool
+	handled    atomic.Uint64
+}
+
+// New prepares the daemon: tables, attribution, unit properties, restored
+// state and sinks. It opens no audit socket yet.
+func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) {
+	d := &Daemon{cfg: cfg, log: log, native: pipeline.NativeArch()}
+	if d.cfg.SaveInterval <= 0 {
+		d.cfg.SaveInterval = time.Minute
+	}
+	t, err := syscalls.Select(ctx, cfg.SystemdTable)
+	if err != nil {
+		return nil, err
+	}
+	d.table = t
+	log.Info("syscall group table", zap.String("table", t.Source))
+
+	d.source, err = auditstream.NewSource(auditstream.Options{
+		Mode:            cfg.AuditMode,
+		RcvBufBytes:     cfg.RcvBufBytes,
+		BacklogLimit:    cfg.BacklogLimit,
+		BacklogWaitTime: cfg.BacklogWaitTime,
+		Logger:          log.Named("auditstream"),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	d.attr, err = units.New(ctx, units.Options{DisableBPF: cfg.DisableBPF, Logger: log.Named("units")})
+	if err != nil {
+		return nil, fmt.Errorf("attribution: %w", err)
+	}
+	mode, reason := d.attr.Mode()
+	if mode != "bpf" {
+		log.Warn("eBPF attribution unavailable: falling back to reading /proc at record time; processes that exit before their record is read will be unit \"unknown\"",
+			zap.String("mode", mode), zap.String("reason", reason))
+	} else {
+		log.Info("attribution", zap.String("mode", mode))
+	}
+
+	d.props = newPropsCache(d.unitProviders(ctx), 30*time.Second)
+	d.agg = suggest.NewAggregator(suggest.Limits{MaxUnits: cfg.MaxUnits})
+	d.restoreState()
+	d.denials = metrics.NewDenials(cfg.MaxSeries)
+	d.recent = newRing(max(cfg.RecentDenials, 1))
+	if cfg.EventsFile != "" {
+		d.events, err = eventlog.Open(cfg.EventsFile)
+		if err != nil {
+			d.attr.Close()
+			return nil, err
+		}
+	}
+	d.reg = prometheus.NewRegistry()
+	d.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector("seccompwatch"),
+		metrics.NewCollector(d.snapshot, d.denials, cfg.MaxSeries),
+	)
+	return d, nil
+}
+
+// unitProviders returns D-Bus first (when it answers), then unit files.
+func (d *Daemon) unitProviders(ctx context.Context) unitprops.Provider {
+	files := unitprops.NewFiles(d.table, unitprops.FilesOptions{Root: d.cfg.UnitsRoot})
+	if d.cfg.DBusAddress == "none" {
+		d.setDBusState("disabled (--dbus.address=none): unit files only")
+		return files
+	}
+	bus, err := unitprops.NewDBus(ctx, d.table, unitprops.DBusOptions{Address: d.cfg.DBusAddress, Logger: d.log.Named("dbus")})
+	if err != nil {
+		// Logged once; properties then come from unit files on disk.
+		d.log.Warn("no systemd on D-Bus: unit properties from unit files only", zap.Error(err))
+		d.setDBusState("unavailable: " + err.Error())
+		return files
+	}
+	d.setDBusState("connected")
+	return unitprops.Chain{bus, files}
+}
+
+func (d *Daemon) setDBusState(s string) { d.dbusState.Store(&s) }
+
+func (d *Daemon) statePath() string { return filepath.Join(d.cfg.StateDir, stateFile) }
+
+func (d *Daemon) restoreState() {
+	if d.cfg.StateDir == "" {
+		return
+	}
+	var p persisted
+	err := state.Load(d.statePath(), &p)
+	switch {
+	case err == nil:
+		d.agg.Restore(p.Units)
+		d.log.Info("state restored", zap.String("file", d.statePath()), zap.Int("units", len(p.Units)), zap.Time("saved", p.Saved))
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		d.log.Warn("state not restored: starting empty", zap.Error(err))
+		d.setStateErr(err)
+	}
+}
+
+func (d *Daemon) saveState() {
+	if d.cfg.StateDir == "" {
+		return
+	}
+	err := state.Save(d.statePath(), persisted{Version: 1, Saved: time.Now().UTC(), Units: d.agg.Snapshot()})
+	if err != nil {
+		d.log.Warn("state not saved (kept in memory; retrying)", zap.Error(err))
+		d.setStateErr(err)
+		return
+	}
+	d.stateErr.Store(nil)
+}
+
+func (d *Daemon) setStateErr(err error) {
+	s := err.Error()
+	d.stateErr.Store(&s)
+}
+
+// handle is called by the source for every SECCOMP record, on its read loop.
+func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
+	d.busySince.Store(time.Now().UnixNano())
+	defer d.busySince.Store(0)
+
+	ev := pipeline.Enrich(rec, d.table)
+	res := d.attr.Attribute(rec.PID, rec.Time)
+	if res.Unit.Name != "" {
+		ev.Unit, ev.Machine, ev.Method = res.Unit.Name, res.Unit.Machine, res.Method
+	} else {
+		ev.Reason = res.Reason
+	}
+	risky, _ := suggest.Risk(d.table, ev.SyscallName)
+	d.denials.Inc(ev.Unit, ev.SyscallName, ev.Action.String(), ev.ArchLabel(), risky)
+	d.agg.Add(pipeline.Denial(&ev, d.native))
+	d.recent.add(ev)
+	if d.events != nil {
+		d.events.Write(&ev)
+	}
+	d.handled.Add(1)
+	if ce := d.log.Check(zap.DebugLevel, "denial"); ce != nil {
+		ce.Write(zap.String("unit", ev.Unit), zap.String("syscall", ev.SyscallName), zap.String("action", ev.Action.String()),
+			zap.Int("pid", ev.PID), zap.String("comm", suggest.Sanitize(ev.Comm, 64)))
+	}
+}
+
+// Run runs the daemon until ctx is cancelled or a component fails. It always
+// restores the kernel audit state it changed, also after a panic.
+func (d *Daemon) Run(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.source.Restore()
+			panic(r)
+		}
+	}()
+	defer d.attr.Close()
+
+	ln, err := net.Listen("tcp", d.cfg.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("--web.listen-address: %w", err)
+	}
+	srv := &http.Server{
+		Handler: httpapi.New(d, httpapi.Options{
+			Gatherer: d.reg, Level: &d.log.Level, Logger: d.log.Named("http"), Version: buildinfo.Version(),
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	d.log.Info("listening", zap.String("address", ln.Addr().String()))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	})
+	g.Go(func() error {
+		defer d.sourceDone.Store(true)
+		err := d.source.Run(gctx, d.handle)
+		if err != nil {
+			return fmt.Errorf("audit stream: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { d.serviceLoop(gctx); return nil })
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	err = g.Wait()
+	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
+	d.saveState()
+	if d.events != nil {
+		if cerr := d.events.Close(); cerr != nil {
+			d.log.Warn("event stream close", zap.Error(cerr))
+		}
+	}
+	if rerr := d.source.Restore(); rerr != nil {
+		d.log.Error("restoring kernel audit state", zap.Error(rerr))
+	}
+	return err
+}
+
+// serviceLoop speaks the service manager protocol, saves state, flushes
+// events and reopens the event file on SIGHUP.
+func (d *Daemon) serviceLoop(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	wd, _ := sddaemon.SdWatchdogEnabled(false)
+	tick := time.Second
+	if wd > 0 && wd/2 < tick {
+		tick = wd / 2
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	ready := false
+	lastSave := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if d.events != nil {
+				if err := d.events.Reopen(); err != nil {
+					d.log.Warn("event stream reopen", zap.Error(err))
+				} else {
+					d.log.Info("event stream reopened", zap.String("file", d.cfg.EventsFile))
+				}
+			}
+		case <-t.C:
+		}
+		st := d.source.Stats()
+		if !ready && st.Connected {
+			ready = true
+			_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
+			d.log.Info("audit stream subscribed", zap.String("mode", st.Mode), zap.Int("rcvbuf_bytes", st.RcvBufBytes))
+		}
+		if ready {
+			_, _ = sddaemon.SdNotify(false, "STATUS="+d.status(st))
+		}
+		if wd > 0 && d.alive(wd) {
+			_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyWatchdog)
+		}
+		if d.events != nil {
+			_ = d.events.Flush()
+		}
+		if time.Since(lastSave) >= d.cfg.SaveInterval {
+			d.saveState()
+			lastSave = time.Now()
+		}
+	}
+}
+
+// alive reports whether the pipeline makes progress: the source still
+// runs and no record has been in handling for half the watchdog period.
+func (d *Daemon) alive(wd time.Duration) bool {
+	if d.sourceDone.Load() {
+		return false
+	}
+	if since := d.busySince.Load(); since != 0 && time.Since(time.Unix(0, since)) > wd/2 {
+		return false
+	}
+	return true
+}
+
+func (d *Daemon) status(st auditstream.LiveStats) string {
+	units := d.agg.Snapshot()
+	var lost uint64
+	for _, v := range st.Lost {
+		lost += v
+	}
+	mode, _ := d.attr.Mode()
+	return fmt.Sprintf("%s: %d denials, %d units; attribution %s; lost %d", st.Mode, d.handled.Load(), len(units), mode, lost)
+}
+
+// ring keeps the most recent denials for /api/v1/denials.
+type ring struct {
+	mu   sync.Mutex
+	buf  []event.Event
+	next int
+	full bool
+}
+
+func newRing(n int) *ring { return &ring{buf: make([]event.Event, n)} }
+
+func (r *ring) add(e event.Event) {
+	r.mu.Lock()
+	r.buf[r.next] = e
+	r.next++
+	if r.next == len(r.buf) {
+		r.next, r.full = 0, true
+	}
+	r.mu.Unlock()
+}
+
+// list returns up to limit events, oldest first, of unit (all when "").
+func (r *ring) list(unit string, limit int) []event.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []event.Event
+	n := r.next
+	if r.full {
+		n = len(r.buf)
+	}
+	for i := 0; i < n; i++ {
+		// Walk newest to oldest, then reverse.
+		idx := (r.next - 1 - i + len(r.buf)) % len(r.buf)
+		e := r.buf[idx]
+		if unit != "" && e.Unit != unit {
+			continue
+		}
+		out = append(out, e)
+		if len(out) == limit {
+			break
+		}
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}

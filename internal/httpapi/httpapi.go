@@ -1,0 +1,225 @@
+// Package httpapi serves the daemon's HTTP surface: /metrics, /healthz, the
+// JSON API under /api/v1/, a small HTML index for humans, and
+// /debug/loglevel. It reads everything through the Backend interface and
+// holds no state of its own. Responses are bounded: list endpoints cap their
+// length, and every value a process controls is escaped by the encoder that
+// writes it (JSON, html/template, or the drop-in renderer).
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/suggest"
+)
+
+// MaxDenials caps /api/v1/denials responses.
+const MaxDenials = 10000
+
+// Health is the daemon's health as /healthz reports it.
+type Health struct {
+	Healthy bool `json:"healthy"`
+	// Checks holds one entry per component (audit stream, attribution,
+	// D-Bus, state, events), each with a status and details.
+	Checks map[string]Check `json:"checks"`
+}
+
+// Check is one component's health.
+type Check struct {
+	OK     bool   `json:"ok"`
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Backend is what the API reads.
+type Backend interface {
+	// Denials returns the most recent denials, newest last, optionally
+	// only a unit's, at most limit.
+	Denials(unit string, limit int) []event.Event
+	// Suggestions computes the suggestion for every unit with denials.
+	Suggestions(ctx context.Context, q Query) []suggest.Suggestion
+	// Suggestion computes one unit's suggestion and returns its current
+	// drop-ins (path → content) for diffs; ok is false for a unit without
+	// denials.
+	Suggestion(ctx context.Context, unit string, q Query) (s suggest.Suggestion, current map[string]string, ok bool)
+	// Health reports the daemon's health.
+	Health() Health
+}
+
+// Query holds the suggestion options a request may set:
+// ?allow_risky=1 and ?granularity=syscall|group.
+type Query struct {
+	AllowRisky  bool
+	Granularity suggest.Granularity
+}
+
+func parseQuery(r *http.Request) (Query, bool) {
+	var q Query
+	switch r.URL.Query().Get("allow_risky") {
+	case "", "0", "false":
+	case "1", "true":
+		q.AllowRisky = true
+	default:
+		return q, false
+	}
+	switch r.URL.Query().Get("granularity") {
+	case "", "syscall":
+	case "group":
+		q.Granularity = suggest.GranularityGroup
+	default:
+		return q, false
+	}
+	return q, true
+}
+
+// Options configures the handler.
+type Options struct {
+	Gatherer prometheus.Gatherer
+	Level    *zap.AtomicLevel // served at /debug/loglevel when set
+	Logger   *zap.Logger
+	Version  string
+}
+
+// New returns the daemon's HTTP handler.
+func New(b Backend, opts Options) http.Handler {
+	mux := http.NewServeMux()
+	if opts.Gatherer != nil {
+		var errLog promhttp.Logger
+		if opts.Logger != nil {
+			errLog = zap.NewStdLog(opts.Logger.Named("promhttp"))
+		}
+		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
+			ErrorLog:            errLog,
+			ErrorHandling:       promhttp.ContinueOnError,
+			MaxRequestsInFlight: 4,
+			Timeout:             10 * time.Second,
+		}))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		h := b.Health()
+		code := http.StatusOK
+		if !h.Healthy {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, h)
+	})
+	mux.HandleFunc("GET /api/v1/denials", func(w http.ResponseWriter, r *http.Request) {
+		limit := 1000
+		if v := r.URL.Query().Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				writeError(w, http.StatusBadRequest, "limit must be a positive integer")
+				return
+			}
+			limit = min(n, MaxDenials)
+		}
+		ds := b.Denials(r.URL.Query().Get("unit"), limit)
+		if ds == nil {
+			ds = []event.Event{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"denials": ds})
+	})
+	mux.HandleFunc("GET /api/v1/suggestions", func(w http.ResponseWriter, r *http.Request) {
+		q, ok := parseQuery(r)
+		if !ok {
+			writeError(w, http.StatusBadRequest, "allow_risky must be 0 or 1, granularity syscall or group")
+			return
+		}
+		ss := b.Suggestions(r.Context(), q)
+		switch r.URL.Query().Get("format") {
+		case "", "json":
+			w.Header().Set("Content-Type", "application/json")
+			_ = suggest.RenderJSON(w, ss)
+		case "dropin":
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			for _, s := range ss {
+				_ = suggest.RenderDropin(w, s)
+			}
+		default:
+			writeError(w, http.StatusBadRequest, "format must be json or dropin")
+		}
+	})
+	mux.HandleFunc("GET /api/v1/suggestions/{unit}", func(w http.ResponseWriter, r *http.Request) {
+		q, ok := parseQuery(r)
+		if !ok {
+			writeError(w, http.StatusBadRequest, "allow_risky must be 0 or 1, granularity syscall or group")
+			return
+		}
+		unit := r.PathValue("unit")
+		s, current, ok := b.Suggestion(r.Context(), unit, q)
+		if !ok {
+			writeError(w, http.StatusNotFound, "no denials recorded for this unit")
+			return
+		}
+		switch r.URL.Query().Get("format") {
+		case "", "json":
+			w.Header().Set("Content-Type", "application/json")
+			_ = suggest.RenderJSON(w, []suggest.Suggestion{s})
+		case "dropin":
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_ = suggest.RenderDropin(w, s)
+		case "diff":
+			w.Header().Set("Content-Type", "text/x-diff; charset=utf-8")
+			_ = suggest.RenderDiff(w, s, current)
+		default:
+			writeError(w, http.StatusBadRequest, "format must be json, dropin or diff")
+		}
+	})
+	if opts.Level != nil {
+		mux.Handle("/debug/loglevel", opts.Level)
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = indexTmpl.Execute(w, map[string]any{
+			"Version":     opts.Version,
+			"Health":      b.Health(),
+			"Suggestions": b.Suggestions(r.Context(), Query{}),
+		})
+	})
+	return securityHeaders(mux)
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>seccompwatch</title>
+<style>body{font-family:sans-serif;margin:2em;max-width:70em}td,th{padding:.2em .8em;text-align:left}code{background:#eee}</style>
+</head><body>
+<h1>seccompwatch {{.Version}}</h1>
+<p>Health: {{if .Health.Healthy}}<b>ok</b>{{else}}<b style="color:#b00">unhealthy</b>{{end}}
+{{range $name, $c := .Health.Checks}} · {{$name}}: {{$c.Status}}{{end}}</p>
+<p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/api/v1/denials">/api/v1/denials</a> · <a href="/api/v1/suggestions">/api/v1/suggestions</a></p>
+<h2>Suggestions</h2>
+{{if .Suggestions}}<table><tr><th>unit</th><th>machine</th><th>syscalls</th><th>drop-in</th></tr>
+{{range .Suggestions}}<tr><td>{{.Unit}}</td><td>{{.Machine}}</td><td>{{len .Lines}}</td>
+<td><a href="/api/v1/suggestions/{{.Unit}}?format=dropin">drop-in</a> · <a href="/api/v1/suggestions/{{.Unit}}?format=diff">diff</a></td></tr>
+{{end}}</table>{{else}}<p>No denials recorded yet.</p>{{end}}
+</body></html>
+`))

@@ -1,0 +1,147 @@
+// Package pipeline holds the steps that replay and the daemon share between
+// a decoded record and the sinks: naming the syscall and its groups,
+// turning an attributed event into the suggestion engine's input, reading a
+// unit's configuration into a policy, and computing suggestions.
+package pipeline
+
+import (
+	"context"
+	"runtime"
+	"time"
+
+	"github.com/seccompwatch/seccompwatch/auditstream"
+	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/unitprops"
+	"github.com/seccompwatch/seccompwatch/suggest"
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+// Enrich names the record's syscall in its ABI's table and lists the
+// systemd groups containing it in t. The unit is left for the caller.
+func Enrich(rec auditstream.Record, t *syscalls.Table) event.Event {
+	e := event.Event{Record: rec, Unit: event.UnknownUnit}
+	name := rec.SyscallNm
+	if name == "" {
+		if n, ok := syscalls.Name(rec.Arch, rec.Syscall); ok {
+			name = n
+		}
+	}
+	if name == "" {
+		name = "unknown"
+	} else {
+		e.Groups = t.Groups(name)
+	}
+	e.SyscallName = name
+	return e
+}
+
+// NativeArch returns the ABI this program runs as (the host's native one).
+func NativeArch() syscalls.Arch {
+	switch runtime.GOARCH {
+	case "amd64":
+		return syscalls.ArchX86_64
+	case "386":
+		return syscalls.ArchI386
+	case "arm64":
+		return syscalls.ArchAArch64
+	case "arm":
+		return syscalls.ArchARM
+	case "riscv64":
+		return syscalls.ArchRISCV64
+	case "ppc64le":
+		return syscalls.ArchPPC64LE
+	case "s390x":
+		return syscalls.ArchS390X
+	}
+	return syscalls.ArchUnknown
+}
+
+// UnattributedPrefix starts the pseudo-unit of denials without a unit.
+const UnattributedPrefix = "unattributed:"
+
+// SuggestionUnit is the key an event is aggregated under: its unit, or, when
+// it has none, a pseudo-unit per binary that can never be applied.
+func SuggestionUnit(e *event.Event) string {
+	if e.Unit != "" && e.Unit != event.UnknownUnit {
+		return e.Unit
+	}
+	switch {
+	case !e.ExeUnknown && e.Exe != "":
+		return UnattributedPrefix + e.Exe
+	case e.Comm != "":
+		return UnattributedPrefix + "comm=" + e.Comm
+	}
+	return event.UnknownUnit
+}
+
+// Denial converts an attributed event into the suggestion engine's input.
+func Denial(e *event.Event, native syscalls.Arch) suggest.Denial {
+	return suggest.Denial{
+		Unit:      SuggestionUnit(e),
+		Machine:   e.Machine,
+		Arch:      e.Arch,
+		AuditArch: e.AuditArch,
+		Nr:        e.Syscall,
+		Syscall:   e.SyscallName,
+		Action:    e.Action.String(),
+		Exe:       e.Exe,
+		Comm:      e.Comm,
+		Time:      e.Time,
+		Native:    e.Arch == native,
+	}
+}
+
+// Policy converts what is known of a unit's configuration into the
+// suggestion engine's view of it.
+func Policy(p unitprops.Props) *suggest.Policy {
+	if !p.Found {
+		return nil
+	}
+	return &suggest.Policy{
+		Known:          true,
+		AllowList:      p.AllowList,
+		Names:          p.Filter,
+		ErrorNumber:    p.ErrorNumber,
+		HasErrorNumber: p.HasErrorNumber,
+		Architectures:  p.Architectures,
+		LogSeccomp:     p.ManagerLogSeccomp || (len(p.Log) > 0),
+		ExecPaths:      p.ExecPaths,
+		FragmentPath:   p.FragmentPath,
+		SourcePath:     p.SourcePath,
+		DropInPaths:    p.DropInPaths,
+		UserUnit:       p.UserUnit,
+		UID:            -1,
+	}
+}
+
+// Result is one unit's suggestion with the unit's current drop-ins (path →
+// content), against which a diff is rendered.
+type Result struct {
+	Suggestion suggest.Suggestion
+	Current    map[string]string
+}
+
+// PropsTimeout bounds each unit look-up: a hung systemd must not stall a
+// caller.
+const PropsTimeout = 2 * time.Second
+
+// Suggest computes the suggestion for each aggregated unit. props may be
+// nil (nothing known of any unit); pseudo-units are never looked up.
+func Suggest(ctx context.Context, units []suggest.UnitAggregate, props unitprops.Provider, opts suggest.Options) []Result {
+	out := make([]Result, 0, len(units))
+	for _, u := range units {
+		var pol *suggest.Policy
+		var current map[string]string
+		if props != nil && !suggest.IsPseudoUnit(u.Unit) && u.Machine == "" {
+			cctx, cancel := context.WithTimeout(ctx, PropsTimeout)
+			p, err := props.Props(cctx, u.Unit)
+			cancel()
+			if err == nil {
+				pol = Policy(p)
+				current = p.DropIns
+			}
+		}
+		out = append(out, Result{Suggestion: suggest.Compute(u, pol, opts), Current: current})
+	}
+	return out
+}
