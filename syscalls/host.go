@@ -86,8 +86,9 @@ func runAnalyze(ctx context.Context, path string, args ...string) ([]byte, error
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("syscalls: host: %w: %w", ErrNoHost, err)
 	}
-	out, readErr := io.ReadAll(io.LimitReader(bufio.NewReader(stdout), maxAnalyzeOutput))
-	if readErr == nil {
+	out, readErr := io.ReadAll(io.LimitReader(bufio.NewReader(stdout), maxAnalyzeOutput+1))
+	if readErr == nil && len(out) > maxAnalyzeOutput {
+		readErr = fmt.Errorf("more than %d bytes", maxAnalyzeOutput)
 		_, _ = io.Copy(io.Discard, stdout) // let the process finish writing
 	}
 	if err := cmd.Wait(); err != nil {
