@@ -184,6 +184,9 @@ type Suggestion struct {
 	LastSeen  time.Time
 	// Lines are the proposed directives (included or commented out).
 	Lines []Line
+	// Kept are directives carried over, verbatim, from the unit's current
+	// drop-in at Path (see CarryOver); rendered before Lines.
+	Kept []string
 	// ArchNotes propose SystemCallArchitectures= changes.
 	ArchNotes []ArchNote
 	// Warnings need the operator's attention; Notes are informational.
@@ -200,6 +203,9 @@ type Suggestion struct {
 
 // Included reports whether s has at least one active directive.
 func (s Suggestion) Included() bool {
+	if len(s.Kept) > 0 {
+		return true
+	}
 	for _, l := range s.Lines {
 		if l.Included {
 			return true

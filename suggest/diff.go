@@ -20,10 +20,13 @@ const maxDiffCells = 4 << 20
 // drop-in. Headers are "--- a/<path>" / "+++ b/<path>" ("--- /dev/null" for
 // a new file), so `patch -p1` or `git apply` from / can use it. The other
 // drop-ins of the unit in current are listed (unchanged) before the diff.
+// The new content is RenderDropin(CarryOver(s, current)): directives of the
+// current drop-in are kept.
 // Nothing is written but comments for a suggestion that is not Applicable.
 // The content of current is written as given: it is root-owned
 // configuration, not process-controlled.
 func RenderDiff(w io.Writer, s Suggestion, current map[string]string) error {
+	s = CarryOver(s, current)
 	var buf bytes.Buffer
 	if err := RenderDropin(&buf, s); err != nil {
 		return err

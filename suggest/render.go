@@ -48,6 +48,41 @@ func (c *commenter) comment(text string) {
 	}
 }
 
+// tokens splits text at spaces, keeping each double-quoted value (with
+// its \" and \\ escapes) in one token, so that wrapping never alters one.
+func tokens(text string) []string {
+	var out []string
+	var cur strings.Builder
+	inQuote, esc := false, false
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case inQuote && esc:
+			esc = false
+		case inQuote && c == '\\':
+			esc = true
+		case c == '"':
+			inQuote = !inQuote
+		case c == ' ' && !inQuote:
+			if cur.Len() > 0 {
+				out = append(out, cur.String())
+				cur.Reset()
+			}
+			continue
+		}
+		cur.WriteByte(c)
+	}
+	if cur.Len() > 0 {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// text writes prefix and text, wrapped at spaces outside quoted values.
+func (c *commenter) text(prefix, text string) {
+	c.wrapped(prefix, tokens(text))
+}
+
 // wrapped writes "prefix item item ..." wrapped at wrapWidth, continuation
 // lines indented.
 func (c *commenter) wrapped(prefix string, items []string) {
@@ -126,16 +161,23 @@ func RenderDropin(w io.Writer, s Suggestion) error {
 		c.comment("Not applicable: advisory only, nothing below is active.")
 	}
 	for _, n := range s.Notes {
-		c.comment("Note: " + n)
+		c.text("Note:", n)
 	}
 	for _, wn := range s.Warnings {
-		c.comment("WARNING: " + wn)
+		c.text("WARNING:", wn)
 	}
 	c.comment("")
 	if s.Applicable {
 		c.raw("[Service]")
 	} else {
 		c.comment("[Service]")
+	}
+	if len(s.Kept) > 0 {
+		c.comment("")
+		c.comment("Kept from the current drop-in (granted earlier):")
+		for _, d := range s.Kept {
+			directive(c, d, s.Applicable)
+		}
 	}
 	if len(s.Lines) == 0 && len(s.ArchNotes) == 0 {
 		c.comment("Nothing to add.")
@@ -144,7 +186,8 @@ func RenderDropin(w io.Writer, s Suggestion) error {
 		renderLine(c, l, s.Applicable)
 	}
 	for _, n := range s.ArchNotes {
-		c.printf("architecture %s (%s): %d denials, %s to %s", n.Arch, n.SystemdName, n.Count, timeText(n.FirstSeen), timeText(n.LastSeen))
+		c.comment("")
+		c.printf("architecture %s (%s): count %d, %s to %s", n.Arch, n.SystemdName, n.Count, timeText(n.FirstSeen), timeText(n.LastSeen))
 		c.wrapped("  syscalls:", n.Syscalls)
 		if len(n.Exes) > 0 {
 			c.wrapped("  exes:", quoteAll(n.Exes))
@@ -156,7 +199,7 @@ func RenderDropin(w io.Writer, s Suggestion) error {
 		c.comment("")
 		c.comment("No change needed:")
 		for _, l := range s.NoChange {
-			c.printf("  %s: %d records (%s); %s", strings.Join(l.Syscalls, " "), l.Count, actionsText(l.Actions), l.Reason)
+			c.text("  "+strings.Join(l.Syscalls, " ")+":", fmt.Sprintf("count %d (%s); %s", l.Count, actionsText(l.Actions), l.Reason))
 		}
 	}
 	if c.err != nil {
@@ -174,7 +217,7 @@ func renderLine(c *commenter, l Line, applicable bool) {
 	if l.Group != "" {
 		what = l.Group + " (for " + what + ")"
 	}
-	c.printf("%s: %d records (%s), %s to %s UTC", what, l.Count, actionsText(l.Actions), timeText(l.FirstSeen), timeText(l.LastSeen))
+	c.printf("%s: count %d (%s), %s to %s", what, l.Count, actionsText(l.Actions), timeText(l.FirstSeen), timeText(l.LastSeen))
 	if len(l.Groups) > 0 {
 		c.wrapped("  groups:", l.Groups)
 	} else {
@@ -210,17 +253,13 @@ func directive(c *commenter, d string, active bool) {
 	c.comment(d)
 }
 
-// reason writes a "; "-separated reason one part per comment line; parts
-// without quoted values are wrapped.
+// reason writes a "; "-separated reason, one part per (wrapped) comment
+// line.
 func reason(c *commenter, r string) {
 	if r == "" {
 		return
 	}
 	for _, part := range strings.Split(r, "; ") {
-		if strings.Contains(part, `"`) {
-			c.comment("  reason: " + part)
-			continue
-		}
-		c.wrapped("  reason:", strings.Fields(part))
+		c.text("  reason:", part)
 	}
 }
