@@ -36,7 +36,7 @@ func TestHandle(t *testing.T) {
 	s.handle(datagram(1326, sampleSeccomp+"\x00"), tr, now, out)
 	s.handle(datagram(1701, "audit(1763775501.123:42): auid=4294967295 pid=1234 sig=31 res=1"), tr, now, out)
 	s.handle(datagram(1300, "audit(1763775501.200:45): arch=c000003e syscall=59"), tr, now, out) // 43, 44 missing
-	s.handle(datagram(1326, "audit(1763775501.300:46): pid=1"), tr, now, out)                   // malformed
+	s.handle(datagram(1326, "audit(1763775501.300:46): pid=1"), tr, now, out)                    // malformed
 	s.handle([]byte{1, 2, 3}, tr, now, out)
 	s.addGapLoss(tr.flush(now.Add(time.Minute)))
 
