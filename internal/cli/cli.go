@@ -38,6 +38,11 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 
 type terminated int
 
+func init() {
+	// "@mount" is a systemd group, not a file of arguments.
+	kingpin.EnableFileExpansion = false
+}
+
 const description = `seccompwatch watches the kernel's seccomp denials, attributes each to its
 systemd unit, and proposes the smallest SystemCallFilter= drop-in that fixes it.
 
