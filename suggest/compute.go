@@ -65,7 +65,8 @@ type Granularity int
 
 // The granularities. GranularitySyscall, the default, proposes exactly the
 // denied syscalls; GranularityGroup may propose a group instead when at
-// least two denied syscalls share one and the group adds nothing risky.
+// least two denied syscalls share one, the group adds nothing risky and at
+// most 64 other syscalls (never @system-service, @known or @default).
 const (
 	GranularitySyscall Granularity = iota
 	GranularityGroup
@@ -646,6 +647,14 @@ func foreignExes(l Line, p *Policy) (bool, string) {
 	return true, "foreign binary: " + strings.Join(foreign, ", ") + " is not one of the unit's own (ExecStart= and siblings): possible compromise"
 }
 
+// umbrellaGroups are never proposed: granting one for a few denials would
+// undo the sandbox.
+var umbrellaGroups = map[string]bool{"@known": true, SystemService: true, "@default": true}
+
+// maxGroupAdds is the most syscalls a proposed group may add beyond the
+// denied ones.
+const maxGroupAdds = 64
+
 // groupLines replaces sets of at least two plain lines by a group that
 // covers them and has no risky member, narrowest group first.
 func groupLines(t *syscalls.Table, lines []Line, p *Policy, known bool, allowed map[string]bool) []Line {
@@ -664,6 +673,9 @@ func groupLines(t *syscalls.Table, lines []Line, p *Policy, known bool, allowed 
 	for len(remaining) >= 2 {
 		best, bestCover, bestExtra := "", []string(nil), []string(nil)
 		for _, g := range t.GroupNames() {
+			if umbrellaGroups[g] {
+				continue
+			}
 			members := t.Members(g)
 			var cover, extra []string
 			safe := true
@@ -678,7 +690,7 @@ func groupLines(t *syscalls.Table, lines []Line, p *Policy, known bool, allowed 
 					extra = append(extra, m)
 				}
 			}
-			if !safe || len(cover) < 2 {
+			if !safe || len(cover) < 2 || len(extra) > maxGroupAdds {
 				continue
 			}
 			if best == "" || len(extra) < len(bestExtra) ||

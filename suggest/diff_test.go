@@ -1,0 +1,101 @@
+package suggest
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDiffLines(t *testing.T) {
+	tests := []struct {
+		name, old, new string
+	}{
+		{"new file", "", "a\nb\n"},
+		{"identical", "a\nb\n", "a\nb\n"},
+		{"append", "a\nb\n", "a\nb\nc\n"},
+		{"remove middle", "a\nb\nc\n", "a\nc\n"},
+		{"no newline at end of old", "a\nb", "a\nb\n"},
+		{"no newline at end of new", "a\nb\n", "a\nb"},
+		{"two hunks", strings.Repeat("x\n", 3) + "a\n" + strings.Repeat("y\n", 10) + "b\n", strings.Repeat("x\n", 3) + "A\n" + strings.Repeat("y\n", 10) + "B\n"},
+		{"replace all", "a\nb\nc\n", "d\ne\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			writeUnified(&out, "/etc/x.conf", tc.old, tc.new, tc.old != "")
+			if tc.old == tc.new {
+				if !strings.Contains(out.String(), "is up to date") {
+					t.Errorf("identical files: got %q", out.String())
+				}
+				return
+			}
+			// The real patch(1) must turn old into new.
+			dir := t.TempDir()
+			file := filepath.Join(dir, "etc", "x.conf")
+			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if tc.old != "" {
+				if err := os.WriteFile(file, []byte(tc.old), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cmd := exec.Command("patch", "-p1", "-s", "-d", dir)
+			cmd.Stdin = bytes.NewReader(out.Bytes())
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				if _, lerr := exec.LookPath("patch"); lerr != nil {
+					t.Skip("patch(1) not installed")
+				}
+				t.Fatalf("patch: %v: %s\ndiff:\n%s", err, msg, out.String())
+			}
+			got, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.new {
+				t.Errorf("patched file = %q, want %q\ndiff:\n%s", got, tc.new, out.String())
+			}
+		})
+	}
+}
+
+func TestRenderDiffNotApplicable(t *testing.T) {
+	s := Compute(aggregate(t, den("unknown", "socket", "kill_process")), nil, Options{Table: testTable(t)})
+	var out bytes.Buffer
+	if err := RenderDiff(&out, s, nil); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "---") || !strings.HasPrefix(out.String(), "# ") {
+		t.Errorf("diff of a pseudo-unit = %q, want one comment", out.String())
+	}
+}
+
+func TestCarryOver(t *testing.T) {
+	s := Compute(aggregate(t, den("app.service", "socket", "kill_process")), allowList("read"), Options{Table: testTable(t)})
+	cur := map[string]string{s.Path: "[Service]\nSystemCallFilter=pkey_free\nSystemCallFilter=socket\n[Unit]\nDescription=x\n"}
+	got := CarryOver(s, cur)
+	if want := []string{"SystemCallFilter=pkey_free"}; strings.Join(got.Kept, "|") != strings.Join(want, "|") {
+		t.Errorf("Kept = %q, want %q", got.Kept, want)
+	}
+	if !containsSub(got.Warnings, "[Unit] Description=x") {
+		t.Errorf("warnings = %q, want one about [Unit]", got.Warnings)
+	}
+	var buf bytes.Buffer
+	if err := RenderDropin(&buf, got); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := parseUnit(buf.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d []string
+	for _, o := range opts {
+		d = append(d, o.Name+"="+o.Value)
+	}
+	if want := "SystemCallFilter=pkey_free|SystemCallFilter=socket"; strings.Join(d, "|") != want {
+		t.Errorf("options = %q, want %q", d, want)
+	}
+}
