@@ -198,7 +198,12 @@ func userManagerUID(comp string) (int, bool) {
 }
 
 // ParseCgroupPath derives the unit from a cgroup path such as
-// "/system.slice/nginx.service" (v2, or v1 name=systemd). It returns
+// "/system.slice/nginx.service" (v2, or v1 name=systemd), the way systemd
+// does: after any slices, the first component is the unit; deeper
+// directories are the unit's own (delegated) sub-cgroups and are covered
+// by its filter. A "payload" directory starts a container's own tree
+// (systemd-nspawn, also with --keep-unit), and user@UID.service a user
+// manager's, and the unit is then looked up inside. It returns
 // ErrNotInUnit (with whatever was learnt, e.g. Machine) when the path
 // names no unit, and ErrBadPath for input that is not a cgroup path.
 func ParseCgroupPath(path string) (Unit, error) {
@@ -211,67 +216,45 @@ func ParseCgroupPath(path string) (Unit, error) {
 	if len(comps) == 1 && comps[0] == "" {
 		return u, ErrNotInUnit
 	}
-	// Find the innermost container boundary: a "payload" directory
-	// (systemd-nspawn, also with --keep-unit) or a libpod container.
 	start := 0
-	encl := -1 // index of the unit enclosing a libpod payload directory
 	for i, c := range comps {
 		if c == "payload" && i > 0 {
-			u.Machine, u.ContainerID = machineName(comps[i-1]), ""
-			start, encl = i+1, -1
-			continue
+			u.Machine, start = machineName(comps[i-1]), i+1
 		}
-		if id, scope := libpodID(c); id != "" {
+	}
+	for _, c := range comps[start:] {
+		if id, _ := libpodID(c); id != "" {
 			u.Machine, u.ContainerID = "libpod-"+id[:12], id
-			if scope {
-				start, encl = i, -1
-			} else {
-				start, encl = i+1, lastUnit(comps[:i])
-			}
 		}
 	}
-	// The unit is the last component that is a unit owning processes;
-	// components below it (a service's own sub-cgroups) do not matter.
-	idx, base := lastUnit(comps[start:]), start
-	if idx < 0 && encl >= 0 {
-		idx, base = encl, 0
-	}
-	if idx < 0 {
+	name, slice, rest := firstUnit(comps[start:])
+	if name == "" {
 		return u, ErrNotInUnit
 	}
-	scope := comps[base : base+idx+1]
-	name := scope[len(scope)-1]
-	for i := len(scope) - 2; i >= 0; i-- {
-		if uid, ok := userManagerUID(scope[i]); ok {
-			if name == "init.scope" && i == len(scope)-2 {
-				// The user manager itself: the system unit user@UID.service.
-				name, scope = scope[i], scope[:i+1]
-			} else {
-				u.UID = uid
-				scope = scope[i+1:]
-			}
-			break
+	if uid, ok := userManagerUID(name); ok {
+		if inner, islice, _ := firstUnit(rest); inner != "" && inner != "init.scope" {
+			name, slice, u.UID = inner, islice, uid
 		}
 	}
-	u.Name, u.Kind = name, unitKind(name)
-	for i := len(scope) - 2; i >= 0; i-- {
-		if unitKind(scope[i]) == KindSlice {
-			u.Slice = scope[i]
-			break
-		}
-	}
+	u.Name, u.Kind, u.Slice = name, unitKind(name), slice
 	return u, nil
 }
 
-// lastUnit returns the index of the last component that is a valid unit
-// of a type that runs processes (not a slice), or -1.
-func lastUnit(comps []string) int {
-	for i := len(comps) - 1; i >= 0; i-- {
-		if k := unitKind(comps[i]); k != "" && k != KindSlice {
-			return i
+// firstUnit skips leading slices and returns the next component when it
+// is a unit that owns processes, the last slice skipped, and the
+// components below the unit.
+func firstUnit(comps []string) (name, slice string, rest []string) {
+	for i, c := range comps {
+		switch unitKind(c) {
+		case KindSlice:
+			slice = c
+		case "":
+			return "", "", nil
+		default:
+			return c, slice, comps[i+1:]
 		}
 	}
-	return -1
+	return "", "", nil
 }
 
 // truncate shortens hostile input for error messages.

@@ -1,0 +1,205 @@
+package units
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "update golden files")
+
+func TestParseCgroupPath(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		path string
+		want Unit
+		err  error
+	}{
+		{"/system.slice/nginx.service", Unit{Name: "nginx.service", Kind: KindService, Slice: "system.slice", UID: -1}, nil},
+		{"/system.slice/system-getty.slice/getty@tty1.service", Unit{Name: "getty@tty1.service", Kind: KindService, Slice: "system-getty.slice", UID: -1}, nil},
+		{"/user.slice/user-1000.slice/user@1000.service/app.slice/app.service", Unit{Name: "app.service", Kind: KindService, Slice: "app.slice", UID: 1000}, nil},
+		{"/user.slice/user-1000.slice/session-3.scope", Unit{Name: "session-3.scope", Kind: KindScope, Slice: "user-1000.slice", UID: -1}, nil},
+		{"/user.slice/user-1000.slice/user@1000.service/init.scope", Unit{Name: "user@1000.service", Kind: KindService, Slice: "user-1000.slice", UID: -1}, nil},
+		{"/machine.slice/machine-foo.scope/payload/system.slice/demo.service", Unit{Name: "demo.service", Kind: KindService, Slice: "system.slice", UID: -1, Machine: "foo"}, nil},
+		{`/machine.slice/machine-my\x2dbox.scope/payload/init.scope`, Unit{Name: "init.scope", Kind: KindScope, UID: -1, Machine: "my-box"}, nil},
+		{"/CG/payload/system.slice/x.service", Unit{Name: "x.service", Kind: KindService, Slice: "system.slice", UID: -1, Machine: "CG"}, nil},
+		{"/system.slice/systemd-nspawn@web.service/payload/system.slice/demo.service", Unit{Name: "demo.service", Kind: KindService, Slice: "system.slice", UID: -1, Machine: "web"}, nil},
+		{"/machine.slice/libpod-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope",
+			Unit{Name: "libpod-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope", Kind: KindScope, Slice: "machine.slice", UID: -1,
+				Machine: "libpod-0123456789ab", ContainerID: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, nil},
+		{"/system.slice/myapp.service/libpod-payload-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+			Unit{Name: "myapp.service", Kind: KindService, Slice: "system.slice", UID: -1,
+				Machine: "libpod-0123456789ab", ContainerID: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, nil},
+		{"/system.slice/docker.service/sub/dir", Unit{Name: "docker.service", Kind: KindService, Slice: "system.slice", UID: -1}, nil},
+		{"/init.scope", Unit{Name: "init.scope", Kind: KindScope, UID: -1}, nil},
+		{"/", Unit{UID: -1}, ErrNotInUnit},
+		{"/system.slice", Unit{UID: -1}, ErrNotInUnit},
+		{"/machine.slice/machine-foo.scope/payload", Unit{UID: -1, Machine: "foo"}, ErrNotInUnit},
+		{"/system.slice/x.timer", Unit{UID: -1}, ErrNotInUnit},
+		{"/system.slice/foo@.service", Unit{UID: -1}, ErrNotInUnit},
+		{"/system.slice/bad\nname.service", Unit{UID: -1}, ErrNotInUnit},
+		{"/system.slice/" + strings.Repeat("a", 300) + ".service", Unit{UID: -1}, ErrNotInUnit},
+		{"relative.service", Unit{UID: -1}, ErrBadPath},
+		{"", Unit{UID: -1}, ErrBadPath},
+		{"/" + strings.Repeat("x/", 3000), Unit{UID: -1}, ErrBadPath},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path[:min(len(tc.path), 60)], func(t *testing.T) {
+			got, err := ParseCgroupPath(tc.path)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err = %v, want %v", err, tc.err)
+			}
+			got.Path = ""
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("ParseCgroupPath(%q) (-want +got):\n%s", tc.path, d)
+			}
+		})
+	}
+}
+
+func TestValidUnitName(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]bool{
+		"a.service": true, "getty@tty1.service": true, "a@b@c.service": true, `x\x2dy.scope`: true,
+		"foo@.service": false, "@x.service": false, ".service": false, "a.timer": false, "a b.service": false,
+		"a.service\n": false, strings.Repeat("a", 250) + ".service": false, "": false, "noext": false,
+	} {
+		if got := ValidUnitName(name); got != want {
+			t.Errorf("ValidUnitName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestParseProcCgroup(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		file string
+		path string
+		v2   bool
+		err  error
+	}{
+		{"hybrid.txt", "/system.slice/nginx.service", true, nil},
+		{"zombie.txt", "/system.slice/x.service", true, nil},
+		{"v1.txt", "/system.slice/a.service", false, nil},
+		{"v2.txt", "/system.slice/pure.service", true, nil},
+		{"none.txt", "", false, ErrNoCgroup},
+	}
+	for _, tc := range tests {
+		b, err := os.ReadFile(filepath.Join("testdata/proc", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, v2, err := ParseProcCgroup(b)
+		if p != tc.path || v2 != tc.v2 || !errors.Is(err, tc.err) {
+			t.Errorf("%s: got %q %v %v, want %q %v %v", tc.file, p, v2, err, tc.path, tc.v2, tc.err)
+		}
+	}
+}
+
+func TestParseStatStart(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := ParseStatStart(b); err != nil || v == 0 {
+		t.Fatalf("own stat: %d %v", v, err)
+	}
+	hostile := []byte("1 (a) b) c (d) S" + strings.Repeat(" 0", 18) + " 42 0")
+	if v, err := ParseStatStart(hostile); err != nil || v != 42 {
+		t.Fatalf("hostile comm: %d %v", v, err)
+	}
+	if _, err := ParseStatStart([]byte("1 (x) S 1")); err == nil {
+		t.Fatal("short stat accepted")
+	}
+}
+
+// TestGolden renders testdata/paths.txt through ParseCgroupPath.
+func TestGolden(t *testing.T) {
+	t.Parallel()
+	f, err := os.Open("testdata/paths.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out strings.Builder
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		u, err := ParseCgroupPath(sc.Text())
+		e := ""
+		if err != nil {
+			e = err.Error()
+		}
+		b, _ := json.Marshal(struct {
+			Unit
+			Err string `json:"err,omitempty"`
+		}{u, e})
+		out.Write(b)
+		out.WriteByte('\n')
+	}
+	golden := "testdata/paths.golden"
+	if *update {
+		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(string(want), out.String()); d != "" {
+		t.Errorf("golden mismatch (-want +got):\n%s", d)
+	}
+}
+
+func FuzzParseCgroupPath(f *testing.F) {
+	b, err := os.ReadFile("testdata/paths.txt")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f.Add(l)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		u, err := ParseCgroupPath(path)
+		if err != nil {
+			if u.Name != "" {
+				t.Fatalf("error %v with a unit %q", err, u.Name)
+			}
+			return
+		}
+		if !ValidUnitName(u.Name) || u.Kind == "" || u.Kind == KindSlice {
+			t.Fatalf("invalid unit %+v from %q", u, path)
+		}
+		if !strings.Contains(path, u.Name) && !strings.HasPrefix(u.Name, "user@") {
+			t.Fatalf("unit %q not in path %q", u.Name, path)
+		}
+		if strings.ContainsAny(u.Name+u.Slice, "\n\x00/ ") || !utf8.ValidString(u.Machine) && u.Machine != "" && strings.ContainsAny(u.Machine, "\n") {
+			t.Fatalf("hostile bytes in %+v", u)
+		}
+	})
+}
+
+func FuzzParseProcCgroup(f *testing.F) {
+	ents, _ := os.ReadDir("testdata/proc")
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join("testdata/proc", e.Name()))
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, _, err := ParseProcCgroup(b)
+		if err == nil && (p == "" || p[0] != '/' || strings.Contains(p, "\n")) {
+			t.Fatalf("bad path %q", p)
+		}
+		_, _ = ParseCgroupPath(p)
+		_, _ = ParseStatStart(b)
+	})
+}
