@@ -43,6 +43,10 @@ const (
 	LostKernel    = "kernel"     // growth of the kernel's lost counter since start
 )
 
+// BacklogWaitNever, as Options.BacklogWaitTime, sets the kernel's
+// backlog_wait_time to 0 while a unicast source runs.
+const BacklogWaitNever int32 = -1
+
 const auditSeccomp = 1326 // AUDIT_SECCOMP
 
 // Options configure a Source. The zero value is a multicast source with
@@ -60,9 +64,11 @@ type Options struct {
 	// (default DefaultBacklogLimit).
 	BacklogLimit uint32
 	// BacklogWaitTime is the kernel backlog_wait_time in jiffies while a
-	// unicast source runs. 0 never blocks audited tasks (at the backlog
-	// limit the kernel drops records and counts them as lost); a negative
-	// value keeps the kernel's current setting.
+	// unicast source runs: how long an audited task may block when the
+	// backlog is full (a reader slower than the workload throttles it, and
+	// nothing is lost). 0 keeps the kernel's current value (the kernel's
+	// default is 60 s); BacklogWaitNever sets 0: tasks never block, and at
+	// the backlog limit the kernel drops records and counts them as lost.
 	BacklogWaitTime int32
 	// StatusInterval is how often the kernel's lost and backlog counters
 	// are read (default DefaultStatusInterval).

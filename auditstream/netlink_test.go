@@ -241,8 +241,8 @@ func TestLiveActions(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if st.PID != uint32(os.Getpid()) || st.Enabled != 1 || st.BacklogLimit != DefaultBacklogLimit || st.BacklogWaitTime != 0 {
-					t.Errorf("while running unicast: state %+v, want pid %d, enabled 1, backlog_limit %d, wait 0", st, os.Getpid(), DefaultBacklogLimit)
+				if st.PID != uint32(os.Getpid()) || st.Enabled != 1 || st.BacklogLimit != DefaultBacklogLimit || st.BacklogWaitTime != before.BacklogWaitTime {
+					t.Errorf("while running unicast: state %+v, want pid %d, enabled 1, backlog_limit %d, wait %d (kept)", st, os.Getpid(), DefaultBacklogLimit, before.BacklogWaitTime)
 				}
 			}
 			for _, tc := range actionCases {

@@ -156,7 +156,7 @@ func (g *stateGuard) restore() error {
 
 // register makes data's socket the host's audit daemon: it records the
 // state first (in g), refuses when another live process holds the audit
-// pid, then sets backlog_limit, backlog_wait_time (unless waitTime < 0),
+// pid, then sets backlog_limit, backlog_wait_time (0 keeps it, < 0 sets 0),
 // the pid and enabled=1 (only if it was 0). On error everything already
 // changed is restored before it returns.
 func (g *stateGuard) register(ctl *libaudit.AuditClient, data *nlSocket, limit uint32, waitTime int32) (err error) {
@@ -197,7 +197,12 @@ func (g *stateGuard) register(ctl *libaudit.AuditClient, data *nlSocket, limit u
 			return err
 		}
 	}
-	if waitTime >= 0 && uint32(waitTime) != st.BacklogWaitTime {
+	if waitTime < 0 {
+		waitTime = 0
+	} else if waitTime == 0 {
+		waitTime = int32(st.BacklogWaitTime)
+	}
+	if uint32(waitTime) != st.BacklogWaitTime {
 		if err := set("backlog_wait_time", &g.wait, func() error { return ctl.SetBacklogWaitTime(waitTime, libaudit.WaitForReply) }); err != nil {
 			return err
 		}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Denial-storm benchmark: the same workload (N processes making denied
+# errno+log getpriority calls as fast as they can for D seconds) against
+#   (a) auditstream's multicast source,
+#   (b) auditstream's unicast source (registered as the audit daemon),
+#       with the kernel's backlog_wait_time kept (a slow reader throttles
+#       the workload), and again with it set to 0 (unicast-nowait: the
+#       kernel drops at backlog_limit and counts lost),
+#   (c) auditd -n with Debian's default auditd.conf (log file in a temp dir)
+#       and the control settings of Debian's default audit.rules
+#       (-b 8192 --backlog_wait_time 60000; no rules are loaded),
+# one after the other, and prints per run: calls made, workload call rate,
+# records received (auditd: SECCOMP lines it kept on disk), received/made,
+# received records/s, kernel lost delta, ENOBUFS and serial-gap losses.
+#
+# Needs root. The kernel audit state (enabled, pid, backlog_limit,
+# backlog_wait_time) is recorded first and restored on exit.
+#   PROCS=2 DURATION=5s ./bench/storm.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PROCS=${PROCS:-2}
+DURATION=${DURATION:-5s}
+tmp=$(mktemp -d /tmp/storm.XXXXXX)
+
+state() { auditctl -s | awk -v k="$1" '$1==k {print $2}'; }
+have_auditctl=0
+command -v auditctl >/dev/null && have_auditctl=1
+if ((have_auditctl)); then
+	s_enabled=$(state enabled) s_limit=$(state backlog_limit) s_wait=$(state backlog_wait_time)
+fi
+auditd_pid=""
+cleanup() {
+	if [[ -n "$auditd_pid" ]] && kill -0 "$auditd_pid" 2>/dev/null; then
+		kill -TERM "$auditd_pid"; wait "$auditd_pid" 2>/dev/null || true
+	fi
+	if ((have_auditctl)); then
+		auditctl -e "$s_enabled" -b "$s_limit" --backlog_wait_time "$s_wait" >/dev/null
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+go build -o "$tmp/storm" ./bench/storm
+
+lost_now() { if ((have_auditctl)); then state lost; else echo 0; fi; }
+
+row() { # name made rate received lost_kernel enobufs serial_gap secs
+	awk -v n="$1" -v made="$2" -v rate="$3" -v got="$4" -v kl="$5" -v eb="$6" -v sg="$7" -v secs="$8" 'BEGIN {
+		rps = (secs > 0) ? got / secs : 0
+		printf "%-15s %12d %12.0f %12d %9.4f %12.0f %11s %8s %10s\n", n, made, rate, got, (made ? got / made : 0), rps, kl, eb, sg }'
+}
+
+printf '%-15s %12s %12s %12s %9s %12s %11s %8s %10s\n' run calls_made calls_per_s received recv/made recv_per_s kernel_lost enobufs serial_gap
+
+for run in multicast unicast unicast-nowait; do
+	mode=${run%-nowait} wait=0
+	[[ "$run" == *-nowait ]] && wait=-1
+	rm -f "$tmp/ready"
+	lost0=$(lost_now)
+	"$tmp/storm" receive -mode "$mode" -backlog-wait-time "$wait" -ready "$tmp/ready" >"$tmp/recv.json" 2>"$tmp/recv.log" &
+	rpid=$!
+	for _ in $(seq 100); do [[ -e "$tmp/ready" ]] && break; sleep 0.05; done
+	[[ -e "$tmp/ready" ]] || { cat "$tmp/recv.log"; exit 1; }
+	"$tmp/storm" work -procs "$PROCS" -duration "$DURATION" >"$tmp/work.json"
+	sleep 1 # let the reader drain
+	kill -TERM "$rpid"; wait "$rpid"
+	lost1=$(lost_now)
+	made=$(jq .calls "$tmp/work.json") rate=$(jq .calls_per_second "$tmp/work.json")
+	row "$run" "$made" "$rate" "$(jq .received "$tmp/recv.json")" "$((lost1 - lost0))" \
+		"$(jq .lost.enobufs "$tmp/recv.json")" "$(jq '.lost.serial_gap + .pending_serial_gap' "$tmp/recv.json")" \
+		"$(jq .seconds "$tmp/recv.json")"
+done
+
+if ! command -v auditd >/dev/null; then
+	echo "auditd        not installed: skipped (apt-get install auditd)"
+	exit 0
+fi
+# Debian's default auditd.conf, with the log in the temp dir.
+mkdir -p "$tmp/auditd/plugins.d"
+sed -e "s|^log_file = .*|log_file = $tmp/auditd/audit.log|" \
+	-e "s|^plugin_dir = .*|plugin_dir = $tmp/auditd/plugins.d|" /etc/audit/auditd.conf >"$tmp/auditd/auditd.conf"
+chmod 640 "$tmp/auditd/auditd.conf"
+auditctl -b 8192 --backlog_wait_time 60000 >/dev/null
+lost0=$(lost_now)
+auditd -n -c "$tmp/auditd" &
+auditd_pid=$!
+for _ in $(seq 200); do [[ "$(state pid)" == "$auditd_pid" ]] && break; sleep 0.05; done
+[[ "$(state pid)" == "$auditd_pid" ]] || { echo "auditd did not register"; exit 1; }
+start=$(date +%s.%N)
+"$tmp/storm" work -procs "$PROCS" -duration "$DURATION" >"$tmp/work.json"
+# Wait until auditd has drained the kernel backlog, then stop it.
+for _ in $(seq 100); do [[ "$(state backlog)" == 0 ]] && break; sleep 0.1; done
+end=$(date +%s.%N)
+lost1=$(lost_now)
+kill -TERM "$auditd_pid"; wait "$auditd_pid" 2>/dev/null || true
+auditd_pid=""
+kept=$(cat "$tmp"/auditd/audit.log* 2>/dev/null | grep -c 'type=SECCOMP.*syscall=140 ' || true)
+made=$(jq .calls "$tmp/work.json") rate=$(jq .calls_per_second "$tmp/work.json")
+row auditd "$made" "$rate" "$kept" "$((lost1 - lost0))" - - "$(echo "$end - $start" | bc)"
+echo "(auditd: received = SECCOMP lines kept on disk after rotation; recv_per_s over the whole run)"

@@ -1,0 +1,236 @@
+// Command storm is the denial-storm benchmark's workload and receiver.
+//
+//	storm work -procs 2 -duration 5s     # N processes making denied errno+log calls
+//	storm receive -mode multicast -ready F # an auditstream.Source that counts them
+//
+// work re-executes itself N times; each child installs a seccomp filter
+// (go-seccomp-bpf, SECCOMP_FILTER_FLAG_LOG so that errno denials are
+// audited) that answers getpriority with EPERM, then calls it as fast as it
+// can for the duration, counting its calls. It prints one JSON object:
+// calls, seconds, calls_per_second.
+//
+// receive runs the live source until SIGINT/SIGTERM and then prints one
+// JSON object with the SECCOMP records of the storm it received and the
+// source's loss counters. It exists until `seccompwatch run` can play its
+// part in bench/storm.sh.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	seccomp "github.com/elastic/go-seccomp-bpf"
+	"github.com/seccompwatch/seccompwatch/auditstream"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+const childEnv = "STORM_CHILD_UNTIL"
+
+func main() {
+	if v, ok := os.LookupEnv(childEnv); ok {
+		child(v)
+		return
+	}
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: storm work|receive [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "work":
+		err = work(os.Args[2:])
+	case "receive":
+		err = receive(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "storm:", err)
+		os.Exit(1)
+	}
+}
+
+type workResult struct {
+	Procs          int     `json:"procs"`
+	Calls          uint64  `json:"calls"`
+	Seconds        float64 `json:"seconds"`
+	CallsPerSecond float64 `json:"calls_per_second"`
+}
+
+func work(args []string) error {
+	fs := flag.NewFlagSet("work", flag.ContinueOnError)
+	procs := fs.Int("procs", 2, "processes making denied calls")
+	dur := fs.Duration("duration", 5*time.Second, "how long they call")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	until := start.Add(*dur)
+	var mu sync.Mutex
+	var total uint64
+	var errs []error
+	var wg sync.WaitGroup
+	for range *procs {
+		cmd := exec.Command(self)
+		cmd.Env = append(os.Environ(), childEnv+"="+strconv.FormatInt(until.UnixNano(), 10))
+		cmd.Stderr = os.Stderr
+		wg.Go(func() {
+			out, err := cmd.Output()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			n, err := strconv.ParseUint(strings.TrimSpace(string(out)), 10, 64)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			total += n
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	secs := time.Since(start).Seconds()
+	return json.NewEncoder(os.Stdout).Encode(workResult{*procs, total, secs, float64(total) / secs})
+}
+
+// child installs the filter and calls getpriority until the deadline,
+// then prints its count.
+func child(untilNS string) {
+	ns, err := strconv.ParseInt(untilNS, 10, 64)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "storm child:", err)
+		os.Exit(3)
+	}
+	until := time.Unix(0, ns)
+	runtime.LockOSThread()
+	err = seccomp.LoadFilter(seccomp.Filter{
+		NoNewPrivs: true,
+		Flag:       seccomp.FilterFlagTSync | seccomp.FilterFlagLog,
+		Policy: seccomp.Policy{
+			DefaultAction: seccomp.ActionAllow,
+			Syscalls:      []seccomp.SyscallGroup{{Names: []string{"getpriority"}, Action: seccomp.ActionErrno}},
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "storm child: load filter:", err)
+		os.Exit(3)
+	}
+	var n uint64
+	for {
+		for range 256 {
+			_, _, _ = unix.RawSyscall(unix.SYS_GETPRIORITY, 0, 0, 0)
+		}
+		n += 256
+		if time.Now().After(until) {
+			break
+		}
+	}
+	fmt.Println(n)
+}
+
+type receiveResult struct {
+	Mode             string            `json:"mode"`
+	Received         uint64            `json:"received"`
+	Seconds          float64           `json:"seconds"` // first to last storm record
+	RecordsPerSecond float64           `json:"records_per_second"`
+	Lost             map[string]uint64 `json:"lost"`
+	PendingSerialGap uint64            `json:"pending_serial_gap"`
+	KernelStatus     bool              `json:"kernel_status"`
+	RcvBufBytes      int               `json:"rcvbuf_bytes"`
+	Records          map[string]uint64 `json:"records"`
+	ParseErrors      map[string]uint64 `json:"parse_errors"`
+}
+
+func receive(args []string) error {
+	fs := flag.NewFlagSet("receive", flag.ContinueOnError)
+	mode := fs.String("mode", auditstream.ModeMulticast, "multicast or unicast")
+	rcvbuf := fs.Int("rcvbuf", 0, "receive buffer bytes (0: default)")
+	backlog := fs.Uint("backlog-limit", 0, "unicast backlog_limit (0: default)")
+	wait := fs.Int("backlog-wait-time", 0, "unicast backlog_wait_time in jiffies (0: keep the kernel's, -1: set 0, never block)")
+	ready := fs.String("ready", "", "file to create once the source reads")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := zap.NewProduction()
+	if err != nil {
+		return err
+	}
+	src, err := auditstream.NewSource(auditstream.Options{
+		Mode: *mode, RcvBufBytes: *rcvbuf, BacklogLimit: uint32(*backlog),
+		BacklogWaitTime: int32(*wait), StatusInterval: time.Second, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			_ = src.Restore()
+			panic(r)
+		}
+	}()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var n uint64
+	var first, last time.Time
+	errc := make(chan error, 1)
+	go func() {
+		errc <- src.Run(ctx, func(r auditstream.Record, _ []byte) {
+			if r.Syscall != unix.SYS_GETPRIORITY || r.Action != auditstream.ActionErrno {
+				return
+			}
+			if n == 0 {
+				first = time.Now()
+			}
+			n++
+			last = time.Now()
+		})
+	}()
+	for !src.Stats().Connected {
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if *ready != "" {
+		if err := os.WriteFile(*ready, nil, 0o600); err != nil {
+			return err
+		}
+	}
+	if err := <-errc; err != nil {
+		return err
+	}
+	st := src.Stats()
+	res := receiveResult{
+		Mode: *mode, Received: n, Lost: st.Lost, PendingSerialGap: st.PendingSerialGap,
+		KernelStatus: st.KernelStatus, RcvBufBytes: st.RcvBufBytes, Records: st.Records, ParseErrors: st.ParseErrors,
+	}
+	if n > 1 {
+		res.Seconds = last.Sub(first).Seconds()
+		if res.Seconds > 0 {
+			res.RecordsPerSecond = float64(n) / res.Seconds
+		}
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
