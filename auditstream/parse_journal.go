@@ -149,7 +149,7 @@ func (p *Parser) journalRecord(typ, typeName, id, srcTime, realtime, msg []byte,
 		if len(ts) == 0 {
 			ts = realtime
 		}
-		if us, ok := parseDec(ts); ok && us < 1<<62 {
+		if us, ok := parseDec(ts); ok && us/1e6 <= 1<<40 { // same range as the raw prefix
 			ms := int64(us) / 1000
 			r.Time = time.UnixMilli(ms).UTC()
 		}
