@@ -9,6 +9,13 @@ import (
 	"github.com/prometheus/common/version"
 )
 
+func init() {
+	// build_info and --version then agree when no -ldflags set a version.
+	if version.Version == "" {
+		version.Version = Version()
+	}
+}
+
 // Version returns the program version, e.g. "0.1.0" or "devel".
 func Version() string {
 	if version.Version != "" {

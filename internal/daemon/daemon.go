@@ -95,6 +95,7 @@ type Daemon struct {
 	events  *eventlog.Writer
 	reg     *prometheus.Registry
 
+	addr      atomic.Pointer[string]
 	dbusState atomic.Pointer[string]
 	stateErr  atomic.Pointer[string]
 
@@ -123,13 +124,13 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 		RcvBufBytes:     cfg.RcvBufBytes,
 		BacklogLimit:    cfg.BacklogLimit,
 		BacklogWaitTime: cfg.BacklogWaitTime,
-		Logger:          log.Named("auditstream"),
+		Logger:          log.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
 
-	d.attr, err = units.New(ctx, units.Options{DisableBPF: cfg.DisableBPF, Logger: log.Named("units")})
+	d.attr, err = units.New(ctx, units.Options{DisableBPF: cfg.DisableBPF, Logger: log.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("attribution: %w", err)
 	}
@@ -170,15 +171,27 @@ func (d *Daemon) unitProviders(ctx context.Context) unitprops.Provider {
 		d.setDBusState("disabled (--dbus.address=none): unit files only")
 		return files
 	}
-	bus, err := unitprops.NewDBus(ctx, d.table, unitprops.DBusOptions{Address: d.cfg.DBusAddress, Logger: d.log.Named("dbus")})
-	if err != nil {
-		// Logged once; properties then come from unit files on disk.
-		d.log.Warn("no systemd on D-Bus: unit properties from unit files only", zap.Error(err))
-		d.setDBusState("unavailable: " + err.Error())
-		return files
+	bus := unitprops.NewDBus(unitprops.DBusOptions{Address: d.cfg.DBusAddress, Logger: d.log.Named("dbus")})
+	// Probe once so that the operator learns at start-up whether unit
+	// properties come from systemd; the provider reconnects by itself.
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_, err := bus.Props(pctx, "-.slice")
+	cancel()
+	if errors.Is(err, unitprops.ErrNoDBus) {
+		d.log.Warn("no systemd on D-Bus: unit properties come from unit files until it appears", zap.String("address", bus.Address()), zap.Error(err))
+		d.setDBusState("unavailable (unit files used): " + err.Error())
+	} else {
+		d.setDBusState("connected to " + bus.Address())
 	}
-	d.setDBusState("connected")
 	return unitprops.Chain{bus, files}
+}
+
+// Addr returns the HTTP server's address once Run has bound it, else "".
+func (d *Daemon) Addr() string {
+	if p := d.addr.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 func (d *Daemon) setDBusState(s string) { d.dbusState.Store(&s) }
@@ -187,6 +200,11 @@ func (d *Daemon) statePath() string { return filepath.Join(d.cfg.StateDir, state
 
 func (d *Daemon) restoreState() {
 	if d.cfg.StateDir == "" {
+		return
+	}
+	if err := os.MkdirAll(d.cfg.StateDir, 0o700); err != nil {
+		d.log.Warn("state directory unusable: denials are kept in memory only", zap.Error(err))
+		d.setStateErr(err)
 		return
 	}
 	var p persisted
@@ -271,7 +289,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
-	d.log.Info("listening", zap.String("address", ln.Addr().String()))
+	addr := ln.Addr().String()
+	d.addr.Store(&addr)
+	d.log.Info("listening", zap.String("address", addr))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

@@ -1,0 +1,406 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
+	"github.com/seccompwatch/seccompwatch/auditstream"
+	"github.com/seccompwatch/seccompwatch/internal/logging"
+	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
+)
+
+func TestMain(m *testing.M) {
+	denier.MaybeRun()
+	os.Exit(m.Run())
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: audit netlink (CAP_AUDIT_READ), cgroups, seccomp helper; CI runs as root")
+	}
+}
+
+// unitCgroups creates a unit-shaped cgroup in every hierarchy this host
+// has (cgroup2, and name=systemd on v1/hybrid hosts) and removes them after
+// the test.
+func unitCgroups(t *testing.T, slice, unit string) []string {
+	t.Helper()
+	var dirs []string
+	for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"} {
+		if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil {
+			continue
+		}
+		if root == "/sys/fs/cgroup" && len(dirs) > 0 {
+			continue // hybrid: /sys/fs/cgroup is a tmpfs of hierarchies
+		}
+		dir := filepath.Join(root, slice, unit)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatalf("cgroup: %v", err)
+		}
+		dirs = append(dirs, dir)
+		t.Cleanup(func() {
+			// The helper has exited; rmdir succeeds once it is reaped.
+			for range 50 {
+				if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			os.Remove(filepath.Dir(dir))
+		})
+	}
+	if len(dirs) == 0 {
+		t.Skip("no writable cgroup hierarchy")
+	}
+	return dirs
+}
+
+type running struct {
+	d      *Daemon
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, cfg Config) *running {
+	t.Helper()
+	if cfg.ListenAddress == "" {
+		cfg.ListenAddress = "127.0.0.1:0"
+	}
+	if cfg.AuditMode == "" {
+		cfg.AuditMode = auditstream.ModeMulticast
+	}
+	cfg.DBusAddress = "none"
+	cfg.UnitsRoot = t.TempDir()
+	cfg.SystemdTable = "252"
+	cfg.RecentDenials = 1000
+	log, err := logging.New("console", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("New: %v", err)
+	}
+	r := &running{d: d, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- d.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if a := d.Addr(); a != "" {
+			r.url = "http://" + a
+			if resp, err := http.Get(r.url + "/healthz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return r
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("daemon did not become healthy")
+	return nil
+}
+
+func (r *running) stop(t *testing.T) {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("daemon did not stop within 10s")
+	}
+}
+
+func (r *running) get(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := http.Get(r.url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// waitMetric polls /metrics until a line starts with prefix and returns it.
+func (r *running) waitMetric(t *testing.T, prefix string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, l := range strings.Split(r.get(t, "/metrics"), "\n") {
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no metric %s within 10s; denials seen:\n%s", prefix, grep(r.get(t, "/metrics"), "seccompwatch_denials_total"))
+	return ""
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// deny runs a denier helper in the unit's cgroups and waits for it.
+func deny(t *testing.T, spec denier.Spec) *os.ProcessState {
+	t.Helper()
+	cmd, err := denier.Command(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("helper: %v %s", err, out)
+	}
+	if cmd.ProcessState.ExitCode() == 3 {
+		t.Fatalf("helper could not set up: %s", out)
+	}
+	return cmd.ProcessState
+}
+
+type denialCase struct {
+	name, action, syscall string
+	spec                  denier.Spec
+	count                 int
+	risky                 bool
+	signaled              bool
+}
+
+var cases = []denialCase{
+	{name: "kill-process", action: "kill_process", syscall: "swapoff", risky: true, count: 1, signaled: true,
+		spec: denier.Spec{Syscall: "swapoff", Action: "kill_process"}},
+	{name: "kill-thread", action: "kill_thread", syscall: "arch_prctl", count: 1, signaled: true,
+		spec: denier.Spec{Syscall: "arch_prctl", Action: "kill_thread", Exec: "/bin/true"}},
+	{name: "errno", action: "errno", syscall: "getcpu", count: 3,
+		spec: denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Count: 3}},
+	{name: "log", action: "log", syscall: "sysinfo", count: 2,
+		spec: denier.Spec{Syscall: "sysinfo", Action: "log", Count: 2}},
+	{name: "trap", action: "trap", syscall: "arch_prctl", count: 1, signaled: true,
+		spec: denier.Spec{Syscall: "arch_prctl", Action: "trap", Log: true, Exec: "/bin/true"}},
+}
+
+// TestLiveDenials makes real denials of every action in unit-shaped
+// cgroups and checks them through the public surfaces: /metrics, the API
+// and the event stream, each attributed to the right unit.
+func TestLiveDenials(t *testing.T) {
+	requireRoot(t)
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	r := start(t, Config{EventsFile: events})
+	slice := fmt.Sprintf("swtest-%d.slice", os.Getpid())
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			unit := "sw-" + c.name + ".service"
+			spec := c.spec
+			spec.Cgroups = unitCgroups(t, slice, unit)
+			began := time.Now()
+			ps := deny(t, spec)
+			if ws := ps.Sys().(syscall.WaitStatus); c.signaled != (ws.Signaled() && ws.Signal() == syscall.SIGSYS) {
+				t.Fatalf("helper ended with %v", ws)
+			}
+			want := fmt.Sprintf(`seccompwatch_denials_total{action=%q,arch="x86_64",risky="%t",syscall=%q,unit=%q} %d`,
+				c.action, c.risky, c.syscall, unit, c.count)
+			got := r.waitMetric(t, want[:strings.LastIndexByte(want, ' ')])
+			if got != want {
+				t.Fatalf("metric = %s, want %s", got, want)
+			}
+			t.Logf("%s visible in /metrics %v after the helper exited", c.name, time.Since(began))
+
+			var doc struct {
+				Suggestions []struct {
+					Unit  string `json:"unit"`
+					Lines []struct {
+						Syscalls []string `json:"syscalls"`
+						Included bool     `json:"included"`
+						Risky    bool     `json:"risky"`
+					} `json:"lines"`
+				} `json:"suggestions"`
+			}
+			body := r.get(t, "/api/v1/suggestions/"+unit)
+			if err := json.Unmarshal([]byte(body), &doc); err != nil || len(doc.Suggestions) != 1 {
+				t.Fatalf("suggestion JSON: %v: %s", err, body)
+			}
+			sugg := doc.Suggestions
+			found := false
+			for _, l := range sugg[0].Lines {
+				for _, s := range l.Syscalls {
+					if s == c.syscall {
+						found = true
+						if l.Risky != c.risky || l.Included == c.risky {
+							t.Errorf("line %+v: risky/included wrong", l)
+						}
+					}
+				}
+			}
+			if !found {
+				t.Errorf("suggestion for %s lacks %s: %s", unit, c.syscall, body)
+			}
+			dropin := r.get(t, "/api/v1/suggestions/"+unit+"?format=dropin")
+			directive := "\nSystemCallFilter=" + c.syscall + "\n"
+			if c.risky {
+				directive = "\n# SystemCallFilter=" + c.syscall + "\n"
+			}
+			if !strings.Contains(dropin, directive) {
+				t.Errorf("drop-in lacks %q:\n%s", directive, dropin)
+			}
+		})
+	}
+	problems, err := promlint.New(strings.NewReader(r.get(t, "/metrics"))).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "seccompwatch_") {
+			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+		}
+	}
+	r.stop(t)
+	// The event stream has every record, each with its unit.
+	f, err := os.Open(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	seen := map[string]int{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e struct {
+			Unit, Syscall, Action, Attribution string
+		}
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("event line %q: %v", sc.Text(), err)
+		}
+		if strings.HasPrefix(e.Unit, "sw-") {
+			seen[e.Unit+" "+e.Action+" "+e.Syscall]++
+			if e.Attribution != "bpf" {
+				t.Errorf("event %+v attributed by %q, want bpf", e, e.Attribution)
+			}
+		}
+	}
+	for _, c := range cases {
+		k := "sw-" + c.name + ".service " + c.action + " " + c.syscall
+		if seen[k] != c.count {
+			t.Errorf("events for %s: %d, want %d", k, seen[k], c.count)
+		}
+	}
+}
+
+// TestUnicastRestoresAuditState runs the daemon as the audit daemon, sees a
+// denial, stops, and checks the kernel audit state is what it was.
+func TestUnicastRestoresAuditState(t *testing.T) {
+	requireRoot(t)
+	before, err := auditstream.ReadAuditState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.PID != 0 {
+		t.Skipf("an audit daemon (pid %d) is registered: unicast would be refused", before.PID)
+	}
+	r := start(t, Config{AuditMode: auditstream.ModeUnicast, BacklogLimit: 4321, BacklogWaitTime: -1})
+	during, err := auditstream.ReadAuditState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during.PID != uint32(os.Getpid()) || during.BacklogLimit != 4321 {
+		t.Fatalf("unicast not registered: %+v", during)
+	}
+	unit := "sw-unicast.service"
+	deny(t, denier.Spec{Syscall: "swapoff", Action: "kill_process", Cgroups: unitCgroups(t, fmt.Sprintf("swtest-u%d.slice", os.Getpid()), unit)})
+	r.waitMetric(t, fmt.Sprintf(`seccompwatch_denials_total{action="kill_process",arch="x86_64",risky="true",syscall="swapoff",unit=%q}`, unit))
+	r.stop(t)
+	after, err := auditstream.ReadAuditState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Fatalf("audit state after = %+v, before = %+v", after, before)
+	}
+}
+
+// TestFallbackWithoutBPF checks that with BPF disabled the daemon says so
+// (healthz, metric) and never names a wrong unit.
+func TestFallbackWithoutBPF(t *testing.T) {
+	requireRoot(t)
+	r := start(t, Config{DisableBPF: true})
+	if got := r.waitMetric(t, `seccompwatch_attribution_mode{mode="proc"}`); !strings.HasSuffix(got, " 1") {
+		t.Fatalf("attribution mode metric: %s", got)
+	}
+	if h := r.get(t, "/healthz"); !strings.Contains(h, `"status": "proc"`) {
+		t.Fatalf("healthz does not report the fallback: %s", h)
+	}
+	unit := "sw-fallback.service"
+	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Count: 5,
+		Cgroups: unitCgroups(t, fmt.Sprintf("swtest-f%d.slice", os.Getpid()), unit)})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		m := grep(r.get(t, "/metrics"), `syscall="getcpu"`)
+		var total int
+		for _, l := range strings.Split(m, "\n") {
+			if !strings.HasPrefix(l, "seccompwatch_denials_total") {
+				continue
+			}
+			if !strings.Contains(l, `unit="`+unit+`"`) && !strings.Contains(l, `unit="unknown"`) {
+				t.Fatalf("denial attributed to a wrong unit: %s", l)
+			}
+			var n int
+			fmt.Sscanf(l[strings.LastIndexByte(l, ' ')+1:], "%d", &n)
+			total += n
+		}
+		if total >= 5 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the 5 denials did not all arrive")
+}
+
+// TestStateSurvivesRestart checks that aggregated denials are persisted on
+// stop and restored on start.
+func TestStateSurvivesRestart(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	r := start(t, Config{StateDir: dir})
+	unit := "sw-state.service"
+	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Count: 1,
+		Cgroups: unitCgroups(t, fmt.Sprintf("swtest-s%d.slice", os.Getpid()), unit)})
+	r.waitMetric(t, fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="getcpu",unit=%q}`, unit))
+	r.stop(t)
+	if _, err := os.Stat(filepath.Join(dir, stateFile)); err != nil {
+		t.Fatalf("no state file: %v", err)
+	}
+	r2 := start(t, Config{StateDir: dir})
+	if body := r2.get(t, "/api/v1/suggestions/"+unit+"?format=dropin"); !strings.Contains(body, "SystemCallFilter=getcpu") {
+		t.Fatalf("restored suggestion lacks getcpu:\n%s", body)
+	}
+}
