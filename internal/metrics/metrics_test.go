@@ -42,8 +42,8 @@ func TestDenialsOverflow(t *testing.T) {
 	d := NewDenials(2)
 	d.Inc("a.service", "socket", "errno", "x86_64", false)
 	d.Inc("b.service", "mount", "kill_process", "x86_64", true)
-	d.Inc("c.service", "uname", "errno", "x86_64", false) // over the limit
-	d.Inc("d.service", "uname", "errno", "x86_64", false) // over the limit
+	d.Inc("c.service", "uname", "errno", "x86_64", false)  // over the limit
+	d.Inc("d.service", "uname", "errno", "x86_64", false)  // over the limit
 	d.Inc("a.service", "socket", "errno", "x86_64", false) // existing series still counts
 	reg := registry(t, Snapshot{}, d, 2)
 	want := `
