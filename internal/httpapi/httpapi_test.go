@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/seccompwatch/seccompwatch/auditstream"
+	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/suggest"
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+// backend is a Backend over fixed data: the handler's own logic (routing,
+// bounds, formats, escaping) is what these tests exercise; the daemon's
+// tests drive the real backend with real denials.
+type backend struct {
+	healthy bool
+	events  []event.Event
+	sugg    []suggest.Suggestion
+	lastQ   Query
+}
+
+func (b *backend) Denials(unit string, limit int) []event.Event {
+	var out []event.Event
+	for _, e := range b.events {
+		if unit == "" || e.Unit == unit {
+			out = append(out, e)
+		}
+	}
+	if len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	return out
+}
+
+func (b *backend) Suggestions(_ context.Context, q Query) []suggest.Suggestion {
+	b.lastQ = q
+	return b.sugg
+}
+
+func (b *backend) Suggestion(_ context.Context, unit string, q Query) (suggest.Suggestion, map[string]string, bool) {
+	b.lastQ = q
+	for _, s := range b.sugg {
+		if s.Unit == unit {
+			return s, nil, true
+		}
+	}
+	return suggest.Suggestion{}, nil, false
+}
+
+func (b *backend) Health() Health {
+	return Health{Healthy: b.healthy, Checks: map[string]Check{"audit": {OK: b.healthy, Status: "x"}}}
+}
+
+const hostile = "evil<script>alert(1)</script>\n[Service]\nExecStart=/bin/sh.service"
+
+func fixture() *backend {
+	t := syscalls.NewTable("252", "test table", map[string][]string{"@system-service": {"socket"}})
+	agg := suggest.NewAggregator(suggest.Limits{})
+	agg.Add(suggest.Denial{Unit: "nginx.service", Arch: syscalls.ArchX86_64, Nr: 41, Syscall: "socket", Action: "kill_process", Exe: "/usr/sbin/nginx", Time: time.Unix(1700000000, 0), Native: true})
+	agg.Add(suggest.Denial{Unit: "unattributed:" + hostile, Arch: syscalls.ArchX86_64, Nr: 41, Syscall: "socket", Action: "errno", Exe: hostile, Time: time.Unix(1700000000, 0), Native: true})
+	var ss []suggest.Suggestion
+	for _, u := range agg.Snapshot() {
+		ss = append(ss, suggest.Compute(u, nil, suggest.Options{Table: t}))
+	}
+	var evs []event.Event
+	for i := range 5 {
+		evs = append(evs, event.Event{Record: auditstream.Record{PID: i, Comm: hostile}, Unit: "nginx.service", SyscallName: "socket"})
+	}
+	return &backend{healthy: true, events: evs, sugg: ss}
+}
+
+func serve(t *testing.T, b Backend) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(New(b, Options{Gatherer: prometheus.NewRegistry(), Version: "test"}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func get(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func TestEndpoints(t *testing.T) {
+	b := fixture()
+	srv := serve(t, b)
+	for _, tc := range []struct {
+		path     string
+		code     int
+		contains string
+	}{
+		{"/healthz", 200, `"healthy": true`},
+		{"/metrics", 200, ""},
+		{"/api/v1/denials", 200, `"denials"`},
+		{"/api/v1/denials?limit=0", 400, "positive"},
+		{"/api/v1/denials?limit=x", 400, "positive"},
+		{"/api/v1/suggestions", 200, `"suggestions"`},
+		{"/api/v1/suggestions?format=dropin", 200, "SystemCallFilter=socket"},
+		{"/api/v1/suggestions?format=yaml", 400, "format"},
+		{"/api/v1/suggestions?allow_risky=maybe", 400, "allow_risky"},
+		{"/api/v1/suggestions/nginx.service", 200, `"unit": "nginx.service"`},
+		{"/api/v1/suggestions/nginx.service?format=dropin", 200, "\nSystemCallFilter=socket\n"},
+		{"/api/v1/suggestions/nginx.service?format=diff", 200, "+++ "},
+		{"/api/v1/suggestions/other.service", 404, "no denials"},
+		{"/", 200, "nginx.service"},
+		{"/nope", 404, ""},
+	} {
+		code, body, _ := get(t, srv.URL+tc.path)
+		if code != tc.code || !strings.Contains(body, tc.contains) {
+			t.Errorf("GET %s = %d %q, want %d containing %q", tc.path, code, body, tc.code, tc.contains)
+		}
+	}
+	get(t, srv.URL+"/api/v1/suggestions?allow_risky=1&granularity=group")
+	if !b.lastQ.AllowRisky || b.lastQ.Granularity != suggest.GranularityGroup {
+		t.Errorf("query options not passed on: %+v", b.lastQ)
+	}
+}
+
+func TestUnhealthy(t *testing.T) {
+	b := fixture()
+	b.healthy = false
+	code, _, _ := get(t, serve(t, b).URL+"/healthz")
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("healthz = %d, want 503", code)
+	}
+}
+
+func TestDenialsBounded(t *testing.T) {
+	b := fixture()
+	_, body, _ := get(t, serve(t, b).URL+"/api/v1/denials?limit=2")
+	var doc struct{ Denials []map[string]any }
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Denials) != 2 || doc.Denials[1]["pid"] != 4.0 || doc.Denials[1]["comm"] != hostile {
+		t.Fatalf("denials = %v", doc.Denials)
+	}
+}
+
+// TestHostileValuesEscaped checks that a process-controlled exe reaches no
+// page unescaped: not the HTML index, not the drop-in text.
+func TestHostileValuesEscaped(t *testing.T) {
+	srv := serve(t, fixture())
+	_, html, h := get(t, srv.URL+"/")
+	if strings.Contains(html, "<script>") {
+		t.Fatalf("HTML index contains raw markup:\n%s", html)
+	}
+	if h.Get("Content-Security-Policy") == "" || h.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("security headers missing: %v", h)
+	}
+	_, dropins, _ := get(t, srv.URL+"/api/v1/suggestions?format=dropin")
+	for _, l := range strings.Split(dropins, "\n") {
+		if l == "" || strings.HasPrefix(l, "#") || l == "[Service]" || strings.HasPrefix(l, "SystemCallFilter=") {
+			continue
+		}
+		t.Errorf("unexpected drop-in line (injection?): %q", l)
+	}
+}
