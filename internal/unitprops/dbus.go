@@ -53,6 +53,12 @@ type DBusOptions struct {
 	// MinBackoff and MaxBackoff bound the delay between connection
 	// attempts after a failure (defaults 1s and 1m).
 	MinBackoff, MaxBackoff time.Duration
+	// ManagerPID is the host pid of the service manager whose process
+	// environment decides SYSTEMD_LOG_SECCOMP (read from
+	// /proc/<pid>/environ). 0 derives it: the <pid> of an address
+	// "unix:path=/proc/<pid>/root/...", else 1 for the system bus (never
+	// for a user bus). -1 disables the check.
+	ManagerPID int
 	// Logger receives connection lifecycle messages (nil: none).
 	Logger *zap.Logger
 }
@@ -130,6 +136,9 @@ func NewDBus(opts DBusOptions) *DBus {
 	}
 	if addr == "" {
 		addr = DefaultSystemBusAddress
+	}
+	if opts.ManagerPID == 0 {
+		opts.ManagerPID = managerPID(addr, opts.User)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &DBus{
@@ -416,7 +425,7 @@ func (d *DBus) Props(ctx context.Context, unit string) (Props, error) {
 
 func (d *DBus) fetch(ctx context.Context, unit string) (Props, error) {
 	empty := Props{Unit: unit, Source: SourceDBus, UserUnit: d.opts.User}
-	conn, sig, gen, err := d.client(ctx)
+	conn, _, gen, err := d.client(ctx)
 	if err != nil {
 		return empty, err
 	}
@@ -443,11 +452,7 @@ func (d *DBus) fetch(ctx context.Context, unit string) (Props, error) {
 	p := DecodeProps(unit, unitProps, typeProps)
 	p.UserUnit = d.opts.User
 	if p.Found {
-		logSeccomp, err := d.managerLogSeccomp(ctx, sig)
-		if err != nil {
-			return empty, d.failed(conn, "manager environment", err)
-		}
-		p.ManagerLogSeccomp = logSeccomp
+		p.ManagerLogSeccomp = d.managerLogSeccomp()
 		p.DropIns = readDropIns(d.opts.Root, p.DropInPaths)
 	}
 	d.mu.Lock()
@@ -472,29 +477,46 @@ func (d *DBus) failed(conn *sdbus.Conn, what string, err error) error {
 	return classify(what, err)
 }
 
-// managerLogSeccomp reports SYSTEMD_LOG_SECCOMP in the manager's
-// environment (cached like unit properties).
-func (d *DBus) managerLogSeccomp(ctx context.Context, sig *dbus.Conn) (bool, error) {
+// managerLogSeccomp reports SYSTEMD_LOG_SECCOMP in the manager's process
+// environment (cached like unit properties). The manager's D-Bus
+// Environment property is not it: that is the environment passed to units
+// (seen with a container booted with --setenv=SYSTEMD_LOG_SECCOMP=1: the
+// property lacks it, /proc/<pid1>/environ has it), while systemd reads the
+// variable with getenv() in the forked child that installs the filter.
+// Unreadable (no pid, no permission) counts as not set.
+func (d *DBus) managerLogSeccomp() bool {
 	d.mu.Lock()
 	e := d.env
 	d.mu.Unlock()
 	if e != nil && d.now().Sub(e.fetched) < d.opts.TTL {
-		return e.logSeccomp, nil
+		return e.logSeccomp
 	}
-	cctx, cancel := context.WithTimeout(ctx, d.opts.CallTimeout)
-	defer cancel()
-	var v dbus.Variant
-	err := sig.Object(systemdBusName, systemdPath).CallWithContext(cctx,
-		"org.freedesktop.DBus.Properties.Get", 0, managerIface, "Environment").Store(&v)
-	if err != nil {
-		return false, err
+	on := false
+	if d.opts.ManagerPID > 0 {
+		if data, err := os.ReadFile("/proc/" + strconv.Itoa(d.opts.ManagerPID) + "/environ"); err == nil {
+			on = EnvLogSeccomp(strings.Split(string(data), "\x00"))
+		}
 	}
-	env, _ := v.Value().([]string)
-	on := EnvLogSeccomp(env)
 	d.mu.Lock()
 	d.env = &envEntry{logSeccomp: on, fetched: d.now()}
 	d.mu.Unlock()
-	return on, nil
+	return on
+}
+
+// managerPID derives the manager's pid from a bus address (see
+// DBusOptions.ManagerPID).
+func managerPID(addr string, user bool) int {
+	if p, ok := strings.CutPrefix(addr, "unix:path=/proc/"); ok {
+		if i := strings.IndexByte(p, '/'); i > 0 {
+			if n, err := strconv.Atoi(p[:i]); err == nil && n > 0 {
+				return n
+			}
+		}
+	}
+	if user {
+		return -1
+	}
+	return 1
 }
 
 // EnvLogSeccomp reports whether an environment block ("K=V" entries) sets

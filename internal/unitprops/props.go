@@ -65,7 +65,8 @@ type Props struct {
 	// DropIns maps drop-in path to content, for those that were readable.
 	DropIns map[string]string
 	// ManagerLogSeccomp reports SYSTEMD_LOG_SECCOMP=1 in the manager's
-	// environment (known only over D-Bus).
+	// process environment (known only from the DBus provider, which reads
+	// /proc/<manager pid>/environ).
 	ManagerLogSeccomp bool
 	// UserUnit reports a unit of a user manager.
 	UserUnit bool

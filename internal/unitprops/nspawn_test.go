@@ -1,0 +1,201 @@
+package unitprops
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/seccompwatch/seccompwatch/internal/testutil/nspawn"
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+// containerUnits are written into the container; each is also read from
+// disk by Files, and both answers must agree with what systemd says.
+var containerUnits = map[string]string{
+	"/etc/systemd/system/demo.service": `[Unit]
+Description=seccompwatch demo
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStartPre=/bin/true
+ExecStart=/bin/sleep 0
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
+SystemCallArchitectures=native
+SystemCallLog=~@default
+`,
+	"/etc/systemd/system/demo.service.d/50-seccompwatch.conf": "[Service]\nSystemCallFilter=swapoff\n",
+	"/etc/systemd/system/deny.service": `[Service]
+ExecStart=/bin/sleep infinity
+SystemCallFilter=~@mount @clock:EPERM
+SystemCallFilter=~ptrace:EACCES
+`,
+	"/etc/systemd/system/deny.service.d/override.conf": "[Service]\nSystemCallFilter=mount\n",
+	"/etc/systemd/system/reset.service": `[Service]
+ExecStart=/bin/sleep infinity
+SystemCallFilter=@system-service
+SystemCallFilter=
+SystemCallFilter=~@swap
+SystemCallErrorNumber=kill
+`,
+	"/lib/systemd/system/tmpl@.service":                 "[Service]\nExecStart=/bin/sleep %i\nSystemCallFilter=@default\n",
+	"/etc/systemd/system/tmpl@.service.d/10-tmpl.conf":  "[Service]\nSystemCallFilter=read\n",
+	"/etc/systemd/system/tmpl@5.service.d/20-inst.conf": "[Service]\nSystemCallFilter=write\n",
+}
+
+func TestDBusContainer(t *testing.T) {
+	table, ok := syscalls.Bundled("252") // the container runs systemd 252
+	if !ok {
+		t.Fatal("no bundled systemd 252 table")
+	}
+	// probe.service denies every name of the table: what systemd reports
+	// back is what its libseccomp knows. systemd drops the other names
+	// (e.g. riscv_hwprobe, uretprobe with bookworm's libseccomp 2.5.4);
+	// unit files cannot know that, so the comparison ignores them.
+	all := map[string]bool{}
+	for _, g := range table.GroupNames() {
+		if g == "@known" { // every name of every arch: not used by the fixtures
+			continue
+		}
+		for _, n := range table.Members(g) {
+			all[n] = true
+		}
+	}
+	files := map[string]string{"/etc/systemd/system/probe.service": "[Service]\nExecStart=/bin/true\nSystemCallFilter=~" + strings.Join(slices.Sorted(maps.Keys(all)), " ") + "\n"}
+	maps.Copy(files, containerUnits)
+	c := nspawn.Boot(t, nspawn.Options{
+		Files: files,
+		Env:   []string{"SYSTEMD_LOG_SECCOMP=1"},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d := NewDBus(DBusOptions{Address: c.BusAddress, Root: c.Root})
+	defer d.Close()
+	unitFiles := NewFiles(table, FilesOptions{Root: c.Root})
+
+	probe, err := d.Props(ctx, "probe.service")
+	if err != nil || len(probe.Filter) < len(all)/2 {
+		t.Fatalf("probe.service: %d names, %v", len(probe.Filter), err)
+	}
+	for _, n := range probe.Filter {
+		delete(all, n)
+	}
+	unknown := all
+	t.Logf("names the container's libseccomp does not know: %v", slices.Sorted(maps.Keys(unknown)))
+	if len(unknown) > 10 {
+		t.Fatalf("%d unknown names: the table does not match the container's systemd", len(unknown))
+	}
+	known := func(names []string) []string {
+		var out []string
+		for _, n := range names {
+			if !unknown[strings.SplitN(n, ":", 2)[0]] {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+
+	for _, unit := range []string{"demo.service", "deny.service", "reset.service", "tmpl@5.service", "tmpl@6.service"} {
+		t.Run(unit, func(t *testing.T) {
+			got, err := d.Props(ctx, unit)
+			if err != nil {
+				t.Fatalf("DBus.Props: %v", err)
+			}
+			if !got.Found || got.Source != SourceDBus || !got.ManagerLogSeccomp {
+				t.Errorf("Found=%v Source=%q ManagerLogSeccomp=%v", got.Found, got.Source, got.ManagerLogSeccomp)
+			}
+			fromFiles, err := unitFiles.Props(ctx, unit)
+			if err != nil {
+				t.Fatalf("Files.Props: %v", err)
+			}
+			fromFiles.Filter, fromFiles.Log = known(fromFiles.Filter), known(fromFiles.Log)
+			// Unit files and systemd must agree on everything both know.
+			ign := cmpopts.IgnoreFields(Props{}, "Source", "ManagerLogSeccomp")
+			if d := cmp.Diff(fromFiles, got, ign, cmpopts.EquateEmpty()); d != "" {
+				t.Errorf("unit files vs systemd (-files +dbus):\n%s", d)
+			}
+		})
+	}
+
+	// Hand-checked expectations, independent of the Files merge.
+	demo, _ := d.Props(ctx, "demo.service")
+	if !demo.AllowList || !demo.HasErrorNumber || demo.ErrorNumber != 1 ||
+		!contains(demo.Filter, "swapoff") || contains(demo.Filter, "mount") ||
+		demo.LogAllowList || !contains(demo.Log, "brk") {
+		t.Errorf("demo.service = %+v", demo)
+	}
+	if demo.DropIns["/etc/systemd/system/demo.service.d/50-seccompwatch.conf"] != "[Service]\nSystemCallFilter=swapoff\n" {
+		t.Errorf("demo drop-ins = %q", demo.DropIns)
+	}
+	deny, _ := d.Props(ctx, "deny.service")
+	if deny.AllowList || contains(deny.Filter, "mount") || !contains(deny.Filter, "umount2") ||
+		!contains(deny.Filter, "ptrace:EACCES") || !contains(deny.Filter, "clock_settime:EPERM") {
+		t.Errorf("deny.service = %+v", deny)
+	}
+	missing, err := d.Props(ctx, "nosuch.service")
+	if err != nil || missing.Found {
+		t.Errorf("nosuch.service = %+v, %v", missing, err)
+	}
+
+	// A new drop-in and daemon-reload: the Reloading signal drops the
+	// cache long before the TTL.
+	if err := c.WriteFile("/etc/systemd/system/demo.service.d/60-more.conf", "[Service]\nSystemCallFilter=mount\n"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.Run(ctx, "systemctl", "daemon-reload"); err != nil {
+		t.Fatalf("daemon-reload: %v: %s", err, out)
+	}
+	var after Props
+	for i := 0; i < 100; i++ {
+		after, err = d.Props(ctx, "demo.service")
+		if err == nil && contains(after.Filter, "mount") {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !contains(after.Filter, "mount") || len(after.DropInPaths) != 2 {
+		t.Errorf("after daemon-reload: %+v, %v", after, err)
+	}
+}
+
+func TestDBusContainerGoesAway(t *testing.T) {
+	c := nspawn.Boot(t, nspawn.Options{})
+	ctx := context.Background()
+	d := NewDBus(DBusOptions{Address: c.BusAddress, Root: c.Root, MinBackoff: 50 * time.Millisecond})
+	defer d.Close()
+	p, err := d.Props(ctx, "dbus.service") // booted without SYSTEMD_LOG_SECCOMP
+	if err != nil || !p.Found || p.ManagerLogSeccomp {
+		t.Fatalf("Props = %+v, %v", p, err)
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var lastErr error
+	for i := 0; i < 100; i++ {
+		d.Invalidate("")
+		if _, lastErr = d.Props(ctx, "dbus.service"); lastErr != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if lastErr == nil {
+		t.Fatal("no error after the container stopped")
+	}
+	t.Logf("after stop: %v", lastErr)
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
