@@ -263,9 +263,11 @@ func TestLiveActions(t *testing.T) {
 			if st.LastReceive.IsZero() || !st.KernelStatus {
 				t.Errorf("stats: last receive %v, kernel status %v", st.LastReceive, st.KernelStatus)
 			}
-			for k, v := range st.Lost {
-				if v != 0 {
-					t.Errorf("lost[%s] = %d on an idle machine", k, v)
+			// The kernel's lost counter is host-wide (other processes may
+			// make it grow); this reader's own losses must be zero.
+			for _, k := range []string{LostENOBUFS, LostSerialGap} {
+				if st.Lost[k] != 0 {
+					t.Errorf("lost[%s] = %d with a 64 MiB buffer and a handful of records", k, st.Lost[k])
 				}
 			}
 			ls.stop(t)
