@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
 	"go.uber.org/zap/zaptest"
 )
@@ -391,4 +393,33 @@ func BenchmarkAttribute(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestRawTracepointPrograms checks that the raw-tracepoint variants (the
+// fallback for kernels where tp_btf fails) pass this kernel's verifier.
+func TestRawTracepointPrograms(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for eBPF")
+	}
+	o, err := loadOffsets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := newTracker(64, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.close()
+	for name, insns := range map[string]asm.Instructions{
+		"exec":   execProg(o, true, tr.tasks, tr.stats),
+		"fork":   forkProg(o, true, tr.tasks, tr.stats),
+		"attach": attachProg(o, true, tr.tasks, tr.stats),
+	} {
+		p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.RawTracepoint, Instructions: insns, License: "Dual MIT/GPL"})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		p.Close()
+	}
 }

@@ -111,7 +111,6 @@ func loadOffsets() (kernelOffsets, error) {
 type progBuilder struct {
 	raw   bool
 	insns asm.Instructions
-	n     int
 }
 
 func (b *progBuilder) add(ins ...asm.Instruction) { b.insns = append(b.insns, ins...) }
