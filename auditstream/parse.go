@@ -519,6 +519,11 @@ func parseID(val []byte, interp bool, field string, in *interner) (ID, error) {
 	if string(val) == "unset" {
 		return ID{N: UnsetID}, nil
 	}
+	if inner, ok := unwrap(val, "unknown("); ok { // an id without a name on the machine that ran ausearch
+		if v, ok := parseDec(inner); ok && v <= 0xffffffff {
+			return ID{N: uint32(v)}, nil
+		}
+	}
 	return ID{Name: in.get(val)}, nil
 }
 

@@ -329,6 +329,11 @@ func TestInterpretedNames(t *testing.T) {
 		{"sig=SIG0 arch=unknown-elf-type(c0000008) syscall=unknown-syscall(4183) compat=0 ip=0x1 code=allow", ActionAllow, 0, 4183, syscalls.ArchUnknown, 0},
 		{"sig=SIG0 arch=x86_64 syscall=getppid compat=0 ip=0x1 code=unknown-seccomp-code(0x12340000)", ActionUnknown, 0, 110, syscalls.ArchX86_64, 0x12340000},
 	}
+	p := NewParser(time.UTC)
+	r, ok, err := p.ParseLine([]byte("type=SECCOMP msg=audit(11/21/25 08:00:00.020:1005) : auid=unset uid=unknown(106) gid=unknown(106) ses=unset pid=1 comm=x exe=/x sig=SIG0 arch=x86_64 syscall=fadvise64 compat=0 ip=0x1 code=errno "))
+	if !ok || err != nil || r.UID != (ID{N: 106}) || r.GID != (ID{N: 106}) {
+		t.Errorf("unknown(106) ids: %+v %v", r, err)
+	}
 	for _, tc := range tests {
 		p := NewParser(time.UTC)
 		r, ok, err := p.ParseLine([]byte(pfx + tc.tail + " \n"))
