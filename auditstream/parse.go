@@ -28,7 +28,6 @@ const (
 	ReasonBadJSON        = "bad_json"         // a journalctl -o json line is not valid
 	ReasonBadExport      = "bad_export"       // a journalctl -o export entry is not valid
 	ReasonLineTooLong    = "line_too_long"    // a line longer than MaxLineLength
-	ReasonBadUTF8Message = "bad_message_type" // a journal MESSAGE that is neither string nor byte array
 )
 
 // ParseError says why a SECCOMP record could not be decoded.
