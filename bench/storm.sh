@@ -44,13 +44,13 @@ go build -o "$tmp/storm" ./bench/storm
 
 lost_now() { if ((have_auditctl)); then state lost; else echo 0; fi; }
 
-row() { # name made rate received lost_kernel enobufs serial_gap secs
-	awk -v n="$1" -v made="$2" -v rate="$3" -v got="$4" -v kl="$5" -v eb="$6" -v sg="$7" -v secs="$8" 'BEGIN {
+row() { # name made rate received lost_kernel enobufs serial_gap secs cpu_us_per_record
+	awk -v n="$1" -v made="$2" -v rate="$3" -v got="$4" -v kl="$5" -v eb="$6" -v sg="$7" -v secs="$8" -v cpu="$9" 'BEGIN {
 		rps = (secs > 0) ? got / secs : 0
-		printf "%-15s %12d %12.0f %12d %9.4f %12.0f %11s %8s %10s\n", n, made, rate, got, (made ? got / made : 0), rps, kl, eb, sg }'
+		printf "%-15s %12d %12.0f %12d %9.4f %12.0f %11s %8s %10s %8s\n", n, made, rate, got, (made ? got / made : 0), rps, kl, eb, sg, cpu }'
 }
 
-printf '%-15s %12s %12s %12s %9s %12s %11s %8s %10s\n' run calls_made calls_per_s received recv/made recv_per_s kernel_lost enobufs serial_gap
+printf '%-15s %12s %12s %12s %9s %12s %11s %8s %10s %8s\n' run calls_made calls_per_s received recv/made recv_per_s kernel_lost enobufs serial_gap cpu_us/rec
 
 for run in multicast unicast unicast-nowait; do
 	mode=${run%-nowait} wait=0
@@ -68,7 +68,7 @@ for run in multicast unicast unicast-nowait; do
 	made=$(jq .calls "$tmp/work.json") rate=$(jq .calls_per_second "$tmp/work.json")
 	row "$run" "$made" "$rate" "$(jq .received "$tmp/recv.json")" "$((lost1 - lost0))" \
 		"$(jq .lost.enobufs "$tmp/recv.json")" "$(jq '.lost.serial_gap + .pending_serial_gap' "$tmp/recv.json")" \
-		"$(jq .seconds "$tmp/recv.json")"
+		"$(jq .seconds "$tmp/recv.json")" "$(jq '.cpu_us_per_record * 100 | round / 100' "$tmp/recv.json")"
 done
 
 if ! command -v auditd >/dev/null; then
@@ -92,9 +92,11 @@ start=$(date +%s.%N)
 for _ in $(seq 100); do [[ "$(state backlog)" == 0 ]] && break; sleep 0.1; done
 end=$(date +%s.%N)
 lost1=$(lost_now)
-kill -TERM "$auditd_pid"; wait "$auditd_pid" 2>/dev/null || true
-auditd_pid=""
+sleep 1 # auditd flushes asynchronously (INCREMENTAL_ASYNC)
 kept=$(cat "$tmp"/auditd/audit.log* 2>/dev/null | grep -c 'type=SECCOMP.*syscall=140 ' || true)
 made=$(jq .calls "$tmp/work.json") rate=$(jq .calls_per_second "$tmp/work.json")
-row auditd "$made" "$rate" "$kept" "$((lost1 - lost0))" - - "$(echo "$end - $start" | bc)"
+cpu=$(awk '{printf "%.2f", ($14 + $15) / '"$(getconf CLK_TCK)"' * 1e6 / '"$((kept > 0 ? kept : 1))"'}' "/proc/$auditd_pid/stat")
+kill -TERM "$auditd_pid"; wait "$auditd_pid" 2>/dev/null || true
+auditd_pid=""
+row auditd "$made" "$rate" "$kept" "$((lost1 - lost0))" - - "$(echo "$end - $start" | bc)" "$cpu"
 echo "(auditd: received = SECCOMP lines kept on disk after rotation; recv_per_s over the whole run)"

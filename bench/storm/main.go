@@ -160,6 +160,10 @@ type receiveResult struct {
 	RcvBufBytes      int               `json:"rcvbuf_bytes"`
 	Records          map[string]uint64 `json:"records"`
 	ParseErrors      map[string]uint64 `json:"parse_errors"`
+	// CPUSeconds is the receiver's own user+system CPU time (a figure that
+	// holds up on a busy machine, unlike rates).
+	CPUSeconds         float64 `json:"cpu_seconds"`
+	CPUMicrosPerRecord float64 `json:"cpu_us_per_record"`
 }
 
 func receive(args []string) error {
@@ -225,6 +229,13 @@ func receive(args []string) error {
 	res := receiveResult{
 		Mode: *mode, Received: n, Lost: st.Lost, PendingSerialGap: st.PendingSerialGap,
 		KernelStatus: st.KernelStatus, RcvBufBytes: st.RcvBufBytes, Records: st.Records, ParseErrors: st.ParseErrors,
+	}
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err == nil {
+		res.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		if n > 0 {
+			res.CPUMicrosPerRecord = res.CPUSeconds * 1e6 / float64(n)
+		}
 	}
 	if n > 1 {
 		res.Seconds = last.Sub(first).Seconds()
