@@ -227,8 +227,9 @@ type MultiReader struct {
 }
 
 type input struct {
-	name string
-	f    *os.File
+	name  string
+	f     *os.File  // a file Open opened (closed when read)
+	stdin io.Reader // standard input, for "-" (never closed)
 }
 
 // Open opens the files to replay and orders them. "-" is standard input.
@@ -238,13 +239,18 @@ type input struct {
 // distinct sets keep the order they were given in. Every file is opened
 // now, so that an unreadable one fails at once with a one-line error.
 func Open(paths []string) (*MultiReader, error) {
+	return OpenWithStdin(paths, os.Stdin)
+}
+
+// OpenWithStdin is Open with "-" reading stdin instead of os.Stdin.
+func OpenWithStdin(paths []string, stdin io.Reader) (*MultiReader, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("auditstream: no input files")
 	}
 	m := &MultiReader{}
 	for _, p := range OrderRotated(paths) {
 		if p == "-" {
-			m.inputs = append(m.inputs, input{name: "-", f: os.Stdin})
+			m.inputs = append(m.inputs, input{name: "-", stdin: stdin})
 			continue
 		}
 		f, err := os.Open(p)
@@ -284,7 +290,11 @@ func (m *MultiReader) Next() (Record, error) {
 				return Record{}, io.EOF
 			}
 			in := m.inputs[m.cur]
-			src, err := decompress(in.f, in.name)
+			var raw io.Reader = in.f
+			if in.f == nil {
+				raw = in.stdin
+			}
+			src, err := decompress(raw, in.name)
 			if err != nil {
 				m.cur++
 				return Record{}, err
@@ -296,11 +306,10 @@ func (m *MultiReader) Next() (Record, error) {
 		if err == io.EOF {
 			m.done.Add(m.r.Stats())
 			m.r = nil
-			in := m.inputs[m.cur]
-			if in.f != os.Stdin {
-				_ = in.f.Close()
+			if f := m.inputs[m.cur].f; f != nil {
+				_ = f.Close()
 			}
-			m.inputs[m.cur].f = nil
+			m.inputs[m.cur].f, m.inputs[m.cur].stdin = nil, nil
 			m.cur++
 			continue
 		}
@@ -321,7 +330,7 @@ func (m *MultiReader) Stats() Stats {
 // Close closes the files not yet read to their end.
 func (m *MultiReader) Close() error {
 	for i := range m.inputs {
-		if f := m.inputs[i].f; f != nil && f != os.Stdin {
+		if f := m.inputs[i].f; f != nil {
 			_ = f.Close()
 			m.inputs[i].f = nil
 		}

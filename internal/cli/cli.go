@@ -36,6 +36,9 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
+// stdinArg stands for a "-" argument while kingpin parses (see Main).
+const stdinArg = "\x00stdin"
+
 type terminated int
 
 func init() {
@@ -90,6 +93,14 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	cmds := map[string]func() error{}
 	register(app, e, cmds)
 
+	// kingpin turns a lone "-" argument into "": pass stdin through as a
+	// marker that no flag or file name can be.
+	args = append([]string(nil), args...)
+	for i, a := range args {
+		if a == "-" {
+			args[i] = stdinArg
+		}
+	}
 	selected, err := app.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "seccompwatch: %v (see --help)\n", err)

@@ -46,7 +46,7 @@ Examples:
 		if err != nil {
 			return err
 		}
-		r, err := newReplay(*files, *unit, *root, t)
+		r, err := newReplay(e, *files, *unit, *root, t)
 		if err != nil {
 			return err
 		}
@@ -81,13 +81,18 @@ type replay struct {
 	malformed int
 }
 
-func newReplay(files []string, unit, root string, t *syscalls.Table) (*replay, error) {
+func newReplay(e *env, files []string, unit, root string, t *syscalls.Table) (*replay, error) {
 	if unit != "" {
 		if err := suggest.ValidateUnitName(unit); err != nil {
 			return nil, usagef("--unit: %v", err)
 		}
 	}
-	in, err := auditstream.Open(files)
+	for i, f := range files {
+		if f == stdinArg {
+			files[i] = "-"
+		}
+	}
+	in, err := auditstream.OpenWithStdin(files, e.stdin)
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,7 @@ Examples:
 }
 
 func suggestFromReplay(e *env, files []string, unit, root string, t *syscalls.Table, opts suggest.Options) ([]pipeline.Result, error) {
-	r, err := newReplay(files, unit, root, t)
+	r, err := newReplay(e, files, unit, root, t)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "update golden files")
+
+const (
+	sample = "../../auditstream/testdata/sample.log"
+	root   = "../../testdata/sample-root"
+)
+
+func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/cli -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from %s (run with -update after checking the change):\n%s", name, path, got)
+	}
+}
+
+// TestSample runs the bundled sample through the CLI, as the README's first
+// command does, and compares every output form with its golden file.
+func TestSample(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"replay-text", []string{"replay", "--root", root, "--systemd.table", "252", sample}},
+		{"replay-jsonl", []string{"replay", "--root", root, "--systemd.table", "252", "--output", "jsonl", sample}},
+		{"replay-unit-flag", []string{"replay", "--unit", "demo.service", "--systemd.table", "252", "--output", "jsonl", sample}},
+		{"suggest-dropin", []string{"suggest", "--replay", sample, "--root", root, "--systemd.table", "252"}},
+		{"suggest-diff", []string{"suggest", "--replay", sample, "--root", root, "--systemd.table", "252", "--format", "diff"}},
+		{"suggest-json", []string{"suggest", "--replay", sample, "--root", root, "--systemd.table", "252", "--format", "json"}},
+		{"suggest-allow-risky", []string{"suggest", "--replay", sample, "--root", root, "--systemd.table", "252", "--allow-risky"}},
+		{"suggest-unattributed", []string{"suggest", "--replay", sample, "--root", t.TempDir(), "--systemd.table", "256"}},
+		{"explain-socket", []string{"explain", "--systemd.table", "252", "--output", "json", "socket"}},
+		{"explain-number", []string{"explain", "--systemd.table", "252", "x86_64", "165"}},
+		{"explain-group", []string{"explain", "--systemd.table", "256", "@mount"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := run(t, "", tc.args...)
+			if code != ExitOK {
+				t.Fatalf("exit %d, stderr %s", code, errs)
+			}
+			golden(t, tc.name, out)
+		})
+	}
+}
+
+func TestReplayStdin(t *testing.T) {
+	data, err := os.ReadFile(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := run(t, string(data), "replay", "--output", "jsonl", "--systemd.table", "252", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 11 {
+		t.Fatalf("%d records from stdin, want 11", len(lines))
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil || rec["file"] != "-" {
+		t.Fatalf("first record %v (%v)", rec, err)
+	}
+	if !strings.Contains(errs, "replay: 11 SECCOMP records in 33 lines") {
+		t.Errorf("summary missing: %q", errs)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"replay", "/nonexistent/audit.log"}, ExitError, "no such file"},
+		{[]string{"replay"}, ExitUsage, "required argument"},
+		{[]string{"explain", "nosuchcall"}, ExitUsage, "unknown syscall"},
+		{[]string{"explain", "vax", "1"}, ExitUsage, "unknown arch"},
+		{[]string{"explain", "x86_64", "99999"}, ExitError, "no syscall number"},
+		{[]string{"explain", "@nosuchgroup"}, ExitUsage, "unknown group"},
+		{[]string{"suggest", "--replay", sample, "--unit", "../../etc/passwd"}, ExitUsage, "invalid unit name"},
+		{[]string{"suggest", "--server", "http://127.0.0.1:1", "x.service"}, ExitError, "not reachable"},
+		{[]string{"bogus"}, ExitUsage, "expected command"},
+		{[]string{"explain", "--systemd.table", "1", "socket"}, ExitError, "no such systemd table"},
+	} {
+		code, _, errs := run(t, "", tc.args...)
+		if code != tc.code || !strings.Contains(errs, tc.stderr) {
+			t.Errorf("%v: exit %d, stderr %q; want %d containing %q", tc.args, code, errs, tc.code, tc.stderr)
+		}
+		if strings.Count(strings.TrimSpace(errs), "\n") > 0 && tc.code != ExitOK {
+			t.Errorf("%v: error is not one line: %q", tc.args, errs)
+		}
+	}
+}
+
+func TestOutDir(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "", "suggest", "--replay", sample, "--root", root, "--systemd.table", "252", "--out-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "etc/systemd/system/nginx.service.d/50-seccompwatch.conf"))
+	if err != nil {
+		t.Fatalf("%v; stdout %s", err, out)
+	}
+	if !strings.Contains(string(b), "\nSystemCallFilter=accept4\n") {
+		t.Errorf("drop-in:\n%s", b)
+	}
+}
+
+func TestHelpTeachesByExample(t *testing.T) {
+	for _, cmd := range []string{"replay", "suggest", "explain", "run", "denials"} {
+		code, out, _ := run(t, "", "help", cmd)
+		if code != 0 || !strings.Contains(out, "Examples:") || !strings.Contains(out, "seccompwatch "+cmd) {
+			t.Errorf("help %s: exit %d, no examples:\n%s", cmd, code, out)
+		}
+	}
+	code, out, _ := run(t, "", "version")
+	if code != 0 || !strings.HasPrefix(out, "seccompwatch ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
