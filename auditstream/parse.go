@@ -15,19 +15,19 @@ var ErrMalformed = errors.New("auditstream: malformed SECCOMP record")
 // Reasons a SECCOMP record is malformed, as used in ParseError.Reason and the
 // `seccompwatch_parse_errors_total{reason}` metric. The set is closed.
 const (
-	ReasonBadPrefix      = "bad_prefix"       // no audit(ts:serial) prefix
-	ReasonBadTimestamp   = "bad_timestamp"    // the prefix's time or serial is not a number
-	ReasonTruncated      = "truncated"        // unterminated quote or prefix
-	ReasonMissingPID     = "missing_pid"      // no pid=
-	ReasonMissingArch    = "missing_arch"     // no arch=
-	ReasonMissingSyscall = "missing_syscall"  // no syscall=
-	ReasonMissingCode    = "missing_code"     // no code=
-	ReasonBadNumber      = "bad_number"       // a numeric field is not a number
-	ReasonBadHex         = "bad_hex"          // a hex-encoded comm/exe is not valid hex
-	ReasonBadName        = "bad_name"         // an interpreted name (signal, code, arch, syscall) is not known
-	ReasonBadJSON        = "bad_json"         // a journalctl -o json line is not valid
-	ReasonBadExport      = "bad_export"       // a journalctl -o export entry is not valid
-	ReasonLineTooLong    = "line_too_long"    // a line longer than MaxLineLength
+	ReasonBadPrefix      = "bad_prefix"      // no audit(ts:serial) prefix
+	ReasonBadTimestamp   = "bad_timestamp"   // the prefix's time or serial is not a number
+	ReasonTruncated      = "truncated"       // unterminated quote or prefix
+	ReasonMissingPID     = "missing_pid"     // no pid=
+	ReasonMissingArch    = "missing_arch"    // no arch=
+	ReasonMissingSyscall = "missing_syscall" // no syscall=
+	ReasonMissingCode    = "missing_code"    // no code=
+	ReasonBadNumber      = "bad_number"      // a numeric field is not a number
+	ReasonBadHex         = "bad_hex"         // a hex-encoded comm/exe is not valid hex
+	ReasonBadName        = "bad_name"        // an interpreted name (signal, code, arch, syscall) is not known
+	ReasonBadJSON        = "bad_json"        // a journalctl -o json line is not valid
+	ReasonBadExport      = "bad_export"      // a journalctl -o export entry is not valid
+	ReasonLineTooLong    = "line_too_long"   // a line longer than MaxLineLength
 )
 
 // ParseError says why a SECCOMP record could not be decoded.
