@@ -1,5 +1,5 @@
 # seccompwatch — the two commands a newcomer needs are in README.md:
-#   go run ./cmd/seccompwatch suggest --replay auditstream/testdata/sample.log
+#   go run ./cmd/seccompwatch suggest --replay auditstream/testdata/sample.log --root testdata/sample-root
 #   sudo make test
 
 GO ?= go
