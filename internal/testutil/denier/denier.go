@@ -7,31 +7,45 @@
 //
 //	func TestMain(m *testing.M) { denier.MaybeRun(); os.Exit(m.Run()) }
 //
-// and starts children with Command. The package is for tests only.
+// and starts children with Command. The package is for tests and the
+// benchmark programs under bench/, which call MaybeRun first in main.
 package denier
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
+	"time"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/seccompwatch/seccompwatch/internal/pipeline"
+	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
 const envSpec = "SECCOMPWATCH_DENIER"
 
 // Spec says which denial the child makes.
 type Spec struct {
-	// Syscall is the x86_64 name of the call the filter denies. Without
-	// Exec, the child calls it (with harmless arguments) Count times; it
-	// must be one the Go runtime does not make on its own after start-up.
+	// Syscall is the name (in the native ABI's table) of the call the
+	// filter denies. Without Exec, the child calls it (all arguments zero)
+	// Count times; it must be one the Go runtime does not make on its own
+	// after start-up. With a log action the call really runs: only
+	// harmless ones then.
 	Syscall string
+	// More are further syscalls denied with the same action and called
+	// once per round after Syscall (for many distinct unit×syscall pairs).
+	More []string
+	// Rate, when positive, spreads the Count rounds evenly at that many
+	// rounds per second; the child then prints each round's start time
+	// (Unix nanoseconds, one per line) to stdout.
+	Rate int
 	// Action is the filter's action for the call: kill_process,
 	// kill_thread, trap, errno, log or user_notif.
 	Action string
@@ -102,9 +116,14 @@ var actions = map[string]seccomp.Action{
 }
 
 func run(spec Spec) error {
-	nr, ok := numbers[spec.Syscall]
-	if !ok {
-		return fmt.Errorf("syscall %q not supported by the helper", spec.Syscall)
+	names := append([]string{spec.Syscall}, spec.More...)
+	nrs := make([]uintptr, len(names))
+	for i, name := range names {
+		nr, ok := syscalls.Number(pipeline.NativeArch(), name)
+		if !ok {
+			return fmt.Errorf("unknown syscall %q", name)
+		}
+		nrs[i] = uintptr(nr)
 	}
 	action, ok := actions[spec.Action]
 	if !ok {
@@ -126,7 +145,7 @@ func run(spec Spec) error {
 		Flag:       flag,
 		Policy: seccomp.Policy{
 			DefaultAction: seccomp.ActionAllow,
-			Syscalls:      []seccomp.SyscallGroup{{Names: []string{spec.Syscall}, Action: action}},
+			Syscalls:      []seccomp.SyscallGroup{{Names: names, Action: action}},
 		},
 	}
 	if err := seccomp.LoadFilter(filter); err != nil {
@@ -137,37 +156,26 @@ func run(spec Spec) error {
 		return fmt.Errorf("exec: %w", syscall.Exec(spec.Exec, argv, os.Environ()))
 	}
 	n := max(spec.Count, 1)
-	for range n {
-		// Harmless arguments: a denied call never runs; an allowed one
-		// (log action) fails with EFAULT/EINVAL or does nothing.
-		_, _, _ = unix.RawSyscall6(nr, 0, 0, 0, 0, 0, 0)
+	var out *bufio.Writer
+	var interval time.Duration
+	start := time.Now()
+	if spec.Rate > 0 {
+		out = bufio.NewWriter(os.Stdout)
+		defer out.Flush()
+		interval = time.Second / time.Duration(spec.Rate)
+	}
+	for i := range n {
+		if out != nil {
+			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+				time.Sleep(d)
+			}
+			fmt.Fprintln(out, time.Now().UnixNano())
+		}
+		for _, nr := range nrs {
+			// A denied call never runs; an allowed (logged) one gets
+			// zero arguments.
+			_, _, _ = unix.RawSyscall6(nr, 0, 0, 0, 0, 0, 0)
+		}
 	}
 	return nil
-}
-
-// numbers holds the x86_64 numbers of the calls the helper may make:
-// ones that do nothing harmful with zero arguments and that the Go runtime
-// does not use.
-var numbers = map[string]uintptr{
-	"swapoff":       unix.SYS_SWAPOFF,
-	"swapon":        unix.SYS_SWAPON,
-	"acct":          unix.SYS_ACCT,
-	"syslog":        unix.SYS_SYSLOG,
-	"uname":         unix.SYS_UNAME,
-	"getcpu":        unix.SYS_GETCPU,
-	"sysinfo":       unix.SYS_SYSINFO,
-	"personality":   unix.SYS_PERSONALITY,
-	"arch_prctl":    unix.SYS_ARCH_PRCTL,
-	"setdomainname": unix.SYS_SETDOMAINNAME,
-	"getpriority":   unix.SYS_GETPRIORITY,
-	"ustat":         unix.SYS_USTAT,
-}
-
-// Names lists the syscalls the helper can make, for error messages.
-func Names() string {
-	var s []string
-	for n := range numbers {
-		s = append(s, n)
-	}
-	return strings.Join(s, " ")
 }
