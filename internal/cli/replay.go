@@ -77,6 +77,8 @@ type replay struct {
 	table *syscalls.Table
 	unit  string
 	exes  *unitprops.ExecIndex
+	// byExe caches exe look-ups: logs repeat a few binaries many times.
+	byExe map[string]string
 
 	malformed int
 }
@@ -134,7 +136,7 @@ func (r *replay) each(e *env, fn func(*event.Event) error) error {
 		case r.unit != "":
 			ev.Unit, ev.Method = r.unit, "flag"
 		case r.exes != nil && !rec.ExeUnknown:
-			if u, ok := r.exes.LookupExe(rec.Exe); ok {
+			if u := r.lookupExe(rec.Exe); u != "" {
 				ev.Unit, ev.Method = u, "exe"
 			} else {
 				ev.Reason = "no_unique_unit_for_exe"
@@ -146,6 +148,21 @@ func (r *replay) each(e *env, fn func(*event.Event) error) error {
 			return err
 		}
 	}
+}
+
+// lookupExe returns the one unit that runs exe, or "".
+func (r *replay) lookupExe(exe string) string {
+	if u, ok := r.byExe[exe]; ok {
+		return u
+	}
+	u, _ := r.exes.LookupExe(exe)
+	if r.byExe == nil {
+		r.byExe = make(map[string]string)
+	}
+	if len(r.byExe) < 65536 {
+		r.byExe[exe] = u
+	}
+	return u
 }
 
 // summary prints what was read to stderr: users must see "0 records in N
