@@ -1,6 +1,8 @@
 //go:build linux
 
-package auditstream
+// The live tests are an external test package: the denier helper imports
+// packages that import auditstream.
+package auditstream_test
 
 import (
 	"context"
@@ -14,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	libaudit "github.com/elastic/go-libaudit/v2"
+	. "github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 	"go.uber.org/zap/zaptest"
@@ -508,16 +512,36 @@ func restoreTo(t *testing.T, st AuditState) {
 		t.Error(err)
 		return
 	}
-	g := &stateGuard{saved: st,
-		enabled: now.Enabled != st.Enabled,
-		limit:   now.BacklogLimit != st.BacklogLimit,
-		wait:    now.BacklogWaitTime != st.BacklogWaitTime}
-	if g.enabled || g.limit || g.wait {
-		t.Logf("auditd left state %+v; restoring %+v", now, st)
+	if now == st {
+		return
 	}
-	if err := g.restore(); err != nil {
+	t.Logf("auditd left state %+v; restoring %+v", now, st)
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
 		t.Error(err)
+		return
 	}
+	defer c.Close()
+	if now.Enabled != st.Enabled {
+		if err := c.SetEnabled(st.Enabled == 1, libaudit.WaitForReply); err != nil {
+			t.Error(err)
+		}
+	}
+	if now.BacklogLimit != st.BacklogLimit {
+		if err := c.SetBacklogLimit(st.BacklogLimit, libaudit.WaitForReply); err != nil {
+			t.Error(err)
+		}
+	}
+	if now.BacklogWaitTime != st.BacklogWaitTime {
+		if err := c.SetBacklogWaitTime(int32(st.BacklogWaitTime), libaudit.WaitForReply); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func processAlive(pid uint32) bool {
+	err := unix.Kill(int(pid), 0)
+	return err == nil || errors.Is(err, unix.EPERM)
 }
 
 type lockedBuffer struct {
