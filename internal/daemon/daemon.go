@@ -23,6 +23,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -141,6 +143,12 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 	} else {
 		log.Info("attribution", zap.String("mode", mode))
 	}
+
+	// Loading the BPF programs parsed the kernel's BTF (megabytes of
+	// garbage and a mapping of /sys/kernel/btf/vmlinux): give it back now
+	// rather than carry it in RSS for the daemon's lifetime.
+	runtime.GC()
+	debug.FreeOSMemory()
 
 	d.props = newPropsCache(d.unitProviders(ctx), 30*time.Second)
 	d.agg = suggest.NewAggregator(suggest.Limits{MaxUnits: cfg.MaxUnits})

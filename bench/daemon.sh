@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Daemon benchmark: runs `seccompwatch run` (multicast, eBPF attribution)
+# and measures it from the outside with real denials (bench/load):
+#   latency  kernel record → visible in /metrics and in the event stream,
+#            at RATE denied calls per second (goal: p99 < 50 ms at 1000/s);
+#   memory   the daemon's RSS after UNITS × SYSCALLS distinct unit×syscall
+#            pairs (goal: < 30 MB at 10,000 pairs).
+# Needs root. Creates and removes its own cgroups; changes no audit state.
+#   RATE=1000 DURATION=10s UNITS=100 SYSCALLS=100 ./bench/daemon.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RATE=${RATE:-1000}
+DURATION=${DURATION:-10s}
+UNITS=${UNITS:-100}
+SYSCALLS=${SYSCALLS:-100}
+PORT=${PORT:-19873}
+tmp=$(mktemp -d /tmp/swbench.XXXXXX)
+pid=""
+cleanup() {
+	if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+go build -o "$tmp/seccompwatch" ./cmd/seccompwatch
+go build -o "$tmp/load" ./bench/load
+
+start() {
+	"$tmp/seccompwatch" run --web.listen-address="127.0.0.1:$PORT" --state.dir="$tmp/state" \
+		--events.file="$tmp/events.jsonl" --dbus.address=none --log.level=warn "$@" 2>"$tmp/daemon.log" &
+	pid=$!
+	for _ in $(seq 100); do
+		curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "daemon did not become healthy:"; cat "$tmp/daemon.log"; exit 1
+}
+stop() { kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
+
+echo "== latency: $RATE denials/s for $DURATION"
+start
+"$tmp/load" latency -server "http://127.0.0.1:$PORT" -events "$tmp/events.jsonl" -rate "$RATE" -duration "$DURATION"
+stop
+
+echo "== memory: $UNITS units × $SYSCALLS syscalls"
+rm -rf "$tmp/state" "$tmp/events.jsonl"
+start
+"$tmp/load" pairs -server "http://127.0.0.1:$PORT" -pid "$pid" -units "$UNITS" -syscalls "$SYSCALLS"
+stop
