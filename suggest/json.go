@@ -122,40 +122,71 @@ func toJSONLines(ls []Line) []jsonLine {
 // (the schema is documented in the package doc). Values a process controls
 // are sanitized as in drop-ins.
 func RenderJSON(w io.Writer, ss []Suggestion) error {
-	doc := jsonDoc{Version: SchemaVersion, Suggestions: make([]jsonSuggestion, 0, len(ss))}
-	for _, s := range ss {
-		var dropin bytes.Buffer
-		if err := RenderDropin(&dropin, s); err != nil {
+	// Written one suggestion at a time, so that memory does not grow with
+	// the number of units; the bytes are those of encoding jsonDoc whole.
+	if len(ss) == 0 {
+		return encodeJSON(w, jsonDoc{Version: SchemaVersion, Suggestions: []jsonSuggestion{}})
+	}
+	if _, err := fmt.Fprintf(w, "{\n  \"version\": %d,\n  \"suggestions\": [\n    ", SchemaVersion); err != nil {
+		return err
+	}
+	for i, s := range ss {
+		if i > 0 {
+			if _, err := io.WriteString(w, ",\n    "); err != nil {
+				return err
+			}
+		}
+		js, err := toJSONSuggestion(s)
+		if err != nil {
 			return err
 		}
-		js := jsonSuggestion{
-			Unit: Sanitize(s.Unit, 0), Machine: Sanitize(s.Machine, 0), Applicable: s.Applicable,
-			Table: s.Table, Generator: Sanitize(s.Generator, 64), Granularity: s.Granularity.String(),
-			Mode: s.Mode, Total: s.Total, FirstSeen: jsonTime(s.FirstSeen), LastSeen: jsonTime(s.LastSeen),
-			Lines: toJSONLines(s.Lines), NoChange: toJSONLines(s.NoChange),
-			ArchNotes: make([]jsonArchNote, 0, len(s.ArchNotes)),
-			Warnings:  nonNil(s.Warnings), Notes: nonNil(s.Notes), Dropin: dropin.String(),
+		b, err := json.MarshalIndent(js, "    ", "  ")
+		if err != nil {
+			return fmt.Errorf("suggest: render json: %w", err)
 		}
-		if s.Applicable {
-			p := s.Path
-			js.Path = &p
+		if _, err := w.Write(b); err != nil {
+			return err
 		}
-		for _, n := range s.ArchNotes {
-			js.ArchNotes = append(js.ArchNotes, jsonArchNote{
-				Arch: n.Arch, SystemdName: n.SystemdName, Directive: n.Directive,
-				Syscalls: nonNil(n.Syscalls), Count: n.Count,
-				FirstSeen: jsonTime(n.FirstSeen), LastSeen: jsonTime(n.LastSeen),
-				Exes: sanitizeAll(n.Exes), Included: n.Included, Reason: n.Reason,
-			})
-		}
-		doc.Suggestions = append(doc.Suggestions, js)
 	}
+	_, err := io.WriteString(w, "\n  ]\n}\n")
+	return err
+}
+
+func encodeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(doc); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("suggest: render json: %w", err)
 	}
 	return nil
+}
+
+func toJSONSuggestion(s Suggestion) (jsonSuggestion, error) {
+	var dropin bytes.Buffer
+	if err := RenderDropin(&dropin, s); err != nil {
+		return jsonSuggestion{}, err
+	}
+	js := jsonSuggestion{
+		Unit: Sanitize(s.Unit, 0), Machine: Sanitize(s.Machine, 0), Applicable: s.Applicable,
+		Table: s.Table, Generator: Sanitize(s.Generator, 64), Granularity: s.Granularity.String(),
+		Mode: s.Mode, Total: s.Total, FirstSeen: jsonTime(s.FirstSeen), LastSeen: jsonTime(s.LastSeen),
+		Lines: toJSONLines(s.Lines), NoChange: toJSONLines(s.NoChange),
+		ArchNotes: make([]jsonArchNote, 0, len(s.ArchNotes)),
+		Warnings:  nonNil(s.Warnings), Notes: nonNil(s.Notes), Dropin: dropin.String(),
+	}
+	if s.Applicable {
+		p := s.Path
+		js.Path = &p
+	}
+	for _, n := range s.ArchNotes {
+		js.ArchNotes = append(js.ArchNotes, jsonArchNote{
+			Arch: n.Arch, SystemdName: n.SystemdName, Directive: n.Directive,
+			Syscalls: nonNil(n.Syscalls), Count: n.Count,
+			FirstSeen: jsonTime(n.FirstSeen), LastSeen: jsonTime(n.LastSeen),
+			Exes: sanitizeAll(n.Exes), Included: n.Included, Reason: n.Reason,
+		})
+	}
+	return js, nil
 }
 
 // ComputeAll computes a suggestion per unit aggregate, in the order of

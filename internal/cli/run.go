@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
+	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -40,7 +42,8 @@ Examples:
 	c.Flag("events.file", "Write every denial as a JSON line (record schema) to FILE, or - for stdout; reopened on SIGHUP.").StringVar(&cfg.EventsFile)
 	c.Flag("max-series", "Most label sets per metric family; more go to one overflow series (counted).").Default("10000").IntVar(&cfg.MaxSeries)
 	c.Flag("max-units", "Most units whose denials are aggregated for suggestions; more are counted as overflow.").Default("1024").IntVar(&cfg.MaxUnits)
-	c.Flag("api.recent-denials", "How many recent denials /api/v1/denials keeps.").Default("10000").IntVar(&cfg.RecentDenials)
+	c.Flag("api.recent-denials", "How many recent denials /api/v1/denials keeps.").Default("1000").IntVar(&cfg.RecentDenials)
+	memLimit := c.Flag("memory.limit", "Soft limit for the Go runtime's memory (GOMEMLIMIT; the environment variable wins): the garbage collector works harder near it instead of growing RSS. 0 for none.").Default("14MiB").Bytes()
 	c.Flag("dbus.address", "D-Bus address of the systemd to ask for unit properties (default: the system bus; none: unit files only).").StringVar(&cfg.DBusAddress)
 	c.Flag("units.root", "Root directory of the unit files read when D-Bus is unavailable.").Default("/").StringVar(&cfg.UnitsRoot)
 	c.Flag("attribution.no-bpf", "Do not load the eBPF attribution programs (read /proc at record time).").BoolVar(&cfg.DisableBPF)
@@ -56,6 +59,9 @@ Examples:
 		}
 		defer log.Sync()
 		log.Info("starting", zap.String("version", buildinfo.Version()), zap.String("audit_mode", cfg.AuditMode))
+		if _, set := os.LookupEnv("GOMEMLIMIT"); !set && *memLimit > 0 {
+			debug.SetMemoryLimit(int64(*memLimit))
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		d, err := daemon.New(ctx, cfg, log)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -112,23 +113,35 @@ func (d *Daemon) snapshot() metrics.Snapshot {
 	if d.events != nil {
 		_, s.EventWriteErrors, _ = d.events.Stats()
 	}
-	// Per-unit gauges come from cached suggestions: computing them needs
-	// each unit's configuration, which the cache refreshes at most every
-	// TTL.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, r := range pipeline.Suggest(ctx, d.agg.Snapshot(), d.props, d.options(httpapi.Query{})) {
-		n := 0
-		for _, l := range r.Suggestion.Lines {
-			n += len(l.Syscalls)
-		}
-		unit := r.Suggestion.Unit
-		if suggest.IsPseudoUnit(unit) {
-			unit = event.UnknownUnit
-		}
-		s.Units = append(s.Units, metrics.UnitState{Unit: unit, Suggested: n, LastDenial: r.Suggestion.LastSeen})
-	}
+	s.Units = d.unitStates()
 	return s
+}
+
+// unitStates returns the per-unit gauges. Computing them needs every
+// unit's suggestion; they are recomputed only when denials arrived since the
+// last scrape or the unit properties may have changed (cache TTL).
+func (d *Daemon) unitStates() []metrics.UnitState {
+	d.unitsMu.Lock()
+	defer d.unitsMu.Unlock()
+	n := d.handled.Load()
+	if d.unitsAt.IsZero() || n != d.unitsHandled || time.Since(d.unitsAt) > d.props.ttl {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		d.units = d.units[:0]
+		for _, r := range pipeline.Suggest(ctx, d.agg.Snapshot(), d.props, d.options(httpapi.Query{})) {
+			k := 0
+			for _, l := range r.Suggestion.Lines {
+				k += len(l.Syscalls)
+			}
+			unit := r.Suggestion.Unit
+			if suggest.IsPseudoUnit(unit) {
+				unit = event.UnknownUnit
+			}
+			d.units = append(d.units, metrics.UnitState{Unit: unit, Suggested: k, LastDenial: r.Suggestion.LastSeen})
+		}
+		d.unitsHandled, d.unitsAt = n, time.Now()
+	}
+	return slices.Clone(d.units)
 }
 
 // propsCache caches unit properties for ttl, so that scrapes and API calls

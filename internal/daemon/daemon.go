@@ -101,6 +101,12 @@ type Daemon struct {
 	dbusState atomic.Pointer[string]
 	stateErr  atomic.Pointer[string]
 
+	// The per-unit gauges, cached between scrapes (unitStates).
+	unitsMu      sync.Mutex
+	units        []metrics.UnitState
+	unitsHandled uint64
+	unitsAt      time.Time
+
 	// Liveness: the read loop stamps busySince while it handles a record.
 	busySince  atomic.Int64 // unix nanos; 0 when idle
 	sourceDone atomic.Bool

@@ -13,14 +13,22 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/seccompwatch/seccompwatch/internal/event"
 )
+
+// FlushDelay bounds how long an event waits in the buffer: the first event
+// after a flush arms a timer that writes the buffer through. Under a storm
+// the buffer fills and is written sooner; idle, nothing wakes up.
+const FlushDelay = 10 * time.Millisecond
 
 // Writer appends events to a file or to standard output. It is safe for
 // concurrent use.
 type Writer struct {
 	path string // "-" for stdout
+
+	armed bool // a flush timer is pending (guarded by mu)
 
 	mu  sync.Mutex
 	f   *os.File
@@ -73,6 +81,10 @@ func (w *Writer) Write(e *event.Event) {
 		return
 	}
 	w.written.Add(1)
+	if !w.armed {
+		w.armed = true
+		time.AfterFunc(FlushDelay, func() { _ = w.Flush() })
+	}
 }
 
 // Flush writes buffered events to the file.
@@ -83,6 +95,7 @@ func (w *Writer) Flush() error {
 }
 
 func (w *Writer) flushLocked() error {
+	w.armed = false
 	if w.w == nil {
 		return nil
 	}

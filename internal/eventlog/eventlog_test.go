@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/event"
@@ -116,4 +117,24 @@ func TestConcurrentWrites(t *testing.T) {
 	if got := lines(t, path); len(got) != 1000 {
 		t.Fatalf("got %d lines, want 1000", len(got))
 	}
+}
+
+// TestFlushedWithoutBeingAsked checks that an event reaches the file within
+// a few FlushDelays even when nobody calls Flush.
+func TestFlushedWithoutBeingAsked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Write(ev(7))
+	deadline := time.Now().Add(100 * FlushDelay)
+	for time.Now().Before(deadline) {
+		if b, _ := os.ReadFile(path); len(b) > 0 {
+			return
+		}
+		time.Sleep(FlushDelay / 2)
+	}
+	t.Fatal("event not written without an explicit Flush")
 }
