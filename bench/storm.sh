@@ -71,6 +71,34 @@ for run in multicast unicast unicast-nowait; do
 		"$(jq .seconds "$tmp/recv.json")" "$(jq '.cpu_us_per_record * 100 | round / 100' "$tmp/recv.json")"
 done
 
+# The whole daemon (`seccompwatch run`: parse, eBPF attribution, metrics,
+# aggregation, event ring) under the same storm; counts from its /metrics.
+go build -o "$tmp/seccompwatch" ./cmd/seccompwatch
+port=19875
+metric() { curl -fs "http://127.0.0.1:$port/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {printf "%d", s}'; }
+for run in daemon-multicast daemon-unicast; do
+	mode=${run#daemon-}
+	lost0=$(lost_now)
+	"$tmp/seccompwatch" run --audit.mode="$mode" --web.listen-address="127.0.0.1:$port" --state.dir= \
+		--dbus.address=none --log.level=warn 2>"$tmp/daemon.log" &
+	dpid=$!
+	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+	got0=$(metric 'seccompwatch_audit_records_total{type="SECCOMP"}')
+	cpu0=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
+	start=$(date +%s.%N)
+	"$tmp/storm" work -procs "$PROCS" -duration "$DURATION" >"$tmp/work.json"
+	sleep 1 # let the reader drain
+	end=$(date +%s.%N)
+	got=$(( $(metric 'seccompwatch_audit_records_total{type="SECCOMP"}') - got0 ))
+	eb=$(metric 'seccompwatch_records_lost_total{source="enobufs"}')
+	sg=$(metric 'seccompwatch_records_lost_total{source="serial_gap"}')
+	cpu=$(awk -v c0="$cpu0" -v n="$got" '{printf "%.2f", ($14 + $15 - c0) / '"$(getconf CLK_TCK)"' * 1e6 / (n > 0 ? n : 1)}' "/proc/$dpid/stat")
+	kill -TERM "$dpid"; wait "$dpid" 2>/dev/null || true
+	lost1=$(lost_now)
+	made=$(jq .calls "$tmp/work.json") rate=$(jq .calls_per_second "$tmp/work.json")
+	row "$run" "$made" "$rate" "$got" "$((lost1 - lost0))" "$eb" "$sg" "$(echo "$end - $start" | bc)" "$cpu"
+done
+
 if ! command -v auditd >/dev/null; then
 	echo "auditd        not installed: skipped (apt-get install auditd)"
 	exit 0

@@ -37,7 +37,7 @@ Examples:
 	c.Flag("audit.mode", "multicast (passive, read-only) or unicast (become the audit daemon).").Default(auditstream.ModeMulticast).EnumVar(&cfg.AuditMode, auditstream.ModeMulticast, auditstream.ModeUnicast)
 	c.Flag("audit.rcvbuf-bytes", "Netlink receive buffer to ask for (SO_RCVBUFFORCE with CAP_NET_ADMIN, else capped at net.core.rmem_max).").Default("67108864").IntVar(&cfg.RcvBufBytes)
 	c.Flag("audit.backlog-limit", "unicast: kernel backlog_limit while running (restored on exit).").Default("8192").Uint32Var(&cfg.BacklogLimit)
-	c.Flag("audit.backlog-wait-time", "unicast: kernel backlog_wait_time in jiffies while running; 0 never blocks audited tasks, -1 keeps the kernel's (restored on exit).").Default("-1").Int32Var(&cfg.BacklogWaitTime)
+	c.Flag("audit.backlog-wait-time", "unicast: kernel backlog_wait_time in jiffies while running; 0 keeps the kernel's (it blocks audited tasks up to that long when the backlog is full, so nothing is lost), -1 never blocks them (the kernel drops at the backlog limit and counts lost). Restored on exit.").Default("0").Int32Var(&cfg.BacklogWaitTime)
 	c.Flag("state.dir", "Directory for the persisted denials (\"\" keeps them in memory only).").Default("/var/lib/seccompwatch").StringVar(&cfg.StateDir)
 	c.Flag("events.file", "Write every denial as a JSON line (record schema) to FILE, or - for stdout; reopened on SIGHUP.").StringVar(&cfg.EventsFile)
 	c.Flag("max-series", "Most label sets per metric family; more go to one overflow series (counted).").Default("10000").IntVar(&cfg.MaxSeries)

@@ -327,7 +327,7 @@ func TestUnicastRestoresAuditState(t *testing.T) {
 	if before.PID != 0 {
 		t.Skipf("an audit daemon (pid %d) is registered: unicast would be refused", before.PID)
 	}
-	r := start(t, Config{AuditMode: auditstream.ModeUnicast, BacklogLimit: 4321, BacklogWaitTime: -1})
+	r := start(t, Config{AuditMode: auditstream.ModeUnicast, BacklogLimit: 4321})
 	during, err := auditstream.ReadAuditState()
 	if err != nil {
 		t.Fatal(err)

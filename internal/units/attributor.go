@@ -137,6 +137,12 @@ type Attributor struct {
 	bootOff  atomic.Int64 // realtime - boottime, ns
 	bootOffT atomic.Int64 // when bootOff was taken (unix ns)
 
+	// recent caches answers per (pid, record millisecond): a denial storm
+	// repeats the same question thousands of times a second, and each
+	// BPF map look-up is a syscall. See Attribute for why this is exact.
+	recentMu sync.Mutex
+	recent   map[recentKey]Result
+
 	histMu sync.Mutex
 	hist   map[int]histEntry
 	order  []int // FIFO of pids in hist, for eviction
@@ -330,6 +336,43 @@ func (a *Attributor) Attribute(pid int, t time.Time) Result {
 		return a.fail(ReasonBadPid, Unit{UID: -1})
 	}
 	tb := a.bootNs(t)
+	// The answer for a process at a moment is settled once a record of that
+	// moment exists: later events (an exec, a move, the pid's reuse) can
+	// only make a later look-up for the same moment ambiguous, never make
+	// the first answer wrong. So a found unit, and "not in a unit", are
+	// reused for other records of the same pid and millisecond; transient
+	// failures (an index miss, a gone pid) are asked again.
+	key := recentKey{pid: pid, ms: tb / uint64(time.Millisecond)}
+	a.recentMu.Lock()
+	r, ok := a.recent[key]
+	a.recentMu.Unlock()
+	if ok {
+		if r.Reason != "" {
+			return a.fail(r.Reason, r.Unit)
+		}
+		return a.success(r.Method, r.Unit)
+	}
+	r = a.attribute(pid, tb)
+	if r.Reason == "" || r.Reason == ReasonNotInUnit {
+		a.recentMu.Lock()
+		if len(a.recent) >= recentMax || a.recent == nil {
+			a.recent = make(map[recentKey]Result, recentMax)
+		}
+		a.recent[key] = r
+		a.recentMu.Unlock()
+	}
+	return r
+}
+
+// recentMax bounds the Attribute cache; it is emptied when full.
+const recentMax = 4096
+
+type recentKey struct {
+	pid int
+	ms  uint64
+}
+
+func (a *Attributor) attribute(pid int, tb uint64) Result {
 	if a.trk != nil {
 		var v taskValue
 		if err := a.trk.tasks.Lookup(uint32(pid), &v); err == nil {
