@@ -97,12 +97,12 @@ func (d *Daemon) Health() httpapi.Health {
 // snapshot gathers every count for a scrape.
 func (d *Daemon) snapshot() metrics.Snapshot {
 	st := d.source.Stats()
-	as := d.attr.Stats()
+	methods, failures := d.outcomes.snapshot()
 	s := metrics.Snapshot{
 		RecordsByType:       st.Records,
 		ParseErrors:         st.ParseErrors,
-		Attributions:        as.Attributions,
-		AttributionFailures: as.Failures,
+		Attributions:        methods,
+		AttributionFailures: failures,
 		Lost:                st.Lost,
 		Backlog:             float64(st.KernelBacklog),
 		HasBacklog:          st.KernelStatus,

@@ -88,14 +88,16 @@ type Daemon struct {
 	table  *syscalls.Table
 	native syscalls.Arch
 
-	source  *auditstream.Source
-	attr    *units.Attributor
-	props   *propsCache
-	agg     *suggest.Aggregator
-	denials *metrics.Denials
-	recent  *ring
-	events  *eventlog.Writer
-	reg     *prometheus.Registry
+	source   *auditstream.Source
+	attr     *units.Attributor
+	exes     atomic.Pointer[exeIndex]
+	outcomes *outcomes
+	props    *propsCache
+	agg      *suggest.Aggregator
+	denials  *metrics.Denials
+	recent   *ring
+	events   *eventlog.Writer
+	reg      *prometheus.Registry
 
 	addr      atomic.Pointer[string]
 	dbusState atomic.Pointer[string]
@@ -116,7 +118,7 @@ type Daemon struct {
 // New prepares the daemon: tables, attribution, unit properties, restored
 // state and sinks. It opens no audit socket yet.
 func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: log, native: pipeline.NativeArch()}
+	d := &Daemon{cfg: cfg, log: log, native: pipeline.NativeArch(), outcomes: newOutcomes()}
 	if d.cfg.SaveInterval <= 0 {
 		d.cfg.SaveInterval = time.Minute
 	}
@@ -157,6 +159,7 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 	debug.FreeOSMemory()
 
 	d.props = newPropsCache(d.unitProviders(ctx), 30*time.Second)
+	d.refreshExeIndex(ctx)
 	d.agg = suggest.NewAggregator(suggest.Limits{MaxUnits: cfg.MaxUnits})
 	d.restoreState()
 	d.denials = metrics.NewDenials(cfg.MaxSeries)
@@ -258,12 +261,7 @@ func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 	defer d.busySince.Store(0)
 
 	ev := pipeline.Enrich(rec, d.table)
-	res := d.attr.Attribute(rec.PID, rec.Time)
-	if res.Unit.Name != "" {
-		ev.Unit, ev.Machine, ev.Method = res.Unit.Name, res.Unit.Machine, res.Method
-	} else {
-		ev.Reason = res.Reason
-	}
+	d.attribute(&ev, &rec)
 	risky, _ := suggest.Risk(d.table, ev.SyscallName)
 	d.denials.Inc(ev.Unit, ev.SyscallName, ev.Action.String(), ev.ArchLabel(), risky)
 	d.agg.Add(pipeline.Denial(&ev, d.native))
@@ -359,7 +357,7 @@ func (d *Daemon) serviceLoop(ctx context.Context) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	ready := false
-	lastSave := time.Now()
+	lastSave, lastExes := time.Now(), time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -388,6 +386,10 @@ func (d *Daemon) serviceLoop(ctx context.Context) {
 		}
 		if d.events != nil {
 			_ = d.events.Flush()
+		}
+		if time.Since(lastExes) >= exeIndexRefresh {
+			d.refreshExeIndex(ctx)
+			lastExes = time.Now()
 		}
 		if time.Since(lastSave) >= d.cfg.SaveInterval {
 			d.saveState()

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -79,6 +81,13 @@ type running struct {
 
 func start(t *testing.T, cfg Config) *running {
 	t.Helper()
+	cfg.UnitsRoot = t.TempDir()
+	return startWithRoot(t, cfg)
+}
+
+// startWithRoot starts a daemon whose unit files are under cfg.UnitsRoot.
+func startWithRoot(t *testing.T, cfg Config) *running {
+	t.Helper()
 	if cfg.ListenAddress == "" {
 		cfg.ListenAddress = "127.0.0.1:0"
 	}
@@ -86,7 +95,6 @@ func start(t *testing.T, cfg Config) *running {
 		cfg.AuditMode = auditstream.ModeMulticast
 	}
 	cfg.DBusAddress = "none"
-	cfg.UnitsRoot = t.TempDir()
 	cfg.SystemdTable = "252"
 	cfg.RecentDenials = 1000
 	log, err := logging.New("console", "warn")
@@ -224,8 +232,8 @@ func TestLiveDenials(t *testing.T) {
 			unit := "sw-" + c.name + ".service"
 			spec := c.spec
 			spec.Cgroups = unitCgroups(t, slice, unit)
-			began := time.Now()
 			ps := deny(t, spec)
+			exited := time.Now()
 			if ws := ps.Sys().(syscall.WaitStatus); c.signaled != (ws.Signaled() && ws.Signal() == syscall.SIGSYS) {
 				t.Fatalf("helper ended with %v", ws)
 			}
@@ -235,7 +243,7 @@ func TestLiveDenials(t *testing.T) {
 			if got != want {
 				t.Fatalf("metric = %s, want %s", got, want)
 			}
-			t.Logf("%s visible in /metrics %v after the helper exited", c.name, time.Since(began))
+			t.Logf("%s visible in /metrics %v after the helper exited", c.name, time.Since(exited))
 
 			var doc struct {
 				Suggestions []struct {
@@ -402,5 +410,129 @@ func TestStateSurvivesRestart(t *testing.T) {
 	r2 := start(t, Config{StateDir: dir})
 	if body := r2.get(t, "/api/v1/suggestions/"+unit+"?format=dropin"); !strings.Contains(body, "SystemCallFilter=getcpu") {
 		t.Fatalf("restored suggestion lacks getcpu:\n%s", body)
+	}
+}
+
+// TestServiceProtocol runs the daemon under a real notify socket, as
+// systemd would with Type=notify and WatchdogSec=, and checks READY=1,
+// STATUS= and WATCHDOG=1.
+func TestServiceProtocol(t *testing.T) {
+	requireRoot(t)
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "400000")
+	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
+	start(t, Config{})
+	seen := map[string]string{}
+	deadline := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 4096)
+	for time.Now().Before(deadline) && (seen["READY"] == "" || seen["STATUS"] == "" || seen["WATCHDOG"] == "") {
+		conn.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(buf[:n]), "\n") {
+			if k, v, ok := strings.Cut(l, "="); ok {
+				seen[k] = v
+			}
+		}
+	}
+	if seen["READY"] != "1" || seen["WATCHDOG"] != "1" || !strings.HasPrefix(seen["STATUS"], "multicast: ") {
+		t.Fatalf("notifications: %v", seen)
+	}
+}
+
+// TestEventsReopenOnSIGHUP rotates the event file as logrotate would and
+// checks that the daemon writes to the new file after SIGHUP.
+func TestEventsReopenOnSIGHUP(t *testing.T) {
+	requireRoot(t)
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	r := start(t, Config{EventsFile: events})
+	slice := fmt.Sprintf("swtest-h%d.slice", os.Getpid())
+	unit := "sw-hup.service"
+	cgs := unitCgroups(t, slice, unit)
+	metric := fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="getcpu",unit=%q}`, unit)
+	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Cgroups: cgs})
+	r.waitMetric(t, metric+" 1")
+	if err := os.Rename(events, events+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(events); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("event file not reopened after SIGHUP")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Cgroups: cgs})
+	r.waitMetric(t, metric+" 2")
+	r.stop(t)
+	for path, want := range map[string]int{events + ".1": 1, events: 1} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Count(string(b), `"unit":"`+unit+`"`); got != want {
+			t.Errorf("%s has %d events of %s, want %d", path, got, unit, want)
+		}
+	}
+}
+
+// TestExeFallback: a denial whose process nothing knows about is
+// attributed by exe when exactly one unit runs that binary, and stays
+// unknown when two do. The BPF path is disabled and the helper exits
+// before its record is read, so the primary methods find nothing.
+func TestExeFallback(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "etc/systemd/system")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	write := func(name, exe string) {
+		body := "[Service]\nExecStart=" + exe + " --serve\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("only.service", "/bin/true")
+	write("one.service", self)
+	write("two.service", self)
+	cfg := Config{DisableBPF: true}
+	cfg.UnitsRoot = root
+	r := startWithRoot(t, cfg)
+	// /bin/true killed in ld.so: gone long before its record is read.
+	for range 3 {
+		deny(t, denier.Spec{Syscall: "arch_prctl", Action: "kill_process", Exec: "/bin/true"})
+	}
+	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true})
+	r.waitMetric(t, `seccompwatch_denials_total{action="kill_process",arch="x86_64",risky="false",syscall="arch_prctl"`)
+	r.waitMetric(t, `seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="getcpu"`)
+	m := r.get(t, "/metrics")
+	for _, l := range strings.Split(m, "\n") {
+		if strings.HasPrefix(l, "seccompwatch_denials_total") && strings.Contains(l, `syscall="getcpu"`) &&
+			!strings.Contains(l, `unit="unknown"`) {
+			t.Errorf("binary run by two units attributed anyway: %s", l)
+		}
+		if strings.HasPrefix(l, "seccompwatch_denials_total") && strings.Contains(l, `syscall="arch_prctl"`) &&
+			!strings.Contains(l, `unit="only.service"`) && !strings.Contains(l, `unit="unknown"`) {
+			t.Errorf("wrong unit: %s", l)
+		}
+	}
+	if !strings.Contains(m, `seccompwatch_attributions_total{method="exe"}`) {
+		t.Errorf("no exe attributions counted:\n%s", grep(m, "attribution"))
 	}
 }

@@ -353,7 +353,10 @@ func (a *Attributor) Attribute(pid int, t time.Time) Result {
 		return a.success(r.Method, r.Unit)
 	}
 	r = a.attribute(pid, tb)
-	if r.Reason == "" || r.Reason == ReasonNotInUnit {
+	// Only with BPF: that is where a storm costs a syscall per record, and
+	// where the answer for a moment is final. The /proc fallback keeps
+	// asking, so that its history takes over once the process is gone.
+	if a.trk != nil && (r.Reason == "" || r.Reason == ReasonNotInUnit) {
 		a.recentMu.Lock()
 		if len(a.recent) >= recentMax || a.recent == nil {
 			a.recent = make(map[recentKey]Result, recentMax)

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seccompwatch/seccompwatch/internal/daemon"
+	"github.com/seccompwatch/seccompwatch/internal/logging"
+	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
+)
+
+func TestMain(m *testing.M) {
+	denier.MaybeRun()
+	os.Exit(m.Run())
+}
+
+// TestClientCommands runs a real daemon, makes a real denial in a
+// unit-shaped cgroup, and reads it back with `suggest UNIT` and `denials`.
+func TestClientCommands(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: audit netlink, cgroups, seccomp helper; CI runs as root")
+	}
+	log, err := logging.New("console", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := daemon.New(ctx, daemon.Config{
+		ListenAddress: "127.0.0.1:0", AuditMode: "multicast", DBusAddress: "none",
+		UnitsRoot: t.TempDir(), SystemdTable: "252", RecentDenials: 100,
+	}, log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon: %v", err)
+		}
+	}()
+	for d.Addr() == "" {
+		time.Sleep(10 * time.Millisecond)
+	}
+	server := "http://" + d.Addr()
+
+	unit := "sw-cli.service"
+	var cgs []string
+	for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"} {
+		dir := filepath.Join(root, fmt.Sprintf("swtest-c%d.slice", os.Getpid()), unit)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			continue
+		}
+		cgs = append(cgs, dir)
+		defer func() {
+			for range 50 {
+				if os.Remove(dir) == nil {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			os.Remove(filepath.Dir(dir))
+		}()
+	}
+	cmd, err := denier.Command(denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Count: 2, Cgroups: cgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helper: %v %s", err, out)
+	}
+
+	var out string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var code int
+		code, out, _ = run(t, "", "suggest", "--server", server, unit)
+		if code == 0 && strings.Contains(out, "\nSystemCallFilter=getcpu\n") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(out, "\nSystemCallFilter=getcpu\n") {
+		t.Fatalf("suggest %s from the daemon:\n%s", unit, out)
+	}
+	code, out, errs := run(t, "", "denials", "--server", server, "--unit", unit)
+	var doc struct {
+		Denials []struct{ Unit, Syscall, Action string }
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Denials) != 2 || doc.Denials[0].Syscall != "getcpu" {
+		t.Fatalf("denials: exit %d %s %s", code, out, errs)
+	}
+	if code, _, errs := run(t, "", "suggest", "--server", server, "nothere.service"); code != ExitError || !strings.Contains(errs, "404") {
+		t.Errorf("unknown unit: exit %d, %s", code, errs)
+	}
+}

@@ -1,0 +1,124 @@
+package daemon
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/seccompwatch/seccompwatch/auditstream"
+	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/unitprops"
+	"github.com/seccompwatch/seccompwatch/internal/units"
+)
+
+// MethodExe names attributions by the record's exe: the one unit on the
+// host whose ExecStart= (or a sibling) runs that binary.
+const MethodExe = "exe"
+
+// exeIndexRefresh is how often the exe → unit index is rebuilt from the
+// unit files.
+const exeIndexRefresh = time.Minute
+
+// exeIndex is the last resort of attribution, for processes gone before
+// their record was read and unknown to the primary methods.
+type exeIndex struct {
+	idx   *unitprops.ExecIndex
+	cache map[string]string // exe → unit or "": only the read loop touches it
+}
+
+// rescuable lists the failures after which the exe may name the unit:
+// nothing is known of the process. "not in a unit", a reused pid or a
+// moved process are known facts, and the exe must not override them.
+var rescuable = map[string]bool{
+	units.ReasonPidGone:       true,
+	units.ReasonBPFMapMiss:    true,
+	units.ReasonCgroupUnknown: true,
+}
+
+func (d *Daemon) refreshExeIndex(ctx context.Context) {
+	files := unitprops.NewFiles(d.table, unitprops.FilesOptions{Root: d.cfg.UnitsRoot})
+	idx, err := files.ExecIndex(ctx)
+	if err != nil {
+		d.log.Debug("exe index", zap.Error(err))
+		return
+	}
+	d.exes.Store(&exeIndex{idx: idx, cache: make(map[string]string)})
+}
+
+// attribute fills the event's unit: the primary methods (eBPF, /proc,
+// history), then the exe when exactly one unit runs it. Outcomes are
+// counted as the pipeline ends them.
+func (d *Daemon) attribute(ev *event.Event, rec *auditstream.Record) {
+	res := d.attr.Attribute(rec.PID, rec.Time)
+	if res.Unit.Name != "" {
+		ev.Unit, ev.Machine, ev.Method = res.Unit.Name, res.Unit.Machine, res.Method
+		d.outcomes.ok(res.Method)
+		return
+	}
+	if rescuable[res.Reason] && !rec.ExeUnknown && rec.Exe != "" {
+		if x := d.exes.Load(); x != nil {
+			u, ok := x.cache[rec.Exe]
+			if !ok {
+				u, _ = x.idx.LookupExe(rec.Exe)
+				if len(x.cache) < 4096 {
+					x.cache[rec.Exe] = u
+				}
+			}
+			if u != "" {
+				ev.Unit, ev.Method = u, MethodExe
+				d.outcomes.ok(MethodExe)
+				return
+			}
+		}
+	}
+	ev.Reason = res.Reason
+	d.outcomes.fail(res.Reason)
+}
+
+// outcomes counts attributions by method and failures by reason.
+type outcomes struct {
+	mu       sync.Mutex
+	methods  map[string]uint64
+	failures map[string]uint64
+}
+
+func newOutcomes() *outcomes {
+	o := &outcomes{methods: map[string]uint64{}, failures: map[string]uint64{}}
+	// Every series exists from the start, so that rate() sees the first one.
+	for _, m := range []string{units.MethodBPF, units.MethodProc, units.MethodHistory, MethodExe} {
+		o.methods[m] = 0
+	}
+	for _, r := range []string{units.ReasonPidGone, units.ReasonNotInUnit, units.ReasonCgroupUnknown, units.ReasonBPFMapMiss,
+		units.ReasonPidReused, units.ReasonCgroupChanged, units.ReasonBadPid} {
+		o.failures[r] = 0
+	}
+	return o
+}
+
+func (o *outcomes) ok(method string) {
+	o.mu.Lock()
+	o.methods[method]++
+	o.mu.Unlock()
+}
+
+func (o *outcomes) fail(reason string) {
+	o.mu.Lock()
+	o.failures[reason]++
+	o.mu.Unlock()
+}
+
+func (o *outcomes) snapshot() (methods, failures map[string]uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	methods = make(map[string]uint64, len(o.methods))
+	for k, v := range o.methods {
+		methods[k] = v
+	}
+	failures = make(map[string]uint64, len(o.failures))
+	for k, v := range o.failures {
+		failures[k] = v
+	}
+	return methods, failures
+}
