@@ -109,6 +109,10 @@ type Daemon struct {
 	unitsHandled uint64
 	unitsAt      time.Time
 
+	// failpoint is set from $SECCOMPWATCH_FAILPOINT, for tests of exit
+	// paths: "panic-on-record" panics in the pipeline at the first record.
+	failpoint string
+
 	// Liveness: the read loop stamps busySince while it handles a record.
 	busySince  atomic.Int64 // unix nanos; 0 when idle
 	sourceDone atomic.Bool
@@ -118,7 +122,8 @@ type Daemon struct {
 // New prepares the daemon: tables, attribution, unit properties, restored
 // state and sinks. It opens no audit socket yet.
 func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: log, native: pipeline.NativeArch(), outcomes: newOutcomes()}
+	d := &Daemon{cfg: cfg, log: log, native: pipeline.NativeArch(), outcomes: newOutcomes(),
+		failpoint: os.Getenv("SECCOMPWATCH_FAILPOINT")}
 	if d.cfg.SaveInterval <= 0 {
 		d.cfg.SaveInterval = time.Minute
 	}
@@ -259,6 +264,9 @@ func (d *Daemon) setStateErr(err error) {
 func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 	d.busySince.Store(time.Now().UnixNano())
 	defer d.busySince.Store(0)
+	if d.failpoint == "panic-on-record" {
+		panic("failpoint panic-on-record")
+	}
 
 	ev := pipeline.Enrich(rec, d.table)
 	d.attribute(&ev, &rec)
@@ -306,28 +314,28 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.log.Info("listening", zap.String("address", addr))
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
+	g.Go(d.guard(func() error {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
 		return err
-	})
-	g.Go(func() error {
+	}))
+	g.Go(d.guard(func() error {
 		defer d.sourceDone.Store(true)
 		err := d.source.Run(gctx, d.handle)
 		if err != nil {
 			return fmt.Errorf("audit stream: %w", err)
 		}
 		return nil
-	})
-	g.Go(func() error { d.serviceLoop(gctx); return nil })
-	g.Go(func() error {
+	}))
+	g.Go(d.guard(func() error { d.serviceLoop(gctx); return nil }))
+	g.Go(d.guard(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return srv.Shutdown(sctx)
-	})
+	}))
 	err = g.Wait()
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
 	d.saveState()
@@ -340,6 +348,23 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		d.log.Error("restoring kernel audit state", zap.Error(rerr))
 	}
 	return err
+}
+
+// guard runs f and, should it panic, puts the kernel audit state back
+// before the panic takes the process down: a panic in any goroutine ends
+// the program without running Run's deferred calls.
+func (d *Daemon) guard(f func() error) func() error {
+	return func() error {
+		defer func() {
+			if r := recover(); r != nil {
+				if err := d.source.Restore(); err != nil {
+					d.log.Error("restoring kernel audit state after a panic", zap.Error(err))
+				}
+				panic(r)
+			}
+		}()
+		return f()
+	}
 }
 
 // serviceLoop speaks the service manager protocol, saves state, flushes
