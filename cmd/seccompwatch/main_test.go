@@ -2,9 +2,12 @@ package main
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,6 +121,108 @@ func TestUnicastExitPaths(t *testing.T) {
 				if !strings.Contains(string(b), "panic: failpoint panic-on-record") {
 					t.Errorf("no panic in the output:\n%s", b)
 				}
+			}
+		})
+	}
+}
+
+// TestCapabilities runs the daemon as an unprivileged user with only the
+// capabilities the README's table names, and checks what each gives: the
+// multicast stream needs CAP_AUDIT_READ alone; eBPF attribution needs
+// CAP_BPF and CAP_PERFMON, without which /proc is used and said so; without
+// CAP_AUDIT_READ the daemon exits with a one-line error.
+func TestCapabilities(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start processes with chosen capabilities; CI runs as root")
+	}
+	// The program must be executable by the unprivileged user.
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, _ := os.Executable()
+	bin := filepath.Join(dir, "seccompwatch.test")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		capNetAdmin  = 12
+		capAuditRead = 37
+		capPerfmon   = 38
+		capBPF       = 39
+	)
+	for _, tc := range []struct {
+		name     string
+		caps     []uintptr
+		fails    bool
+		bpf      bool
+		rcvForce bool
+	}{
+		{name: "audit_read", caps: []uintptr{capAuditRead}},
+		{name: "audit_read+bpf+perfmon", caps: []uintptr{capAuditRead, capBPF, capPerfmon}, bpf: true},
+		{name: "audit_read+net_admin", caps: []uintptr{capAuditRead, capNetAdmin}, rcvForce: true},
+		{name: "none", caps: nil, fails: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := 19880 + len(tc.caps)*2 + map[bool]int{true: 1}[tc.rcvForce]
+			cmd := exec.Command(bin, "-test.run=^$", "run", "--web.listen-address=127.0.0.1:"+strconv.Itoa(port),
+				"--state.dir=", "--dbus.address=none", "--log.level=info", "--log.format=json")
+			cmd.Env = append(os.Environ(), "SECCOMPWATCH_AS_MAIN=1")
+			cmd.SysProcAttr = &syscall.SysProcAttr{
+				Credential:  &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true},
+				AmbientCaps: tc.caps,
+			}
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				cmd.Process.Signal(syscall.SIGTERM)
+				cmd.Wait()
+			}()
+			if tc.fails {
+				err := cmd.Wait()
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+					t.Fatalf("without CAP_AUDIT_READ: %v\n%s", err, out.String())
+				}
+				last := strings.TrimSpace(out.String())
+				last = last[strings.LastIndexByte(last, '\n')+1:]
+				if !strings.HasPrefix(last, "seccompwatch run: ") || !strings.Contains(last, "CAP_AUDIT_READ") {
+					t.Fatalf("error is not one clear line naming the capability: %q", last)
+				}
+				return
+			}
+			var metrics string
+			deadline := time.Now().Add(15 * time.Second)
+			for time.Now().Before(deadline) {
+				resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics")
+				if err == nil {
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					metrics = string(b)
+					if strings.Contains(metrics, "seccompwatch_audit_stream_up 1") {
+						break
+					}
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			mode := `seccompwatch_attribution_mode{mode="proc"} 1`
+			if tc.bpf {
+				mode = `seccompwatch_attribution_mode{mode="bpf"} 1`
+			}
+			if !strings.Contains(metrics, "seccompwatch_audit_stream_up 1") || !strings.Contains(metrics, mode) {
+				t.Fatalf("want stream up and %s; metrics:\n%s\nlog:\n%s", mode, metrics, out.String())
+			}
+			if got := strings.Contains(out.String(), `"rcvbuf_force":true`); got != tc.rcvForce {
+				t.Errorf("SO_RCVBUFFORCE used = %v, want %v:\n%s", got, tc.rcvForce, out.String())
 			}
 		})
 	}

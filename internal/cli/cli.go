@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 
@@ -112,7 +113,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return ExitUsage
 	}
 	if err := run(); err != nil {
-		fmt.Fprintf(stderr, "seccompwatch %s: %v\n", selected, err)
+		// One line, whatever the error: joined errors carry newlines.
+		fmt.Fprintf(stderr, "seccompwatch %s: %s\n", selected, strings.ReplaceAll(err.Error(), "\n", "; "))
 		var ue usageError
 		if errors.As(err, &ue) {
 			return ExitUsage
