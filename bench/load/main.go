@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,40 +50,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
-}
-
-// cgroups creates a unit cgroup in each hierarchy and returns the dirs and
-// a function that removes them.
-func cgroups(slice, unit string) ([]string, func(), error) {
-	var dirs []string
-	for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"} {
-		if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil {
-			continue
-		}
-		d := filepath.Join(root, slice, unit)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, nil, err
-		}
-		dirs = append(dirs, d)
-	}
-	if len(dirs) == 0 {
-		d := filepath.Join("/sys/fs/cgroup", slice, unit)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, nil, err
-		}
-		dirs = append(dirs, d)
-	}
-	return dirs, func() {
-		for _, d := range dirs {
-			for range 100 {
-				if os.Remove(d) == nil {
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			os.Remove(filepath.Dir(d))
-		}
-	}, nil
 }
 
 func metricValue(server, prefix string) (float64, error) {
@@ -118,7 +83,7 @@ func latency(args []string) error {
 		return errors.New("-events is required")
 	}
 	unit := fmt.Sprintf("swbench-lat-%d.service", os.Getpid())
-	dirs, cleanup, err := cgroups("swbench.slice", unit)
+	dirs, cleanup, err := denier.UnitCgroups("swbench.slice", unit)
 	if err != nil {
 		return err
 	}
@@ -259,7 +224,7 @@ func pairs(args []string) error {
 	start := time.Now()
 	for u := range *units {
 		unit := fmt.Sprintf("swbench-pair-%03d.service", u)
-		dirs, cleanup, err := cgroups("swbench.slice", unit)
+		dirs, cleanup, err := denier.UnitCgroups("swbench.slice", unit)
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,23 +52,11 @@ func TestClientCommands(t *testing.T) {
 	server := "http://" + d.Addr()
 
 	unit := "sw-cli.service"
-	var cgs []string
-	for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"} {
-		dir := filepath.Join(root, fmt.Sprintf("swtest-c%d.slice", os.Getpid()), unit)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			continue
-		}
-		cgs = append(cgs, dir)
-		defer func() {
-			for range 50 {
-				if os.Remove(dir) == nil {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			os.Remove(filepath.Dir(dir))
-		}()
+	cgs, remove, err := denier.UnitCgroups(fmt.Sprintf("swtest-c%d.slice", os.Getpid()), unit)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer remove()
 	cmd, err := denier.Command(denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Count: 2, Cgroups: cgs})
 	if err != nil {
 		t.Fatal(err)

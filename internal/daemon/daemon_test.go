@@ -38,37 +38,14 @@ func requireRoot(t *testing.T) {
 }
 
 // unitCgroups creates a unit-shaped cgroup in every hierarchy this host
-// has (cgroup2, and name=systemd on v1/hybrid hosts) and removes them after
-// the test.
+// has and removes it after the test.
 func unitCgroups(t *testing.T, slice, unit string) []string {
 	t.Helper()
-	var dirs []string
-	for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"} {
-		if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil {
-			continue
-		}
-		if root == "/sys/fs/cgroup" && len(dirs) > 0 {
-			continue // hybrid: /sys/fs/cgroup is a tmpfs of hierarchies
-		}
-		dir := filepath.Join(root, slice, unit)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatalf("cgroup: %v", err)
-		}
-		dirs = append(dirs, dir)
-		t.Cleanup(func() {
-			// The helper has exited; rmdir succeeds once it is reaped.
-			for range 50 {
-				if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			os.Remove(filepath.Dir(dir))
-		})
+	dirs, remove, err := denier.UnitCgroups(slice, unit)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(dirs) == 0 {
-		t.Skip("no writable cgroup hierarchy")
-	}
+	t.Cleanup(remove)
 	return dirs
 }
 
