@@ -109,6 +109,10 @@ type Daemon struct {
 	unitsHandled uint64
 	unitsAt      time.Time
 
+	// riskCache holds suggest.Risk per syscall name for the table in use;
+	// only the read loop touches it.
+	riskCache map[string]bool
+
 	// failpoint is set from $SECCOMPWATCH_FAILPOINT, for tests of exit
 	// paths: "panic-on-record" panics in the pipeline at the first record.
 	failpoint string
@@ -123,7 +127,7 @@ type Daemon struct {
 // state and sinks. It opens no audit socket yet.
 func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: log, native: pipeline.NativeArch(), outcomes: newOutcomes(),
-		failpoint: os.Getenv("SECCOMPWATCH_FAILPOINT")}
+		failpoint: os.Getenv("SECCOMPWATCH_FAILPOINT"), riskCache: map[string]bool{}}
 	if d.cfg.SaveInterval <= 0 {
 		d.cfg.SaveInterval = time.Minute
 	}
@@ -270,7 +274,13 @@ func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 
 	ev := pipeline.Enrich(rec, d.table)
 	d.attribute(&ev, &rec)
-	risky, _ := suggest.Risk(d.table, ev.SyscallName)
+	risky, ok := d.riskCache[ev.SyscallName]
+	if !ok {
+		risky, _ = suggest.Risk(d.table, ev.SyscallName)
+		if len(d.riskCache) < 4096 {
+			d.riskCache[ev.SyscallName] = risky
+		}
+	}
 	d.denials.Inc(ev.Unit, ev.SyscallName, ev.Action.String(), ev.ArchLabel(), risky)
 	d.agg.Add(pipeline.Denial(&ev, d.native))
 	d.recent.add(ev)
