@@ -764,6 +764,15 @@ func mergeList(a, b []string) []string {
 	return a
 }
 
+// errnoRecords counts the unit's records of errno denials.
+func errnoRecords(u UnitAggregate) uint64 {
+	var n uint64
+	for _, sc := range u.Syscalls {
+		n += sc.Actions["errno"]
+	}
+	return n
+}
+
 // warn adds the warnings about the unit's configuration and about data
 // that did not fit.
 func (s *Suggestion) warn(u UnitAggregate, p *Policy, known bool) {
@@ -771,6 +780,12 @@ func (s *Suggestion) warn(u UnitAggregate, p *Policy, known bool) {
 		if s.Applicable && len(s.Lines) > 0 {
 			s.Warnings = append(s.Warnings, "the unit's current filter is unknown (no D-Bus?): lines are not checked against it; make sure the unit already sets SystemCallFilter=, or this drop-in would start an allow-list of only these syscalls")
 		}
+	} else if p.HasErrorNumber && p.ErrorNumber != ErrnoKill && !p.LogSeccomp && errnoRecords(u) > 0 {
+		// Records of errno denials exist, so something logs them (the
+		// manager's SYSTEMD_LOG_SECCOMP=1, which the policy may not know).
+		s.Notes = append(s.Notes, fmt.Sprintf(
+			"SystemCallErrorNumber=%s: %d errno denials of this unit were logged, so the manager loads its filters with logging; without that they would be invisible",
+			errnoName(p.ErrorNumber), errnoRecords(u)))
 	} else if p.HasErrorNumber && p.ErrorNumber != ErrnoKill && !p.LogSeccomp {
 		s.Warnings = append(s.Warnings, fmt.Sprintf(
 			"SystemCallErrorNumber=%s without logging: denials of this unit fail with an errno and the kernel logs nothing, so they are invisible. "+

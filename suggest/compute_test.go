@@ -243,8 +243,10 @@ func TestCompute(t *testing.T) {
 			path:     "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
 		},
 		{
+			// Only calls logged by SystemCallLog= were seen: the denials
+			// themselves are invisible.
 			name:     "errno without logging",
-			denials:  []Denial{den(u, "socket", "errno")},
+			denials:  []Denial{den(u, "socket", "log")},
 			policy:   &Policy{Known: true, AllowList: true, Names: []string{"read"}, HasErrorNumber: true, ErrorNumber: 1},
 			want:     []string{"+SystemCallFilter=socket"},
 			warnings: []string{"SystemCallErrorNumber=EPERM without logging", "SYSTEMD_LOG_SECCOMP=1", "SystemCallLog= alone does not log calls the filter denies"},
@@ -439,5 +441,24 @@ func TestRisk(t *testing.T) {
 		if got != c.risky || (got && !strings.HasPrefix(reason, "risky: in @")) {
 			t.Errorf("Risk(%s) = %v, %q; want %v", c.name, got, reason, c.risky)
 		}
+	}
+}
+
+// TestErrnoDenialsSeenMeanLogging: errno records of a unit prove that its
+// denials are logged (the manager's SYSTEMD_LOG_SECCOMP=1, which the policy
+// cannot see), so there is a note, not the "invisible" warning.
+func TestErrnoDenialsSeenMeanLogging(t *testing.T) {
+	a := NewAggregator(Limits{})
+	a.Add(den("app.service", "socket", "errno"))
+	a.Add(den("app.service", "socket", "errno"))
+	p := &Policy{Known: true, AllowList: true, Names: []string{"read"}, HasErrorNumber: true, ErrorNumber: 1}
+	s := Compute(a.Snapshot()[0], p, Options{Table: testTable(t)})
+	for _, w := range s.Warnings {
+		if strings.Contains(w, "invisible") {
+			t.Errorf("warning despite logged errno denials: %s", w)
+		}
+	}
+	if len(s.Notes) == 0 || !strings.Contains(strings.Join(s.Notes, " "), "2 errno denials of this unit were logged") {
+		t.Errorf("notes = %q", s.Notes)
 	}
 }

@@ -104,13 +104,15 @@ func Policy(p unitprops.Props) *suggest.Policy {
 		ErrorNumber:    p.ErrorNumber,
 		HasErrorNumber: p.HasErrorNumber,
 		Architectures:  p.Architectures,
-		LogSeccomp:     p.ManagerLogSeccomp || (len(p.Log) > 0),
-		ExecPaths:      p.ExecPaths,
-		FragmentPath:   p.FragmentPath,
-		SourcePath:     p.SourcePath,
-		DropInPaths:    p.DropInPaths,
-		UserUnit:       p.UserUnit,
-		UID:            -1,
+		// SystemCallLog= does not make denials visible (FACTS.md): only the
+		// manager's SYSTEMD_LOG_SECCOMP=1 does.
+		LogSeccomp:   p.ManagerLogSeccomp,
+		ExecPaths:    p.ExecPaths,
+		FragmentPath: p.FragmentPath,
+		SourcePath:   p.SourcePath,
+		DropInPaths:  p.DropInPaths,
+		UserUnit:     p.UserUnit,
+		UID:          -1,
 	}
 }
 
