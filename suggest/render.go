@@ -155,9 +155,12 @@ func RenderDropin(w io.Writer, s Suggestion) error {
 	c.printf("Table: %s", quote(table, 0))
 	c.printf("Filter mode now: %s; granularity: %s", s.Mode, s.Granularity)
 	c.printf("Records: %d between %s and %s", s.Total, timeText(s.FirstSeen), timeText(s.LastSeen))
-	if s.Applicable {
+	switch {
+	case s.Applicable && s.Included():
 		c.printf("Install as %s, then run systemctl daemon-reload and restart the unit.", s.Path)
-	} else {
+	case s.Applicable:
+		c.comment("Nothing to install: every line below is commented out or needs no change.")
+	default:
 		c.comment("Not applicable: advisory only, nothing below is active.")
 	}
 	for _, n := range s.Notes {

@@ -133,6 +133,13 @@ func TestOutDir(t *testing.T) {
 	if !strings.Contains(string(b), "\nSystemCallFilter=accept4\n") {
 		t.Errorf("drop-in:\n%s", b)
 	}
+	// Nothing to install for journald (clone3 is noise): no file.
+	if _, err := os.Stat(filepath.Join(dir, "etc/systemd/system/systemd-journald.service.d")); err == nil {
+		t.Errorf("a drop-in was written for a unit with nothing to install")
+	}
+	if !strings.Contains(errs, "not written: systemd-journald.service (nothing to install") {
+		t.Errorf("stderr: %s", errs)
+	}
 }
 
 func TestHelpTeachesByExample(t *testing.T) {

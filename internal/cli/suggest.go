@@ -146,6 +146,10 @@ func writeOutDir(e *env, results []pipeline.Result, dir string) error {
 			fmt.Fprintf(e.stderr, "not written: %s (not an applicable unit; see the advisory with --format dropin)\n", suggest.Sanitize(s.Unit, 256))
 			continue
 		}
+		if !s.Included() {
+			fmt.Fprintf(e.stderr, "not written: %s (nothing to install: risky, foreign or no change; see --format dropin)\n", suggest.Sanitize(s.Unit, 256))
+			continue
+		}
 		var buf bytes.Buffer
 		if err := suggest.RenderDropin(&buf, s); err != nil {
 			return err
