@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -16,18 +15,16 @@ import (
 
 // Exit codes, documented in --help and the README.
 const (
-	ExitOK       = 0 // success
-	ExitError    = 1 // the command failed (I/O, daemon unreachable, ...)
-	ExitUsage    = 2 // bad flags or arguments
-	ExitFindings = 3 // reserved: a check found something (e.g. apply --check)
+	ExitOK    = 0 // success
+	ExitError = 1 // the command failed (I/O, daemon unreachable, ...)
+	ExitUsage = 2 // bad flags or arguments
 )
 
-// env is what a command may touch: its standard streams and the process
-// environment, injected so that tests run commands in-process.
+// env is what a command may touch: its standard streams, injected so that
+// tests run commands in-process.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	getenv         func(string) string
 }
 
 // usageError marks an error that is the user's input, not a failure.
@@ -73,7 +70,7 @@ Exit codes: 0 success, 1 failure, 2 usage error.`
 // Main runs the command line with args (without the program name) and
 // returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	app := kingpin.New("seccompwatch", description)
 	app.Version(buildinfo.Generator())
 	app.HelpFlag.Short('h')
