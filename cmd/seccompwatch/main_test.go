@@ -178,8 +178,17 @@ func TestCapabilities(t *testing.T) {
 				Credential:  &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true},
 				AmbientCaps: tc.caps,
 			}
-			var out strings.Builder
-			cmd.Stdout, cmd.Stderr = &out, &out
+			// A file, not a buffer: the test reads it while the daemon writes.
+			logf, err := os.Create(filepath.Join(t.TempDir(), "log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer logf.Close()
+			cmd.Stdout, cmd.Stderr = logf, logf
+			output := func() string {
+				b, _ := os.ReadFile(logf.Name())
+				return string(b)
+			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -191,9 +200,9 @@ func TestCapabilities(t *testing.T) {
 				err := cmd.Wait()
 				var ee *exec.ExitError
 				if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-					t.Fatalf("without CAP_AUDIT_READ: %v\n%s", err, out.String())
+					t.Fatalf("without CAP_AUDIT_READ: %v\n%s", err, output())
 				}
-				last := strings.TrimSpace(out.String())
+				last := strings.TrimSpace(output())
 				last = last[strings.LastIndexByte(last, '\n')+1:]
 				if !strings.HasPrefix(last, "seccompwatch run: ") || !strings.Contains(last, "CAP_AUDIT_READ") {
 					t.Fatalf("error is not one clear line naming the capability: %q", last)
@@ -219,10 +228,10 @@ func TestCapabilities(t *testing.T) {
 				mode = `seccompwatch_attribution_mode{mode="bpf"} 1`
 			}
 			if !strings.Contains(metrics, "seccompwatch_audit_stream_up 1") || !strings.Contains(metrics, mode) {
-				t.Fatalf("want stream up and %s; metrics:\n%s\nlog:\n%s", mode, metrics, out.String())
+				t.Fatalf("want stream up and %s; metrics:\n%s\nlog:\n%s", mode, metrics, output())
 			}
-			if got := strings.Contains(out.String(), `"rcvbuf_force":true`); got != tc.rcvForce {
-				t.Errorf("SO_RCVBUFFORCE used = %v, want %v:\n%s", got, tc.rcvForce, out.String())
+			if got := strings.Contains(output(), `"rcvbuf_force":true`); got != tc.rcvForce {
+				t.Errorf("SO_RCVBUFFORCE used = %v, want %v:\n%s", got, tc.rcvForce, output())
 			}
 		})
 	}
