@@ -1,0 +1,47 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seccompwatch/seccompwatch/internal/testutil/nspawn"
+)
+
+// TestContainerUnit boots a real systemd in a container, lets a unit in it
+// be killed by its own SystemCallFilter=, and checks that the daemon on the
+// host attributes the denial to that unit — not to the container, not to
+// the shell that started it — and names the container's machine.
+func TestContainerUnit(t *testing.T) {
+	requireRoot(t)
+	if err := nspawn.Available(); err != nil {
+		t.Skipf("no container runtime: %v (CI installs systemd-container and debootstrap)", err)
+	}
+	c := nspawn.Boot(t, nspawn.Options{Files: map[string]string{
+		"/etc/systemd/system/demo.service": "[Service]\nType=oneshot\nExecStart=/bin/uname -a\nSystemCallFilter=~uname\n",
+	}})
+	r := start(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The unit fails: uname(2) kills it with SIGSYS.
+	if out, err := c.Run(ctx, "systemctl", "start", "demo.service"); err == nil {
+		t.Fatalf("demo.service ran although its filter denies uname: %s", out)
+	}
+	r.waitMetric(t, `seccompwatch_denials_total{action="kill_process",arch="x86_64",risky="false",syscall="uname",unit="demo.service"} 1`)
+	var doc struct {
+		Denials []struct {
+			Unit, Syscall, Comm, Exe, Attribution string
+			Machine                               *string
+		}
+	}
+	body := r.get(t, "/api/v1/denials?unit=demo.service")
+	if err := json.Unmarshal([]byte(body), &doc); err != nil || len(doc.Denials) != 1 {
+		t.Fatalf("denials: %v %s", err, body)
+	}
+	d := doc.Denials[0]
+	if d.Machine == nil || *d.Machine != c.Machine || d.Comm != "uname" || !strings.HasSuffix(d.Exe, "/uname") || d.Attribution != "bpf" {
+		t.Fatalf("denial %+v (machine %v), want machine %q, comm uname, attribution bpf", d, d.Machine, c.Machine)
+	}
+}
