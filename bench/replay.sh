@@ -28,6 +28,13 @@ elapsed() {
 
 sw=$(elapsed "$work/seccompwatch" replay --output jsonl "$work/audit.log")
 echo "seccompwatch replay --output jsonl: ${sw}s"
+if [ -x /usr/bin/time ]; then
+	# Memory stays flat however large the input: compare with a tenth of it.
+	head -n $((lines / 10)) "$work/audit.log" >"$work/tenth.log"
+	for f in "$work/tenth.log" "$work/audit.log"; do
+		/usr/bin/time -f "max RSS %M KB for $(wc -l <"$f") lines" "$work/seccompwatch" replay --output jsonl "$f" 2>&1 >/dev/null | tail -n 1
+	done
+fi
 if ! command -v ausearch >/dev/null 2>&1; then
 	echo "ausearch not installed: no comparison (see the header of $0)" >&2
 	exit 1
