@@ -53,5 +53,5 @@ func New(format, level string) (*Logger, error) {
 				dropped.Add(1)
 			}
 		}))
-	return &Logger{Logger: zap.New(core, zap.AddStacktrace(zapcore.ErrorLevel)), Level: lvl, dropped: dropped}, nil
+	return &Logger{Logger: zap.New(core, zap.AddStacktrace(zapcore.DPanicLevel)), Level: lvl, dropped: dropped}, nil
 }
