@@ -18,9 +18,10 @@ func withStderr(t *testing.T) (path string, restore func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { f.Close() })
 	old := os.Stderr
 	os.Stderr = f
-	return path, func() { os.Stderr = old; f.Close() }
+	return path, func() { os.Stderr = old }
 }
 
 func TestSamplingIsCounted(t *testing.T) {
