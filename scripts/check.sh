@@ -28,6 +28,11 @@ if [[ -n "$(git status --porcelain --untracked-files=all -- '*.go' '*.md')" ]]; 
 	git status --porcelain --untracked-files=all; echo "go generate created files"; exit 1
 fi
 
+step deploy/seccompwatch.service: systemd-analyze security exposure at most 2.0
+if command -v systemd-analyze >/dev/null; then
+	systemd-analyze security --offline=true --threshold=20 deploy/seccompwatch.service | tail -n 1
+fi
+
 step go test -race
 # -p 1: the privileged tests of several packages share one kernel audit
 # subsystem (the audit pid, enabled, backlog) and must not run at once.
