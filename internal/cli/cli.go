@@ -50,7 +50,7 @@ systemd unit, and proposes the smallest SystemCallFilter= drop-in that fixes it.
 Examples:
   # What did the sandbox deny? (replay an audit log, or - for stdin)
   seccompwatch replay /var/log/audit/audit.log
-  journalctl -k -o json | seccompwatch replay --output jsonl -
+  journalctl -o json _TRANSPORT=audit | seccompwatch replay --output jsonl -
 
   # Turn an audit log into reviewed drop-ins for one unit
   seccompwatch suggest --replay /var/log/audit/audit.log --unit nginx.service
