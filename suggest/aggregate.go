@@ -223,6 +223,13 @@ func NewAggregator(limits Limits) *Aggregator {
 	}
 }
 
+// Units returns how many (machine, unit) pairs have denials.
+func (a *Aggregator) Units() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.units)
+}
+
 // Add counts one denial.
 func (a *Aggregator) Add(d Denial) {
 	a.mu.Lock()

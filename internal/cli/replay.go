@@ -75,6 +75,7 @@ Examples:
 type replay struct {
 	in    *auditstream.MultiReader
 	table *syscalls.Table
+	files *unitprops.Files // the unit files under --root
 	unit  string
 	exes  *unitprops.ExecIndex
 	// byExe caches exe look-ups: logs repeat a few binaries many times.
@@ -98,11 +99,11 @@ func newReplay(e *env, files []string, unit, root string, t *syscalls.Table) (*r
 	if err != nil {
 		return nil, err
 	}
-	r := &replay{in: in, table: t, unit: unit}
+	r := &replay{in: in, table: t, unit: unit, files: unitprops.NewFiles(t, unitprops.FilesOptions{Root: root})}
 	if unit == "" {
 		// Unit files that cannot be read leave attribution to the exe
 		// pseudo-units: never a reason to fail a replay.
-		idx, err := unitprops.NewFiles(t, unitprops.FilesOptions{Root: root}).ExecIndex(context.Background())
+		idx, err := r.files.ExecIndex(context.Background())
 		if err == nil {
 			r.exes = idx
 		}

@@ -17,7 +17,6 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
-	"github.com/seccompwatch/seccompwatch/internal/unitprops"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
@@ -99,8 +98,7 @@ func suggestFromReplay(e *env, files []string, unit, root string, t *syscalls.Ta
 		return nil, err
 	}
 	r.summary(e)
-	files2 := unitprops.NewFiles(t, unitprops.FilesOptions{Root: root})
-	return pipeline.Suggest(context.Background(), agg.Snapshot(), files2, opts), nil
+	return pipeline.Suggest(context.Background(), agg.Snapshot(), r.files, opts), nil
 }
 
 func writeSuggestions(e *env, results []pipeline.Result, format, outDir string) error {

@@ -38,8 +38,7 @@ var rescuable = map[string]bool{
 }
 
 func (d *Daemon) refreshExeIndex(ctx context.Context) {
-	files := unitprops.NewFiles(d.table, unitprops.FilesOptions{Root: d.cfg.UnitsRoot})
-	idx, err := files.ExecIndex(ctx)
+	idx, err := d.files.ExecIndex(ctx)
 	if err != nil {
 		d.log.Debug("exe index", zap.Error(err))
 		return

@@ -82,12 +82,11 @@ func (d *Daemon) Health() httpapi.Health {
 		h.Checks["state"] = c
 	}
 	if d.events != nil {
-		n, errs, last := d.events.Stats()
+		_, errs, last := d.events.Stats()
 		c := httpapi.Check{OK: true, Status: "ok"}
 		if errs > 0 {
 			c = httpapi.Check{OK: true, Status: "write errors", Detail: last}
 		}
-		_ = n
 		h.Checks["events"] = c
 	}
 	h.Healthy = audit.OK
@@ -124,7 +123,7 @@ func (d *Daemon) unitStates() []metrics.UnitState {
 	d.unitsMu.Lock()
 	defer d.unitsMu.Unlock()
 	n := d.handled.Load()
-	if d.unitsAt.IsZero() || n != d.unitsHandled || time.Since(d.unitsAt) > d.props.ttl {
+	if d.unitsAt.IsZero() || n != d.unitsHandled || time.Since(d.unitsAt) > propsTTL {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		d.units = d.units[:0]
@@ -144,8 +143,12 @@ func (d *Daemon) unitStates() []metrics.UnitState {
 	return slices.Clone(d.units)
 }
 
-// propsCache caches unit properties for ttl, so that scrapes and API calls
-// do not ask systemd (or re-read unit files) for every unit every time.
+// propsTTL is how long parsed unit files, and the per-unit gauges derived
+// from them, are reused.
+const propsTTL = 30 * time.Second
+
+// propsCache caches unit properties read from unit files for ttl, so that
+// scrapes and API calls do not re-parse every unit's files every time.
 type propsCache struct {
 	p   unitprops.Provider
 	ttl time.Duration

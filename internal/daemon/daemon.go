@@ -88,11 +88,12 @@ type Daemon struct {
 	table  *syscalls.Table
 	native syscalls.Arch
 
+	files    *unitprops.Files   // the unit files under UnitsRoot
+	props    unitprops.Provider // D-Bus, then unit files
 	source   *auditstream.Source
 	attr     *units.Attributor
 	exes     atomic.Pointer[exeIndex]
 	outcomes *outcomes
-	props    *propsCache
 	agg      *suggest.Aggregator
 	denials  *metrics.Denials
 	recent   *ring
@@ -167,7 +168,8 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 	runtime.GC()
 	debug.FreeOSMemory()
 
-	d.props = newPropsCache(d.unitProviders(ctx), 30*time.Second)
+	d.files = unitprops.NewFiles(d.table, unitprops.FilesOptions{Root: d.cfg.UnitsRoot})
+	d.props = d.unitProviders(ctx)
 	d.refreshExeIndex(ctx)
 	d.agg = suggest.NewAggregator(suggest.Limits{MaxUnits: cfg.MaxUnits})
 	d.restoreState()
@@ -191,8 +193,10 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 }
 
 // unitProviders returns D-Bus first (when it answers), then unit files.
+// D-Bus caches by itself and drops entries when systemd reloads; parsed
+// unit files are cached here for propsTTL.
 func (d *Daemon) unitProviders(ctx context.Context) unitprops.Provider {
-	files := unitprops.NewFiles(d.table, unitprops.FilesOptions{Root: d.cfg.UnitsRoot})
+	files := newPropsCache(d.files, propsTTL)
 	if d.cfg.DBusAddress == "none" {
 		d.setDBusState("disabled (--dbus.address=none): unit files only")
 		return files
@@ -446,13 +450,12 @@ func (d *Daemon) alive(wd time.Duration) bool {
 }
 
 func (d *Daemon) status(st auditstream.LiveStats) string {
-	units := d.agg.Snapshot()
 	var lost uint64
 	for _, v := range st.Lost {
 		lost += v
 	}
 	mode, _ := d.attr.Mode()
-	return fmt.Sprintf("%s: %d denials, %d units; attribution %s; lost %d", st.Mode, d.handled.Load(), len(units), mode, lost)
+	return fmt.Sprintf("%s: %d denials, %d units; attribution %s; lost %d", st.Mode, d.handled.Load(), d.agg.Units(), mode, lost)
 }
 
 // ring keeps the most recent denials for /api/v1/denials.

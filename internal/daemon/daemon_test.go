@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
+	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/logging"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
 )
@@ -467,10 +468,10 @@ func TestEventsReopenOnSIGHUP(t *testing.T) {
 	}
 }
 
-// TestExeFallback: a denial whose process nothing knows about is
-// attributed by exe when exactly one unit runs that binary, and stays
-// unknown when two do. The BPF path is disabled and the helper exits
-// before its record is read, so the primary methods find nothing.
+// TestExeFallback: a record of a process nothing knows about (reaped, BPF
+// off) is attributed by exe when exactly one unit runs that binary, stays
+// unknown when two do, and a known fact ("not in a unit") is never
+// overridden by the exe.
 func TestExeFallback(t *testing.T) {
 	requireRoot(t)
 	root := t.TempDir()
@@ -485,31 +486,38 @@ func TestExeFallback(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("only.service", "/bin/true")
+	truePath, _ := filepath.EvalSymlinks("/bin/true") // as the kernel reports it
+	write("only.service", truePath)
 	write("one.service", self)
 	write("two.service", self)
 	cfg := Config{DisableBPF: true}
 	cfg.UnitsRoot = root
 	r := startWithRoot(t, cfg)
-	// /bin/true killed in ld.so: gone long before its record is read.
-	for range 3 {
-		deny(t, denier.Spec{Syscall: "arch_prctl", Action: "kill_process", Exec: "/bin/true"})
+
+	// A pid that is gone: a child that ran and was reaped.
+	gone := exec.Command("/bin/true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
 	}
-	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true})
-	r.waitMetric(t, `seccompwatch_denials_total{action="kill_process",arch="x86_64",risky="false",syscall="arch_prctl"`)
-	r.waitMetric(t, `seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="getcpu"`)
-	m := r.get(t, "/metrics")
-	for _, l := range strings.Split(m, "\n") {
-		if strings.HasPrefix(l, "seccompwatch_denials_total") && strings.Contains(l, `syscall="getcpu"`) &&
-			!strings.Contains(l, `unit="unknown"`) {
-			t.Errorf("binary run by two units attributed anyway: %s", l)
-		}
-		if strings.HasPrefix(l, "seccompwatch_denials_total") && strings.Contains(l, `syscall="arch_prctl"`) &&
-			!strings.Contains(l, `unit="only.service"`) && !strings.Contains(l, `unit="unknown"`) {
-			t.Errorf("wrong unit: %s", l)
+	for _, tc := range []struct {
+		name   string
+		rec    auditstream.Record
+		unit   string
+		method string
+		reason string
+	}{
+		{"gone, one unit runs the exe", auditstream.Record{PID: gone.Process.Pid, Exe: truePath}, "only.service", MethodExe, ""},
+		{"gone, two units run the exe", auditstream.Record{PID: gone.Process.Pid, Exe: self}, "unknown", "", "pid_gone"},
+		{"gone, exe unknown", auditstream.Record{PID: gone.Process.Pid, ExeUnknown: true}, "unknown", "", "pid_gone"},
+		{"alive and not in a unit", auditstream.Record{PID: os.Getpid(), Exe: truePath}, "unknown", "", "not_in_unit"},
+	} {
+		ev := event.Event{Unit: event.UnknownUnit}
+		r.d.attribute(&ev, &tc.rec)
+		if ev.Unit != tc.unit || ev.Method != tc.method || ev.Reason != tc.reason {
+			t.Errorf("%s: unit %q method %q reason %q, want %q %q %q", tc.name, ev.Unit, ev.Method, ev.Reason, tc.unit, tc.method, tc.reason)
 		}
 	}
-	if !strings.Contains(m, `seccompwatch_attributions_total{method="exe"}`) {
-		t.Errorf("no exe attributions counted:\n%s", grep(m, "attribution"))
+	if got := r.waitMetric(t, `seccompwatch_attributions_total{method="exe"}`); !strings.HasSuffix(got, " 1") {
+		t.Errorf("exe attributions: %s, want 1", got)
 	}
 }
