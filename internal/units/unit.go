@@ -185,6 +185,24 @@ func machineName(comp string) string {
 	return unescapeUnit(comp)
 }
 
+// ValidMachineName reports whether s is usable as a machine name the way
+// systemd's machine_name_is_valid judges one: a hostname of at most 64
+// characters from [A-Za-z0-9._-], not starting with a dot, and not "..".
+// Anything else from a cgroup path is refused, never escaped, because the
+// name becomes a directory under --out-dir and a label value.
+func ValidMachineName(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '.' || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return !strings.Contains(s, "..")
+}
+
 // userManagerUID returns N for a "user@N.service" component.
 func userManagerUID(comp string) (int, bool) {
 	if !strings.HasPrefix(comp, "user@") || !strings.HasSuffix(comp, ".service") {
@@ -220,6 +238,11 @@ func ParseCgroupPath(path string) (Unit, error) {
 	for i, c := range comps {
 		if c == "payload" && i > 0 {
 			u.Machine, start = machineName(comps[i-1]), i+1
+			if !ValidMachineName(u.Machine) {
+				// A container's unit, but whose? Unknown beats a
+				// name that could traverse a path or forge a line.
+				return Unit{UID: -1}, fmt.Errorf("%w: container name %q", ErrBadPath, truncate(u.Machine))
+			}
 		}
 	}
 	for _, c := range comps[start:] {
