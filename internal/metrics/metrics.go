@@ -158,8 +158,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(eventErrorsDesc, prometheus.CounterValue, float64(s.EventWriteErrors))
 	ch <- prometheus.MustNewConstMetric(logDroppedDesc, prometheus.CounterValue, float64(s.LogLinesDropped))
 
-	units := s.Units
-	sort.Slice(units, func(i, j int) bool { return units[i].Unit < units[j].Unit })
+	units := mergeUnits(s.Units)
 	var ovSuggested int
 	var ovLast time.Time
 	for i, u := range units {
@@ -179,6 +178,29 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(suggestedDesc, prometheus.GaugeValue, float64(ovSuggested), OverflowLabel)
 		ch <- prometheus.MustNewConstMetric(lastDenialDesc, prometheus.GaugeValue, float64(ovLast.UnixMilli())/1e3, OverflowLabel)
 	}
+}
+
+// mergeUnits folds states that share a label value into one, sorted by
+// unit: every unattributed exe reports as "unknown", and a unit of a
+// container can share its name with one on the host. Two series with one
+// label set would fail the whole scrape.
+func mergeUnits(in []UnitState) []UnitState {
+	out := make([]UnitState, 0, len(in))
+	at := make(map[string]int, len(in))
+	for _, u := range in {
+		i, ok := at[u.Unit]
+		if !ok {
+			at[u.Unit] = len(out)
+			out = append(out, u)
+			continue
+		}
+		out[i].Suggested += u.Suggested
+		if u.LastDenial.After(out[i].LastDenial) {
+			out[i].LastDenial = u.LastDenial
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Unit < out[j].Unit })
+	return out
 }
 
 func counterMap(ch chan<- prometheus.Metric, d *prometheus.Desc, m map[string]uint64) {

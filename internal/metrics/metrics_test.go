@@ -78,3 +78,28 @@ seccompwatch_suggested_syscalls{unit="overflow"} 4
 		t.Fatal(err)
 	}
 }
+
+// Several unattributed exes all report as "unknown", and a container's
+// unit may share a host unit's name: one series each, or the scrape fails.
+func TestUnitGaugesMerged(t *testing.T) {
+	units := []UnitState{
+		{Unit: "unknown", Suggested: 1, LastDenial: time.Unix(100, 0)},
+		{Unit: "demo.service", Suggested: 2, LastDenial: time.Unix(300, 0)},
+		{Unit: "unknown", Suggested: 3, LastDenial: time.Unix(200, 0)},
+		{Unit: "demo.service", Suggested: 1},
+	}
+	reg := registry(t, Snapshot{Units: units}, NewDenials(10), 10)
+	want := `
+# HELP seccompwatch_suggested_syscalls Syscalls the pending suggestion for a unit would add.
+# TYPE seccompwatch_suggested_syscalls gauge
+seccompwatch_suggested_syscalls{unit="demo.service"} 3
+seccompwatch_suggested_syscalls{unit="unknown"} 4
+# HELP seccompwatch_last_denial_timestamp_seconds Unix time of the last denial seen for a unit.
+# TYPE seccompwatch_last_denial_timestamp_seconds gauge
+seccompwatch_last_denial_timestamp_seconds{unit="demo.service"} 300
+seccompwatch_last_denial_timestamp_seconds{unit="unknown"} 200
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "seccompwatch_suggested_syscalls", "seccompwatch_last_denial_timestamp_seconds"); err != nil {
+		t.Fatal(err)
+	}
+}
