@@ -521,3 +521,48 @@ func TestExeFallback(t *testing.T) {
 		t.Errorf("exe attributions: %s, want 1", got)
 	}
 }
+
+// TestUnattributedExes: denials from two binaries in a cgroup that is not
+// a unit's become two pseudo-units, which /metrics reports as one "unknown"
+// series (two would make the scrape fail) and the API lists apart.
+func TestUnattributedExes(t *testing.T) {
+	requireRoot(t)
+	r := start(t, Config{DisableBPF: true})
+	plain := unitCgroups(t, fmt.Sprintf("swtest-%d.slice", os.Getpid()), "not-a-unit")
+	self, _ := os.Executable()
+	truePath, _ := filepath.EvalSymlinks("/bin/true")
+	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Cgroups: plain})
+	deny(t, denier.Spec{Syscall: "arch_prctl", Action: "kill_thread", Exec: "/bin/true", Cgroups: plain})
+	for _, sc := range []string{"getcpu", "arch_prctl"} {
+		r.waitMetric(t, fmt.Sprintf(`seccompwatch_denials_total{action=%q,arch="x86_64",risky="false",syscall=%q,unit="unknown"}`,
+			map[string]string{"getcpu": "errno", "arch_prctl": "kill_thread"}[sc], sc))
+	}
+	resp, err := http.Get(r.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s", resp.Status)
+	}
+	var n int
+	var lines []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, `seccompwatch_suggested_syscalls{unit="unknown"} `) {
+			lines = append(lines, l)
+			n, _ = strconv.Atoi(strings.TrimPrefix(l, `seccompwatch_suggested_syscalls{unit="unknown"} `))
+		}
+	}
+	// One series carrying both pseudo-units' syscalls (more only if some
+	// other process on the host was denied meanwhile).
+	if len(lines) != 1 || n < 2 {
+		t.Errorf("unknown gauge: %q, want one series of at least 2", lines)
+	}
+	api := r.get(t, "/api/v1/suggestions")
+	for _, exe := range []string{self, truePath} {
+		if !strings.Contains(api, `"unit": "unattributed:`+exe+`"`) {
+			t.Errorf("suggestions lack unattributed:%s:\n%s", exe, api)
+		}
+	}
+}
