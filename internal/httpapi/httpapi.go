@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -148,7 +149,9 @@ func New(b Backend, opts Options) http.Handler {
 			writeError(w, http.StatusBadRequest, "format must be json or dropin")
 		}
 	})
-	mux.HandleFunc("GET /api/v1/suggestions/{unit}", func(w http.ResponseWriter, r *http.Request) {
+	// {unit...}: a pseudo-unit (unattributed:<exe>) holds '/'; the index
+	// links path-escape it, a hand-typed URL may not.
+	mux.HandleFunc("GET /api/v1/suggestions/{unit...}", func(w http.ResponseWriter, r *http.Request) {
 		q, ok := parseQuery(r)
 		if !ok {
 			writeError(w, http.StatusBadRequest, "allow_risky must be 0 or 1, granularity syscall or group")
@@ -208,7 +211,10 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
+// indexTmpl links each suggestion by its path-escaped unit: html/template
+// only normalizes a URL's path, leaving '?', '#', '/' and '%' of an exe in
+// a pseudo-unit to change where the link goes.
+var indexTmpl = template.Must(template.New("index").Funcs(template.FuncMap{"pathEscape": url.PathEscape}).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>seccompwatch</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:70em}td,th{padding:.2em .8em;text-align:left}code{background:#eee}</style>
 </head><body>
@@ -219,7 +225,7 @@ var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
 <h2>Suggestions</h2>
 {{if .Suggestions}}<table><tr><th>unit</th><th>machine</th><th>syscalls</th><th>drop-in</th></tr>
 {{range .Suggestions}}<tr><td>{{.Unit}}</td><td>{{.Machine}}</td><td>{{len .Lines}}</td>
-<td><a href="/api/v1/suggestions/{{.Unit}}?format=dropin">drop-in</a> · <a href="/api/v1/suggestions/{{.Unit}}?format=diff">diff</a></td></tr>
+<td><a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=dropin">drop-in</a> · <a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=diff">diff</a></td></tr>
 {{end}}</table>{{else}}<p>No denials recorded yet.</p>{{end}}
 </body></html>
 `))

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"html"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +172,47 @@ func TestHostileValuesEscaped(t *testing.T) {
 			continue
 		}
 		t.Errorf("unexpected drop-in line (injection?): %q", l)
+	}
+}
+
+// TestIndexLinksResolve follows every drop-in link of the HTML index: each
+// must reach the suggestion of the row it is in, also for a pseudo-unit
+// whose exe holds '/', '?', '#', '%' or spaces.
+func TestIndexLinksResolve(t *testing.T) {
+	b := fixture()
+	tbl := syscalls.NewTable("252", "test table", map[string][]string{"@system-service": {"socket"}})
+	for _, exe := range []string{"/usr/bin/foo", "/tmp/a?format=json#x", "/tmp/100%25 sure", "/tmp/a/../b"} {
+		agg := suggest.NewAggregator(suggest.Limits{})
+		agg.Add(suggest.Denial{Unit: "unattributed:" + exe, Arch: syscalls.ArchX86_64, Nr: 41, Syscall: "socket", Action: "errno", Exe: exe, Time: time.Unix(1700000000, 0), Native: true})
+		b.sugg = append(b.sugg, suggest.Compute(agg.Snapshot()[0], nil, suggest.Options{Table: tbl}))
+	}
+	srv := serve(t, b)
+	_, page, _ := get(t, srv.URL+"/")
+	n := 0
+	for _, m := range regexp.MustCompile(`<a href="(/api/v1/suggestions/[^"]*format=dropin)">`).FindAllStringSubmatch(page, -1) {
+		href := html.UnescapeString(m[1])
+		u, err := url.Parse(href)
+		if err != nil {
+			t.Errorf("link %q: %v", href, err)
+			continue
+		}
+		unit, err := url.PathUnescape(strings.TrimPrefix(u.EscapedPath(), "/api/v1/suggestions/"))
+		if err != nil {
+			t.Errorf("link %q: %v", href, err)
+			continue
+		}
+		n++
+		if code, body, _ := get(t, srv.URL+href); code != 200 || u.Query().Get("format") != "dropin" {
+			t.Errorf("GET %s (unit %q) = %d %q", href, unit, code, body)
+		}
+		u.RawQuery = "format=json"
+		code, body, _ := get(t, srv.URL+u.String())
+		var doc struct{ Suggestions []struct{ Unit string } }
+		if err := json.Unmarshal([]byte(body), &doc); code != 200 || err != nil || len(doc.Suggestions) != 1 || doc.Suggestions[0].Unit != suggest.Sanitize(unit, 0) {
+			t.Errorf("GET %s (unit %q) = %d %q", u, unit, code, body)
+		}
+	}
+	if n != len(b.sugg) {
+		t.Errorf("%d drop-in links for %d suggestions:\n%s", n, len(b.sugg), page)
 	}
 }
