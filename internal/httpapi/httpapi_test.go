@@ -3,8 +3,8 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"html"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
