@@ -659,9 +659,13 @@ const maxGroupAdds = 64
 // covers them and has no risky member, narrowest group first.
 func groupLines(t *syscalls.Table, lines []Line, p *Policy, known bool, allowed map[string]bool) []Line {
 	remaining := map[string]int{} // syscall -> index in lines
+	held := map[string]bool{}     // lines held back: no group may grant them
 	for i, l := range lines {
 		if l.Included && !l.Risky && !l.Foreign {
 			remaining[l.Syscalls[0]] = i
+		}
+		if !l.Included {
+			held[l.Syscalls[0]] = true
 		}
 	}
 	candidates := make(map[string]bool, len(remaining))
@@ -680,7 +684,7 @@ func groupLines(t *syscalls.Table, lines []Line, p *Policy, known bool, allowed 
 			var cover, extra []string
 			safe := true
 			for _, m := range members {
-				if r, _ := Risk(t, m); r {
+				if r, _ := Risk(t, m); r || held[m] {
 					safe = false
 					break
 				}

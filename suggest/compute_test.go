@@ -310,6 +310,16 @@ func TestCompute(t *testing.T) {
 			path:    "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
 		},
 		{
+			// A group must not grant a call that is held back (foreign
+			// binary): that would include it without --allow-risky.
+			name:    "group granularity never grants a held-back call",
+			denials: []Denial{den(u, "socket", "kill_process"), den(u, "connect", "kill_process"), den(u, "bind", "kill_process", exe("/tmp/x"))},
+			policy:  allowList("read", "write"),
+			opts:    Options{Granularity: GranularityGroup},
+			want:    []string{"#SystemCallFilter=bind", "+SystemCallFilter=connect", "+SystemCallFilter=socket"},
+			path:    "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
+		},
+		{
 			name:    "group granularity with one syscall keeps the syscall",
 			denials: []Denial{den(u, "socket", "kill_process")},
 			policy:  allowList("read"),
