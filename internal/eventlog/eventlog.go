@@ -7,7 +7,6 @@
 package eventlog
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -23,17 +22,28 @@ import (
 // the buffer fills and is written sooner; idle, nothing wakes up.
 const FlushDelay = 10 * time.Millisecond
 
+// bufSize is how many bytes of events are buffered before they are written
+// through without waiting for a flush.
+const bufSize = 64 << 10
+
 // Writer appends events to a file or to standard output. It is safe for
 // concurrent use.
+//
+// A write that fails part way (a full disk) must not leave half a line
+// for the next event to be glued to: the unwritten rest of the line it
+// cut is kept and written first once there is room again, and the events
+// after it are dropped and counted.
 type Writer struct {
 	path string // "-" for stdout
 
 	armed bool // a flush timer is pending (guarded by mu)
 
-	mu  sync.Mutex
-	f   *os.File
-	w   *bufio.Writer
-	buf []byte
+	mu   sync.Mutex
+	f    *os.File
+	buf  []byte // pending bytes: whole events, after perhaps the rest of a cut one
+	ends []int  // end offset in buf of each pending event
+	cont bool   // buf starts with the rest of an event a write cut
+	line []byte // one event's JSON, reused
 
 	written atomic.Uint64
 	errors  atomic.Uint64
@@ -52,14 +62,13 @@ func Open(path string) (*Writer, error) {
 func (w *Writer) open() error {
 	if w.path == "-" {
 		w.f = os.Stdout
-	} else {
-		f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-		if err != nil {
-			return fmt.Errorf("eventlog: %w", err)
-		}
-		w.f = f
+		return nil
 	}
-	w.w = bufio.NewWriterSize(w.f, 64<<10)
+	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("eventlog: %w", err)
+	}
+	w.f = f
 	return nil
 }
 
@@ -68,19 +77,20 @@ func (w *Writer) open() error {
 func (w *Writer) Write(e *event.Event) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.buf = e.AppendJSON(w.buf[:0], event.JSONOptions{Live: true})
-	w.buf = append(w.buf, '\n')
-	if w.w == nil {
+	if w.f == nil {
 		if err := w.open(); err != nil {
-			w.fail(err)
+			w.fail(err, 1)
 			return
 		}
 	}
-	if _, err := w.w.Write(w.buf); err != nil {
-		w.fail(err)
+	w.line = e.AppendJSON(w.line[:0], event.JSONOptions{Live: true})
+	w.line = append(w.line, '\n')
+	w.buf = append(w.buf, w.line...)
+	w.ends = append(w.ends, len(w.buf))
+	if len(w.buf) >= bufSize {
+		_ = w.flushLocked()
 		return
 	}
-	w.written.Add(1)
 	if !w.armed {
 		w.armed = true
 		time.AfterFunc(FlushDelay, func() { _ = w.Flush() })
@@ -96,23 +106,56 @@ func (w *Writer) Flush() error {
 
 func (w *Writer) flushLocked() error {
 	w.armed = false
-	if w.w == nil {
+	if w.f == nil || len(w.buf) == 0 {
 		return nil
 	}
-	if err := w.w.Flush(); err != nil {
-		w.fail(err)
-		// bufio.Writer keeps the error; start a fresh buffer on the same
-		// file so that the next write retries instead of failing forever.
-		w.w = bufio.NewWriterSize(w.f, 64<<10)
-		return err
+	n, err := w.f.Write(w.buf)
+	done := 0 // events now wholly in the file
+	for done < len(w.ends) && w.ends[done] <= n {
+		done++
 	}
-	return nil
+	w.written.Add(uint64(done))
+	if err == nil {
+		w.buf, w.ends, w.cont = w.buf[:0], w.ends[:0], false
+		return nil
+	}
+	err = fmt.Errorf("eventlog: %w", err)
+	start := 0
+	if done > 0 {
+		start = w.ends[done-1]
+	}
+	keep := 0 // the rest of an event the write cut, to complete the line
+	if done < len(w.ends) && (n > start || done == 0 && w.cont) {
+		keep = w.ends[done] - n
+		w.fail(err, uint64(len(w.ends)-done-1))
+	} else {
+		w.fail(err, uint64(len(w.ends)-done))
+	}
+	w.buf = append(w.buf[:0], w.buf[n:n+keep]...)
+	w.ends = w.ends[:0]
+	w.cont = keep > 0
+	if w.cont {
+		w.ends = append(w.ends, keep)
+	}
+	return err
 }
 
-func (w *Writer) fail(err error) {
-	w.errors.Add(1)
+// fail counts events lost to err.
+func (w *Writer) fail(err error, events uint64) {
+	if events > 0 {
+		w.errors.Add(events)
+	}
 	s := err.Error()
 	w.lastErr.Store(&s)
+}
+
+// dropLocked gives up on pending bytes (the file is being closed),
+// counting the events among them.
+func (w *Writer) dropLocked() {
+	if len(w.ends) > 0 {
+		w.errors.Add(uint64(len(w.ends)))
+	}
+	w.buf, w.ends, w.cont = w.buf[:0], w.ends[:0], false
 }
 
 // Reopen flushes and reopens the file, for log rotation (SIGHUP).
@@ -123,12 +166,13 @@ func (w *Writer) Reopen() error {
 	if w.path == "-" {
 		return nil
 	}
+	w.dropLocked()
 	if w.f != nil {
 		w.f.Close()
 	}
-	w.f, w.w = nil, nil
+	w.f = nil
 	if err := w.open(); err != nil {
-		w.fail(err)
+		w.fail(err, 0)
 		return err
 	}
 	return nil
@@ -139,12 +183,13 @@ func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	err := w.flushLocked()
+	w.dropLocked()
 	if w.f != nil && w.f != os.Stdout {
 		if cerr := w.f.Close(); err == nil {
 			err = cerr
 		}
 	}
-	w.f, w.w = nil, nil
+	w.f = nil
 	return err
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/event"
 )
@@ -137,4 +139,59 @@ func TestFlushedWithoutBeingAsked(t *testing.T) {
 		time.Sleep(FlushDelay / 2)
 	}
 	t.Fatal("event not written without an explicit Flush")
+}
+
+// TestDiskFull fills a small tmpfs of its own, then frees space: every
+// event is either in the file as a whole line or counted as an error, and
+// the lines written after the disk had room again are whole too.
+func TestDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=64k,mode=0700"); err != nil {
+		t.Skipf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, 32<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "events.jsonl")
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	for i := range n {
+		w.Write(ev(i))
+		if i%7 == 0 {
+			_ = w.Flush()
+		}
+	}
+	_ = w.Flush()
+	if _, errs, _ := w.Stats(); errs == 0 {
+		t.Fatal("no write error on a full disk")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		w.Write(ev(n + i))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("close after space was freed: %v", err)
+	}
+	written, errs, _ := w.Stats()
+	got := lines(t, path) // fails on a torn line
+	if uint64(len(got)) != written || written+errs != n+10 {
+		t.Errorf("%d lines in the file, stats: %d written + %d errors, want them to add up to %d events", len(got), written, errs, n+10)
+	}
+	if len(got) == 0 || got[len(got)-1]["pid"] != float64(n+9) {
+		t.Errorf("the last event is not the last line after space was freed")
+	}
 }
