@@ -99,9 +99,14 @@ func (r *Reader) Next() (Record, error) {
 			}
 			continue
 		}
+		inExport := r.p.InExport()
 		rec, ok, perr := r.p.ParseLine(line)
 		if perr != nil {
-			return Record{}, &LineError{File: r.name, Line: r.p.line, Err: perr}
+			at := r.p.line
+			if inExport { // the blank line ended an entry: name its start
+				at = r.p.exp.start
+			}
+			return Record{}, &LineError{File: r.name, Line: at, Err: perr}
 		}
 		if ok {
 			rec.File = r.name

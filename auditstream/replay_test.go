@@ -143,3 +143,39 @@ func TestReaderLineErrorContinues(t *testing.T) {
 		t.Errorf("last good record: %+v", got)
 	}
 }
+
+// TestReaderLineErrorLocation: a malformed record is reported at the line
+// where it starts, in every shape (a journal export entry spans lines).
+func TestReaderLineErrorLocation(t *testing.T) {
+	const good = "type=SECCOMP msg=audit(1.2:3): pid=1 arch=c000003e syscall=1 code=0x0\n"
+	tests := []struct {
+		name, in string
+		want     int
+	}{
+		{"raw", "\n" + "type=SECCOMP msg=audit(1.2:3): pid=x arch=c000003e syscall=1 code=0x0\n" + good, 2},
+		{"json", "\n{\"_TRANSPORT\":\"audit\",\"_AUDIT_TYPE\":\"1326\",\"MESSAGE\":\"SECCOMP uid=0\"}\n" + good, 2},
+		{"export", "\n__CURSOR=a\n_TRANSPORT=audit\n_AUDIT_TYPE=1326\nMESSAGE=SECCOMP uid=0\n\n" + good, 2},
+		{"export at EOF", "\n__CURSOR=a\n_TRANSPORT=audit\n_AUDIT_TYPE=1326\nMESSAGE=SECCOMP uid=0\n", 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewReader(strings.NewReader(tc.in), "x")
+			var lines []int
+			for {
+				_, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				var le *LineError
+				if errors.As(err, &le) {
+					lines = append(lines, le.Line)
+				} else if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if d := cmp.Diff([]int{tc.want}, lines); d != "" {
+				t.Errorf("error lines: %s", d)
+			}
+		})
+	}
+}
