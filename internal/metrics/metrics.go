@@ -176,7 +176,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if len(units) > c.maxSeries {
 		ch <- prometheus.MustNewConstMetric(suggestedDesc, prometheus.GaugeValue, float64(ovSuggested), OverflowLabel)
-		ch <- prometheus.MustNewConstMetric(lastDenialDesc, prometheus.GaugeValue, float64(ovLast.UnixMilli())/1e3, OverflowLabel)
+		if !ovLast.IsZero() {
+			ch <- prometheus.MustNewConstMetric(lastDenialDesc, prometheus.GaugeValue, float64(ovLast.UnixMilli())/1e3, OverflowLabel)
+		}
 	}
 }
 

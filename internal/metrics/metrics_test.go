@@ -103,3 +103,29 @@ seccompwatch_last_denial_timestamp_seconds{unit="unknown"} 200
 		t.Fatal(err)
 	}
 }
+
+// Units beyond --max-series whose last denial is unknown must not put the
+// overflow series' timestamp at year 1 (-62135596800): no series, as for
+// a unit of its own.
+func TestUnitGaugesOverflowWithoutTime(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		units []UnitState
+		want  string
+	}{
+		{"no times", []UnitState{{Unit: "a.service", Suggested: 1}, {Unit: "b.service", Suggested: 1}}, ""},
+		{"one time", []UnitState{{Unit: "a.service", Suggested: 1}, {Unit: "b.service", Suggested: 1, LastDenial: time.Unix(100, 0)}}, `
+# HELP seccompwatch_last_denial_timestamp_seconds Unix time of the last denial seen for a unit.
+# TYPE seccompwatch_last_denial_timestamp_seconds gauge
+seccompwatch_last_denial_timestamp_seconds{unit="overflow"} 100
+`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := registry(t, Snapshot{Units: tc.units}, NewDenials(1), 1)
+			// a.service fits below the limit but has no time either.
+			if err := testutil.GatherAndCompare(reg, strings.NewReader(tc.want), "seccompwatch_last_denial_timestamp_seconds"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
