@@ -381,6 +381,9 @@ func parseInterpTime(date, clock []byte, loc *time.Location) (time.Time, bool) {
 	for j := len(msB); j < 3; j++ {
 		ms *= 10
 	}
+	if time.Date(int(y), time.Month(m), int(d), 0, 0, 0, 0, time.UTC).Day() != int(d) {
+		return time.Time{}, false // 02/31 is not a date (time.Date would move it to March)
+	}
 	return time.Date(int(y), time.Month(m), int(d), int(hh), int(mm), int(ss), ms*int(time.Millisecond), loc).UTC(), true
 }
 

@@ -395,3 +395,21 @@ func TestLineTooLong(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestInterpretedBadDate: an ausearch -i date that does not exist is a
+// bad timestamp, not silently moved to another day.
+func TestInterpretedBadDate(t *testing.T) {
+	for _, ts := range []string{"02/31/2025 14:22:10.314:88", "2025-04-31 00:00:00.000:1", "29.02.2025 00:00:00.000:1", "13/01/2025 00:00:00.000:1"} {
+		p := NewParser(time.UTC)
+		_, ok, err := p.ParseLine([]byte("type=SECCOMP msg=audit(" + ts + ") : pid=1 arch=x86_64 syscall=read code=kill"))
+		var pe *ParseError
+		if ok || !errors.As(err, &pe) || pe.Reason != ReasonBadTimestamp {
+			t.Errorf("%s: ok=%v err=%v, want bad_timestamp", ts, ok, err)
+		}
+	}
+	// a real leap day is fine
+	p := NewParser(time.UTC)
+	if _, ok, err := p.ParseLine([]byte("type=SECCOMP msg=audit(02/29/2024 00:00:00.000:1) : pid=1 arch=x86_64 syscall=read code=kill")); !ok || err != nil {
+		t.Errorf("leap day: ok=%v err=%v", ok, err)
+	}
+}
