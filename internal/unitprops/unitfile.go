@@ -75,9 +75,13 @@ func prepare(data []byte) ([]byte, error) {
 		line = bytes.TrimRight(line, "\r")
 		trimmed := bytes.TrimLeft(line, " \t")
 		if len(trimmed) == 0 {
+			// systemd appends the blank line to the value, which then no
+			// longer ends in a backslash: the assignment ends here.
 			if continuation {
-				continue // keep the value going, as systemd does
+				endContinuation(&b)
+				continuation = false
 			}
+			skipping = false
 			b.WriteByte('\n')
 			continue
 		}
@@ -127,6 +131,21 @@ func prepare(data []byte) ([]byte, error) {
 		}
 	}
 	return b.Bytes(), nil
+}
+
+// endContinuation turns the continuation backslash ending the text in b
+// (before its newline and any trailing blanks) into a space.
+func endContinuation(b *bytes.Buffer) {
+	out := b.Bytes()
+	for i := len(out) - 1; i >= 0; i-- {
+		switch out[i] {
+		case '\n', ' ', '\t':
+			continue
+		case '\\':
+			out[i] = ' '
+		}
+		return
+	}
 }
 
 // writeFolded writes line, folding it at whitespace into continuation lines
