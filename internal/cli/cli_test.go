@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var update = flag.Bool("update", false, "update golden files")
@@ -152,5 +153,24 @@ func TestHelpTeachesByExample(t *testing.T) {
 	code, out, _ := run(t, "", "version")
 	if code != 0 || !strings.HasPrefix(out, "seccompwatch ") {
 		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+// TestReplayTextHostile: every value of a hostile record reaches the
+// terminal escaped, also an interpreted syscall name (ausearch -i prints
+// names; a forged log can hold any bytes there).
+func TestReplayTextHostile(t *testing.T) {
+	const in = "type=SECCOMP msg=audit(08/09/2025 14:22:10.314:88) : auid=unset uid=root gid=root ses=unset pid=1 comm=x exe=/x sig=SIGSYS arch=x86_64 syscall=a\xc2\x9b31m\x7f\x9b2J compat=0 ip=0x1 code=kill\n"
+	code, out, errs := run(t, in, "replay", "--systemd.table", "252", "--unit", "a.service", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !utf8.ValidString(out) {
+		t.Errorf("invalid UTF-8 in %q", out)
+	}
+	for _, r := range strings.TrimSuffix(out, "\n") {
+		if r < 0x20 || r >= 0x7f && r <= 0x9f {
+			t.Errorf("control character %U in %q", r, out)
+		}
 	}
 }

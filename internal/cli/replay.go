@@ -205,7 +205,7 @@ func appendText(b []byte, ev *event.Event) []byte {
 	b = append(b, ' ')
 	b = append(b, ev.ArchLabel()...)
 	b = append(b, ' ')
-	b = append(b, ev.SyscallName...)
+	b = append(b, suggest.Sanitize(ev.SyscallName, 64)...) // ausearch -i: a name from the file
 	b = append(b, '(')
 	b = strconv.AppendInt(b, int64(ev.Syscall), 10)
 	b = append(b, ") "...)
