@@ -90,6 +90,7 @@ type Daemon struct {
 
 	files    *unitprops.Files   // the unit files under UnitsRoot
 	props    unitprops.Provider // D-Bus, then unit files
+	bus      *unitprops.DBus    // nil with --dbus.address=none; closed when Run ends
 	source   *auditstream.Source
 	attr     *units.Attributor
 	exes     atomic.Pointer[exeIndex]
@@ -179,6 +180,7 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 		d.events, err = eventlog.Open(cfg.EventsFile)
 		if err != nil {
 			d.attr.Close()
+			d.closeBus()
 			return nil, err
 		}
 	}
@@ -202,6 +204,7 @@ func (d *Daemon) unitProviders(ctx context.Context) unitprops.Provider {
 		return files
 	}
 	bus := unitprops.NewDBus(unitprops.DBusOptions{Address: d.cfg.DBusAddress, Logger: d.log.Named("dbus")})
+	d.bus = bus
 	// Probe once so that the operator learns at start-up whether unit
 	// properties come from systemd; the provider reconnects by itself.
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -225,6 +228,13 @@ func (d *Daemon) Addr() string {
 }
 
 func (d *Daemon) setDBusState(s string) { d.dbusState.Store(&s) }
+
+// closeBus closes the D-Bus connections (and their signal watcher).
+func (d *Daemon) closeBus() {
+	if d.bus != nil {
+		_ = d.bus.Close()
+	}
+}
 
 func (d *Daemon) statePath() string { return filepath.Join(d.cfg.StateDir, stateFile) }
 
@@ -308,6 +318,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}
 	}()
 	defer d.attr.Close()
+	defer d.closeBus()
 
 	ln, err := net.Listen("tcp", d.cfg.ListenAddress)
 	if err != nil {

@@ -72,7 +72,9 @@ func startWithRoot(t *testing.T, cfg Config) *running {
 	if cfg.AuditMode == "" {
 		cfg.AuditMode = auditstream.ModeMulticast
 	}
-	cfg.DBusAddress = "none"
+	if cfg.DBusAddress == "" {
+		cfg.DBusAddress = "none"
+	}
 	cfg.SystemdTable = "252"
 	cfg.RecentDenials = 1000
 	log, err := logging.New("console", "warn")
