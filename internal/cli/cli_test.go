@@ -174,3 +174,64 @@ func TestReplayTextHostile(t *testing.T) {
 		}
 	}
 }
+
+// TestSuggestKeepsEarlierGrants: the unit already has a drop-in from an
+// earlier suggestion at the proposed path. Every output that can be
+// installed there (the drop-in text, --out-dir, the JSON "dropin") keeps its
+// grants, as the diff does; installing it must not revoke them.
+func TestSuggestKeepsEarlierGrants(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(root)); err != nil {
+		t.Fatal(err)
+	}
+	d := filepath.Join(dir, "etc/systemd/system/nginx.service.d")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, "50-seccompwatch.conf"), []byte("[Service]\nSystemCallFilter=getrandom\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"suggest", "--replay", sample, "--root", dir, "--systemd.table", "252", "--unit", "nginx.service"}
+	out := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		file string
+	}{
+		{"dropin", nil, ""},
+		{"diff", []string{"--format", "diff"}, ""},
+		{"json", []string{"--format", "json"}, ""},
+		{"out-dir", []string{"--out-dir", out}, filepath.Join(out, "etc/systemd/system/nginx.service.d/50-seccompwatch.conf")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, errs := run(t, "", append(append([]string(nil), base...), tc.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			got := stdout
+			if tc.file != "" {
+				b, err := os.ReadFile(tc.file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = string(b)
+			}
+			if tc.name == "json" {
+				var doc struct{ Suggestions []struct{ Dropin string } }
+				if err := json.Unmarshal([]byte(stdout), &doc); err != nil || len(doc.Suggestions) != 1 {
+					t.Fatalf("json: %v", err)
+				}
+				got = doc.Suggestions[0].Dropin
+			}
+			wants := []string{"\nSystemCallFilter=getrandom\n", "\nSystemCallFilter=accept4\n"}
+			if tc.name == "diff" {
+				wants = []string{"\n SystemCallFilter=getrandom\n", "\n+SystemCallFilter=accept4\n"}
+			}
+			for _, want := range wants {
+				if strings.Count(got, want) != 1 {
+					t.Errorf("%q not exactly once in:\n%s", want, got)
+				}
+			}
+		})
+	}
+}

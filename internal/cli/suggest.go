@@ -106,6 +106,14 @@ func writeSuggestions(e *env, results []pipeline.Result, format, outDir string) 
 		fmt.Fprintln(e.stderr, "no denials: nothing to suggest")
 		return nil
 	}
+	// What can be installed at a suggestion's path keeps the grants of
+	// the drop-in already there, as the diff (which applies CarryOver
+	// itself) shows.
+	if format != "diff" || outDir != "" {
+		for i := range results {
+			results[i].Suggestion = suggest.CarryOver(results[i].Suggestion, results[i].Current)
+		}
+	}
 	if outDir != "" {
 		return writeOutDir(e, results, outDir)
 	}
