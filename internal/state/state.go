@@ -17,6 +17,13 @@ import (
 // MaxSize is the largest state file Load accepts.
 const MaxSize = 256 << 20
 
+// maxSize is MaxSize, lowered by tests.
+var maxSize int64 = MaxSize
+
+// ErrTooLarge reports a value whose JSON exceeds MaxSize: Save keeps the
+// previous file rather than write one that Load would refuse.
+var ErrTooLarge = errors.New("state: too large")
+
 // ErrCorrupt reports a state file that exists but cannot be read back; Load
 // has moved it aside.
 var ErrCorrupt = errors.New("state: file is damaged")
@@ -24,6 +31,13 @@ var ErrCorrupt = errors.New("state: file is damaged")
 // Save writes v as JSON to path atomically: readers see the old file or the
 // new one, never a mix, also across a crash or power loss.
 func Save(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("state: encode: %w", err)
+	}
+	if int64(len(data)) > maxSize {
+		return fmt.Errorf("%w: %d bytes of JSON, more than %d; %s keeps the previous state", ErrTooLarge, len(data), maxSize, path)
+	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -37,8 +51,7 @@ func Save(path string, v any) error {
 			os.Remove(tmp)
 		}
 	}()
-	enc := json.NewEncoder(f)
-	if err := enc.Encode(v); err != nil {
+	if _, err := f.Write(append(data, '\n')); err != nil {
 		return fmt.Errorf("state: write %s: %w", tmp, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -75,14 +88,14 @@ func Load(path string, v any) error {
 		return fmt.Errorf("state: %w", err)
 	}
 	defer f.Close()
-	dec := json.NewDecoder(io.LimitReader(f, MaxSize+1))
+	dec := json.NewDecoder(io.LimitReader(f, maxSize+1))
 	err = dec.Decode(v)
 	if err == nil && dec.More() {
 		err = errors.New("trailing data")
 	}
 	if err == nil {
-		if fi, serr := f.Stat(); serr == nil && fi.Size() > MaxSize {
-			err = fmt.Errorf("larger than %d bytes", MaxSize)
+		if fi, serr := f.Stat(); serr == nil && fi.Size() > maxSize {
+			err = fmt.Errorf("larger than %d bytes", maxSize)
 		}
 	}
 	if err == nil {

@@ -91,3 +91,29 @@ func TestSaveReadOnlyDir(t *testing.T) {
 		t.Fatalf("old state damaged: %v", err)
 	}
 }
+
+// TestSaveTooLarge: a value Load would refuse (and move aside, losing it
+// all at the next start) is not written; the previous file stays.
+func TestSaveTooLarge(t *testing.T) {
+	defer func(old int64) { maxSize = old }(maxSize)
+	maxSize = 64
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := Save(path, doc{Units: map[string]int{"a.service": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	big := doc{Units: map[string]int{}}
+	for _, u := range []string{"a.service", "b.service", "c.service", "d.service", "e.service"} {
+		big.Units[u] = 1
+	}
+	if err := Save(path, big); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Save of a too large value: err = %v, want ErrTooLarge", err)
+	}
+	var out doc
+	if err := Load(path, &out); err != nil || len(out.Units) != 1 {
+		t.Fatalf("previous state not kept: %+v, %v", out, err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("files left behind: %v", entries)
+	}
+}
