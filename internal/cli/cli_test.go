@@ -109,7 +109,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"suggest", "--replay", sample, "--unit", "../../etc/passwd"}, ExitUsage, "invalid unit name"},
 		{[]string{"suggest", "--server", "http://127.0.0.1:1", "x.service"}, ExitError, "not reachable"},
 		{[]string{"bogus"}, ExitUsage, "expected command"},
-		{[]string{"explain", "--systemd.table", "1", "socket"}, ExitError, "no such systemd table"},
+		{[]string{"explain", "--systemd.table", "1", "socket"}, ExitUsage, "no such systemd table"},
+		{[]string{"replay", "--systemd.table", "999", "/dev/null"}, ExitUsage, "no such systemd table"},
+		{[]string{"suggest", "--replay", "/dev/null", "--systemd.table", "x"}, ExitUsage, "no such systemd table"},
 	} {
 		code, _, errs := run(t, "", tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.stderr) {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,6 +13,16 @@ import (
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
+
+// selectTable returns the table --systemd.table names; a value that names
+// no table is a usage error (exit 2), like any other bad flag value.
+func selectTable(pin string) (*syscalls.Table, error) {
+	t, err := syscalls.Select(context.Background(), pin)
+	if errors.Is(err, syscalls.ErrUnknownTable) {
+		return nil, usagef("--systemd.table: %v", err)
+	}
+	return t, err
+}
 
 // tableFlag adds --systemd.table to a command.
 func tableFlag(c *kingpin.CmdClause) *string {
@@ -31,7 +42,7 @@ Examples:
 	table := tableFlag(c)
 	args := c.Arg("what", "NAME, @group, or ARCH NR.").Required().Strings()
 	cmds[c.FullCommand()] = func() error {
-		t, err := syscalls.Select(context.Background(), *table)
+		t, err := selectTable(*table)
 		if err != nil {
 			return err
 		}

@@ -42,7 +42,7 @@ Examples:
 	table := tableFlag(c)
 	files := c.Arg("files", "Audit logs to read; - for standard input.").Required().Strings()
 	cmds[c.FullCommand()] = func() error {
-		t, err := syscalls.Select(context.Background(), *table)
+		t, err := selectTable(*table)
 		if err != nil {
 			return err
 		}

@@ -68,7 +68,7 @@ Examples:
 			}
 			return suggestFromServer(e, *server, unit, *format, *allowRisky, *granularity)
 		}
-		t, err := syscalls.Select(context.Background(), *table)
+		t, err := selectTable(*table)
 		if err != nil {
 			return err
 		}
