@@ -9,6 +9,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -117,6 +118,9 @@ func New(b Backend, opts Options) http.Handler {
 		limit := 1000
 		if v := r.URL.Query().Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
+			if errors.Is(err, strconv.ErrRange) && v[0] != '-' {
+				n, err = MaxDenials, nil // a positive number beyond int: capped below anyway
+			}
 			if err != nil || n < 1 {
 				writeError(w, http.StatusBadRequest, "limit must be a positive integer")
 				return

@@ -112,6 +112,8 @@ func TestEndpoints(t *testing.T) {
 		{"/api/v1/denials", 200, `"denials"`},
 		{"/api/v1/denials?limit=0", 400, "positive"},
 		{"/api/v1/denials?limit=x", 400, "positive"},
+		{"/api/v1/denials?limit=99999999999999999999", 200, `"denials"`}, // positive, beyond int: capped like any limit
+		{"/api/v1/denials?limit=-99999999999999999999", 400, "positive"},
 		{"/api/v1/suggestions", 200, `"suggestions"`},
 		{"/api/v1/suggestions?format=dropin", 200, "SystemCallFilter=socket"},
 		{"/api/v1/suggestions?format=yaml", 400, "format"},
