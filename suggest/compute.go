@@ -560,6 +560,9 @@ func addArchNote(m map[syscalls.Arch]*ArchNote, sa SyscallAggregate, known bool)
 			n.Reason = "SystemCallArchitectures= does not include " + sd + ": these calls were denied by the architecture filter, not by SystemCallFilter="
 		} else {
 			n.Reason = "non-native ABI " + sa.Arch.String() + ": probably denied by SystemCallArchitectures= (e.g. native), not by SystemCallFilter="
+			// The unit's list is unknown: if it has none, the ABI alone
+			// would restrict it to that ABI and kill every native call.
+			n.Directive = "SystemCallArchitectures=native " + sd
 		}
 		n.Reason += "; allowing a compat ABI widens the kernel attack surface: only if the " + sa.Arch.String() + " binary is intended"
 		m[sa.Arch] = n
@@ -781,7 +784,7 @@ func errnoRecords(u UnitAggregate) uint64 {
 // that did not fit.
 func (s *Suggestion) warn(u UnitAggregate, p *Policy, known bool) {
 	if !known {
-		if s.Applicable && len(s.Lines) > 0 {
+		if s.Applicable && (len(s.Lines) > 0 || len(s.ArchNotes) > 0) {
 			s.Warnings = append(s.Warnings, "the unit's current filter is unknown (no D-Bus?): lines are not checked against it; make sure the unit already sets SystemCallFilter=, or this drop-in would start an allow-list of only these syscalls")
 		}
 	} else if p.HasErrorNumber && p.ErrorNumber != ErrnoKill && !p.LogSeccomp && errnoRecords(u) > 0 {

@@ -230,7 +230,18 @@ func TestCompute(t *testing.T) {
 			name:     "arch with unknown policy, allow-risky",
 			denials:  []Denial{den(u, "socket", "kill_process", i386), den(u, "socket", "kill_process")},
 			opts:     Options{AllowRisky: true},
-			want:     []string{"+SystemCallFilter=socket", "+arch:SystemCallArchitectures=x86"},
+			want:     []string{"+SystemCallFilter=socket", "+arch:SystemCallArchitectures=native x86"},
+			warnings: []string{"current filter is unknown"},
+			path:     "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
+		},
+		{
+			// Unknown policy, only an arch note: if the unit sets no
+			// SystemCallArchitectures= at all, "=x86" alone would restrict
+			// it to x86 and kill every native call.
+			name:     "arch only with unknown policy keeps native",
+			denials:  []Denial{den(u, "socket", "kill_process", i386)},
+			opts:     Options{AllowRisky: true},
+			want:     []string{"+arch:SystemCallArchitectures=native x86"},
 			warnings: []string{"current filter is unknown"},
 			path:     "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
 		},

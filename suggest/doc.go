@@ -38,7 +38,9 @@
 //     there a SystemCallFilter= line would start an allow-list.
 //   - A denial on a non-native ABI that SystemCallArchitectures= excludes
 //     (or, with an unknown policy, any non-native denial) becomes an
-//     ArchNote proposing SystemCallArchitectures=<abi>, not a syscall line.
+//     ArchNote proposing SystemCallArchitectures=<abi> (with an unknown
+//     policy "native <abi>", so that a unit without the setting is not
+//     restricted to that ABI alone), not a syscall line.
 //   - Risky syscalls (see Risk and RiskyGroups) and denials from binaries
 //     that are not the unit's own (Policy.ExecPaths) are rendered commented
 //     out with their reason unless Options.AllowRisky; so are ArchNotes.
