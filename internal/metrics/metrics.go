@@ -60,6 +60,10 @@ type denialKey struct {
 	risky                       bool
 }
 
+// overflowKey is the overflow series' key; every one of its labels,
+// risky included, reads "overflow".
+var overflowKey = denialKey{OverflowLabel, OverflowLabel, OverflowLabel, OverflowLabel, false}
+
 // NewDenials returns a family that holds at most max label sets (plus the
 // overflow series); max <= 0 means 10000.
 func NewDenials(max int) *Denials {
@@ -76,7 +80,7 @@ func (d *Denials) Inc(unit, syscall, action, arch string, risky bool) {
 	d.mu.Lock()
 	if _, ok := d.series[k]; !ok && len(d.series) >= d.max {
 		d.overflow++
-		k = denialKey{OverflowLabel, OverflowLabel, OverflowLabel, OverflowLabel, false}
+		k = overflowKey
 	}
 	d.series[k]++
 	d.mu.Unlock()
@@ -133,7 +137,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.snapshot()
 	c.denials.mu.Lock()
 	for k, v := range c.denials.series {
-		ch <- prometheus.MustNewConstMetric(denialsDesc, prometheus.CounterValue, float64(v), k.unit, k.syscall, k.action, k.arch, strconv.FormatBool(k.risky))
+		risky := strconv.FormatBool(k.risky)
+		if k == overflowKey {
+			risky = OverflowLabel
+		}
+		ch <- prometheus.MustNewConstMetric(denialsDesc, prometheus.CounterValue, float64(v), k.unit, k.syscall, k.action, k.arch, risky)
 	}
 	overflow := c.denials.overflow
 	c.denials.mu.Unlock()

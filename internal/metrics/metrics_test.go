@@ -51,7 +51,7 @@ func TestDenialsOverflow(t *testing.T) {
 # TYPE seccompwatch_denials_total counter
 seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="socket",unit="a.service"} 2
 seccompwatch_denials_total{action="kill_process",arch="x86_64",risky="true",syscall="mount",unit="b.service"} 1
-seccompwatch_denials_total{action="overflow",arch="overflow",risky="false",syscall="overflow",unit="overflow"} 2
+seccompwatch_denials_total{action="overflow",arch="overflow",risky="overflow",syscall="overflow",unit="overflow"} 2
 # HELP seccompwatch_series_overflow_total Label sets not given a series of their own because --max-series was reached (counted in the overflow series).
 # TYPE seccompwatch_series_overflow_total counter
 seccompwatch_series_overflow_total 2
