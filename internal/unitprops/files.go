@@ -275,30 +275,56 @@ func (f *Files) dropInDirs(names []string) []string {
 	return dirs
 }
 
-// dropInNames returns name, its template, and its dash prefixes.
+// maxDropInNames bounds the names dropInNames returns (a name with many
+// dashes has quadratically many prefix forms).
+const maxDropInNames = 1024
+
+// dropInNames returns the names whose ".d" directories apply to name, in
+// systemd's order (unit_file_find_dirs in src/shared/dropin.c): the name;
+// for an instance, then everything of its template; then everything of its
+// dash prefix, which keeps the instance ("foo-bar@i.service" →
+// "foo-@i.service", whose template is "foo-@.service").
 func dropInNames(name string) []string {
-	out := []string{name}
-	if t := templateOf(name); t != "" {
-		out = append(out, t)
-	}
-	dot := strings.LastIndexByte(name, '.')
-	if dot < 0 {
-		return out
-	}
-	typ := name[dot:]
-	prefix := name[:dot]
-	if at := strings.IndexByte(prefix, '@'); at >= 0 {
-		prefix = prefix[:at]
-	}
-	for range 64 {
-		prefix = strings.TrimSuffix(prefix, "-")
-		dash := strings.LastIndexByte(prefix, '-')
-		if dash <= 0 {
-			break
+	var out []string
+	seen := map[string]bool{}
+	var walk func(n string)
+	walk = func(n string) {
+		if seen[n] || len(out) >= maxDropInNames {
+			return
 		}
-		prefix = prefix[:dash+1]
-		out = append(out, prefix+typ)
+		seen[n] = true
+		out = append(out, n)
+		if t := templateOf(n); t != "" && t != n {
+			walk(t)
+		}
+		dot := strings.LastIndexByte(n, '.')
+		if dot < 0 {
+			return
+		}
+		typ, prefix, instance := n[dot:], n[:dot], ""
+		if at := strings.IndexByte(prefix, '@'); at >= 0 {
+			prefix, instance = prefix[:at], prefix[at:]
+			if instance == "@" {
+				instance = "" // a template's prefixes are templates of nothing
+			}
+		}
+		// The last dash that is not trailing ends the prefix; a trailing
+		// dash is chopped once first ("a-b-" → "a-").
+		chopped := false
+		for {
+			dash := strings.LastIndexByte(prefix, '-')
+			if dash <= 0 {
+				return
+			}
+			if dash+1 < len(prefix) || chopped {
+				prefix = prefix[:dash+1]
+				break
+			}
+			prefix, chopped = prefix[:dash], true
+		}
+		walk(prefix + instance + typ)
 	}
+	walk(name)
 	return out
 }
 

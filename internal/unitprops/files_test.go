@@ -321,3 +321,27 @@ type failing struct{ err error }
 func (f failing) Props(_ context.Context, unit string) (Props, error) {
 	return Props{Unit: unit}, f.err
 }
+
+// TestDropInDirsOfInstances pins the drop-in directories of an instance
+// with dashes to systemd's unit_file_find_dirs (src/shared/dropin.c): the
+// instance, its template and the template's dash prefixes, then each dash
+// prefix of the instance *with the instance kept* ("foo-@inst.service")
+// and its template ("foo-@.service"); the type-wide directory last.
+func TestDropInDirsOfInstances(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	dir := "/etc/systemd/system"
+	for _, d := range []string{"foo-bar@inst.service.d", "foo-bar@.service.d", "foo-.service.d", "foo-@inst.service.d", "foo-@.service.d", "service.d", "foo-bar-.service.d", "foo-inst.service.d"} {
+		if err := os.MkdirAll(filepath.Join(root, dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := NewFiles(testTable(), FilesOptions{Root: root, SearchPath: []string{dir}})
+	want := []string{
+		dir + "/foo-bar@inst.service.d", dir + "/foo-bar@.service.d", dir + "/foo-.service.d",
+		dir + "/foo-@inst.service.d", dir + "/foo-@.service.d", dir + "/service.d",
+	}
+	if d := cmp.Diff(want, f.dropInDirs([]string{"foo-bar@inst.service"})); d != "" {
+		t.Errorf("drop-in dirs of foo-bar@inst.service (-want +got):\n%s", d)
+	}
+}
