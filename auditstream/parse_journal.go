@@ -97,7 +97,10 @@ func (p *Parser) finishExport() (Record, bool, error) {
 	e := &p.exp
 	e.active = false
 	if string(e.transport) != "audit" {
-		if e.bad {
+		// Another transport's entry (a coredump's huge binary field
+		// makes it "bad") is not a SECCOMP record: skip it. Only an
+		// entry whose transport is unknown may have been one.
+		if e.bad && len(e.transport) == 0 {
 			return p.fail(&ParseError{Reason: ReasonBadExport})
 		}
 		return Record{}, false, nil

@@ -167,29 +167,37 @@ func (r *Reader) readBinaryField(key []byte) error {
 		return eofOr(err, r.name)
 	}
 	n := binary.LittleEndian.Uint64(sz[:])
+	// Lines spanned: every '\n' in the size and the value, and the
+	// newline after the value.
+	nl := bytes.Count(sz[:], []byte("\n"))
 	if n > MaxLineLength {
 		// drop the value without buffering it
-		nl, err := discardCount(r.br, n)
-		r.p.ExportBinary(key, nil, nl)
+		dnl, err := discardCount(r.br, n)
+		nl += dnl
 		if err != nil {
+			r.p.ExportBinary(key, nil, nl)
 			return eofOr(err, r.name)
 		}
-		_, _ = r.br.ReadByte() // its newline
+		if c, err := r.br.ReadByte(); err == nil && c == '\n' { // its newline
+			nl++
+		}
+		r.p.ExportBinary(key, nil, nl)
 		return nil
 	}
 	val := make([]byte, int(n))
 	if _, err := io.ReadFull(r.br, val); err != nil {
-		r.p.ExportBinary(key, nil, bytes.Count(val, []byte("\n")))
+		r.p.ExportBinary(key, nil, nl+bytes.Count(val, []byte("\n")))
 		return eofOr(err, r.name)
 	}
+	nl += bytes.Count(val, []byte("\n"))
 	if c, err := r.br.ReadByte(); err != nil || c != '\n' {
-		r.p.ExportBinary(key, nil, bytes.Count(val, []byte("\n")))
+		r.p.ExportBinary(key, nil, nl)
 		if err != nil {
 			return eofOr(err, r.name)
 		}
 		return nil
 	}
-	r.p.ExportBinary(key, val, bytes.Count(val, []byte("\n")))
+	r.p.ExportBinary(key, val, nl+1)
 	return nil
 }
 

@@ -179,3 +179,38 @@ func TestReaderLineErrorLocation(t *testing.T) {
 		})
 	}
 }
+
+// TestExportLargeFieldOtherEntry: a journal export entry that is not an
+// audit record (e.g. a coredump with a binary COREDUMP= field beyond
+// MaxLineLength) is skipped, not reported as a malformed SECCOMP record.
+func TestExportLargeFieldOtherEntry(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("__CURSOR=a\n_TRANSPORT=journal\nCOREDUMP\n")
+	big := bytes.Repeat([]byte("x\n"), MaxLineLength)
+	var sz [8]byte
+	for i, n := 0, uint64(len(big)); i < 8; i++ {
+		sz[i] = byte(n >> (8 * i))
+	}
+	b.Write(sz[:])
+	b.Write(big)
+	b.WriteString("\nMESSAGE=Process 1 (x) dumped core.\n\n")
+	b.WriteString("__CURSOR=b\n_TRANSPORT=audit\n_AUDIT_TYPE=1326\nMESSAGE=SECCOMP pid=1 arch=c000003e syscall=1 code=0x0\n\n")
+	r := NewReader(&b, "x")
+	var got []int
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		got = append(got, rec.Line)
+	}
+	if want := []int{4 + MaxLineLength + 1 + 2}; !cmp.Equal(got, want) {
+		t.Errorf("record lines %v, want %v", got, want)
+	}
+	if st := r.Stats(); len(st.Malformed) != 0 {
+		t.Errorf("malformed counted: %v", st.Malformed)
+	}
+}
