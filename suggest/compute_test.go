@@ -1,6 +1,7 @@
 package suggest
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -481,5 +482,30 @@ func TestErrnoDenialsSeenMeanLogging(t *testing.T) {
 	}
 	if len(s.Notes) == 0 || !strings.Contains(strings.Join(s.Notes, " "), "2 errno denials of this unit were logged") {
 		t.Errorf("notes = %q", s.Notes)
+	}
+}
+
+// TestJSONEscapedUnitName: a valid unit name with systemd's \xNN escape
+// (common for device-derived instances) reaches JSON unchanged, so that
+// "unit" names the same unit as "path".
+func TestJSONEscapedUnitName(t *testing.T) {
+	const u = `systemd-fsck@dev-disk-by\x2duuid-abcd.service`
+	s := Compute(aggregate(t, den(u, "socket", "kill_process")), allowList("read"), Options{Table: testTable(t)})
+	var buf strings.Builder
+	if err := RenderJSON(&buf, []Suggestion{s}); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Suggestions []struct {
+			Unit string
+			Path *string
+		}
+	}
+	if err := json.Unmarshal([]byte(buf.String()), &doc); err != nil || len(doc.Suggestions) != 1 {
+		t.Fatalf("%v\n%s", err, buf.String())
+	}
+	got := doc.Suggestions[0]
+	if got.Unit != u || got.Path == nil || *got.Path != "/etc/systemd/system/"+u+".d/50-seccompwatch.conf" {
+		t.Errorf("unit %q path %v, want %q", got.Unit, *got.Path, u)
 	}
 }

@@ -81,7 +81,7 @@
 //	{
 //	  "version": 1,
 //	  "suggestions": [{
-//	    "unit": string,               // sanitized
+//	    "unit": string,               // as systemd spells it; sanitized if not a valid unit name
 //	    "machine": string,            // "" for the host; sanitized
 //	    "applicable": bool,
 //	    "path": string|null,          // drop-in path; null if not applicable

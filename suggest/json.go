@@ -166,8 +166,12 @@ func toJSONSuggestion(s Suggestion) (jsonSuggestion, error) {
 	if err := RenderDropin(&dropin, s); err != nil {
 		return jsonSuggestion{}, err
 	}
+	unit := s.Unit
+	if ValidateUnitName(unit) != nil {
+		unit = Sanitize(unit, 0) // a valid name is plain already; \x2d stays as systemd spells it
+	}
 	js := jsonSuggestion{
-		Unit: Sanitize(s.Unit, 0), Machine: Sanitize(s.Machine, 0), Applicable: s.Applicable,
+		Unit: unit, Machine: Sanitize(s.Machine, 0), Applicable: s.Applicable,
 		Table: s.Table, Generator: Sanitize(s.Generator, 64), Granularity: s.Granularity.String(),
 		Mode: s.Mode, Total: s.Total, FirstSeen: jsonTime(s.FirstSeen), LastSeen: jsonTime(s.LastSeen),
 		Lines: toJSONLines(s.Lines), NoChange: toJSONLines(s.NoChange),
