@@ -190,6 +190,10 @@ func (d *DBus) Invalidate(unit string) {
 		d.env = nil
 		return
 	}
+	// A fetch of unit already in flight may have read the old
+	// configuration: bumping the generation keeps it (and any other
+	// in-flight fetch, which merely costs one more call) out of the cache.
+	d.gen++
 	delete(d.cache, unit)
 }
 
