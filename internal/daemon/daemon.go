@@ -319,6 +319,13 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}()
 	defer d.attr.Close()
 	defer d.closeBus()
+	defer func() {
+		if d.events != nil {
+			if cerr := d.events.Close(); cerr != nil {
+				d.log.Warn("event stream close", zap.Error(cerr))
+			}
+		}
+	}()
 
 	ln, err := net.Listen("tcp", d.cfg.ListenAddress)
 	if err != nil {
@@ -364,11 +371,6 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	err = g.Wait()
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
 	d.saveState()
-	if d.events != nil {
-		if cerr := d.events.Close(); cerr != nil {
-			d.log.Warn("event stream close", zap.Error(cerr))
-		}
-	}
 	if rerr := d.source.Restore(); rerr != nil {
 		d.log.Error("restoring kernel audit state", zap.Error(rerr))
 	}
