@@ -215,7 +215,7 @@ func (p *Parser) parseText(line []byte) (Record, bool, error) {
 		}
 	}
 	if pos < 0 {
-		return Record{}, false, nil // ----, time->, other text
+		return p.parseJournalShort(line) // or ----, time->, other text
 	}
 	rest := line[pos+len(typeKey):]
 	e := 0

@@ -187,6 +187,44 @@ func TestRawShapesAgree(t *testing.T) {
 	}
 }
 
+// TestJournalShortAgrees checks journalctl's text output of the same
+// journal (testdata/journal_short.log: seven -o short* renderings, one
+// after the other) against the records of raw.log: only the time (the
+// journal's reception time, in the forms that carry a date) and the serial
+// (never printed) may differ.
+func TestJournalShortAgrees(t *testing.T) {
+	base := readAll(t, "testdata/raw.log").Records
+	got := readAll(t, "testdata/journal_short.log").Records
+	forms := []struct {
+		name  string
+		dated bool
+	}{{"short", false}, {"short-iso", true}, {"short-precise", false}, {"short-iso-precise", true},
+		{"short-unix", true}, {"short-monotonic", false}, {"short-iso without _PID", true}}
+	if len(got) != len(forms)*len(base) {
+		t.Fatalf("%d records, want %d", len(got), len(forms)*len(base))
+	}
+	for f, form := range forms {
+		for i, b := range base {
+			g := got[f*len(base)+i]
+			if dated := g.Time != ""; dated != form.dated {
+				t.Errorf("%s record %d: time %q, want a time: %v", form.name, i, g.Time, form.dated)
+			} else if dated {
+				// the journal received each record within a few ms
+				// (short-iso and short-unix print whole seconds)
+				gt, err1 := time.Parse(time.RFC3339, g.Time)
+				bt, err2 := time.Parse(time.RFC3339, b.Time)
+				if d := gt.Sub(bt.Truncate(time.Second)); err1 != nil || err2 != nil || d < 0 || d > time.Second+5*time.Millisecond {
+					t.Errorf("%s record %d: time %s, record's %s", form.name, i, g.Time, b.Time)
+				}
+			}
+			g.Line, g.Time, g.Serial = b.Line, b.Time, b.Serial
+			if d := cmp.Diff(b, g); d != "" {
+				t.Errorf("%s record %d (-raw.log +journal_short.log):\n%s", form.name, i, d)
+			}
+		}
+	}
+}
+
 func TestParseKernel(t *testing.T) {
 	const pfx = "audit(1763775501.123:42): auid=4294967295 uid=0 gid=0 ses=4294967295 subj=unconfined pid=1234 comm=\"deny\" exe=\"/usr/local/bin/deny\" "
 	tests := []struct {

@@ -28,13 +28,15 @@ func registerReplay(app *kingpin.Application, e *env, cmds map[string]func() err
 	c := app.Command("replay", `Print the seccomp denials in audit logs.
 
 Reads raw audit.log (auditd 2.x/3.x), ausearch --raw and ausearch -i output,
-kernel log text (dmesg, syslog, journalctl), and journalctl -o json/-o export,
-detected per line; .gz files and rotated sets (audit.log.N) work; - is stdin.
+kernel log text (dmesg, syslog, journalctl), journalctl's own audit lines
+("audit[PID]: SECCOMP ..."; time only from -o short-iso or short-unix), and
+journalctl -o json/-o export, detected per line; .gz files and rotated sets (audit.log.N) work; - is stdin.
 
 Examples:
   seccompwatch replay /var/log/audit/audit.log*
   ausearch -m SECCOMP -i | seccompwatch replay -
   journalctl -o json _TRANSPORT=audit | seccompwatch replay --output jsonl -
+  journalctl -o short-iso _TRANSPORT=audit | seccompwatch replay -
   seccompwatch replay --unit nginx.service audit.log   # all records are nginx's`)
 	unit := c.Flag("unit", "Attribute every record to this unit (records carry no cgroup). Default: the unit whose ExecStart= runs the record's exe, when exactly one does.").String()
 	output := c.Flag("output", "text, or jsonl (one JSON object per record, schema in the README).").Default("text").Enum("text", "jsonl")
