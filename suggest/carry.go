@@ -1,6 +1,7 @@
 package suggest
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/unit"
@@ -14,7 +15,7 @@ import (
 // outside [Service], and values with control characters, are not carried
 // and produce a warning. RenderDiff applies CarryOver itself; whoever writes
 // the file should write RenderDropin(CarryOver(s, current)), which is what
-// the diff shows.
+// the diff shows. CarryOver is idempotent.
 func CarryOver(s Suggestion, current map[string]string) Suggestion {
 	text, ok := current[s.Path]
 	if !ok || text == "" || !s.Applicable {
@@ -22,7 +23,9 @@ func CarryOver(s Suggestion, current map[string]string) Suggestion {
 	}
 	opts, err := unit.DeserializeOptions(strings.NewReader(text))
 	if err != nil {
-		s.Warnings = append(s.Warnings, "the current "+DropinName+" does not parse ("+Sanitize(err.Error(), 0)+"): nothing carried over from it")
+		if w := "the current " + DropinName + " does not parse (" + Sanitize(err.Error(), 0) + "): nothing carried over from it"; !slices.Contains(s.Warnings, w) {
+			s.Warnings = append(slices.Clone(s.Warnings), w)
+		}
 		return s
 	}
 	have := map[string]bool{}
@@ -37,17 +40,28 @@ func CarryOver(s Suggestion, current map[string]string) Suggestion {
 		}
 	}
 	kept := append([]string(nil), s.Kept...)
+	for _, k := range kept { // CarryOver of a carried suggestion changes nothing
+		have[k] = true
+	}
+	warned := map[string]bool{}
+	for _, w := range s.Warnings {
+		warned[w] = true
+	}
+	warnings := slices.Clone(s.Warnings)
 	for _, o := range opts {
 		d := o.Name + "=" + o.Value
 		switch {
 		case o.Section != "Service" || !isPlain(d) || strings.ContainsAny(o.Name, "[]#;") || o.Name == "":
-			s.Warnings = append(s.Warnings, "not carried over from the current "+DropinName+": "+quote("["+o.Section+"] "+d, 0))
+			if w := "not carried over from the current " + DropinName + ": " + quote("["+o.Section+"] "+d, 0); !warned[w] {
+				warned[w] = true
+				warnings = append(warnings, w)
+			}
 		case have[d]:
 		default:
 			have[d] = true
 			kept = append(kept, d)
 		}
 	}
-	s.Kept = kept
+	s.Kept, s.Warnings = kept, warnings
 	return s
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -82,6 +83,14 @@ func TestCarryOver(t *testing.T) {
 	}
 	if !containsSub(got.Warnings, "[Unit] Description=x") {
 		t.Errorf("warnings = %q, want one about [Unit]", got.Warnings)
+	}
+	// Idempotent: the API carries over, and RenderDiff does it again.
+	if again := CarryOver(got, cur); !reflect.DeepEqual(again, got) {
+		t.Errorf("CarryOver twice: Kept %q Warnings %q, once: Kept %q Warnings %q", again.Kept, again.Warnings, got.Kept, got.Warnings)
+	}
+	bad := map[string]string{s.Path: "[Service\n"}
+	if once, twice := CarryOver(s, bad), CarryOver(CarryOver(s, bad), bad); len(once.Warnings) == len(s.Warnings) || !reflect.DeepEqual(once, twice) {
+		t.Errorf("unparsable drop-in: warnings once %q, twice %q", once.Warnings, twice.Warnings)
 	}
 	var buf bytes.Buffer
 	if err := RenderDropin(&buf, got); err != nil {

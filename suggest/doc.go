@@ -97,6 +97,7 @@
 //	      "exes": [string], "included": bool, "reason": string
 //	    }],
 //	    "no_change": [line],          // already allowed, noise, not the unit's filter
+//	    "kept": [string],             // directives carried over from the drop-in at path
 //	    "warnings": [string],
 //	    "notes": [string],
 //	    "dropin": string              // RenderDropin's text of this suggestion

@@ -33,6 +33,7 @@ type jsonSuggestion struct {
 	Lines       []jsonLine     `json:"lines"`
 	ArchNotes   []jsonArchNote `json:"arch_notes"`
 	NoChange    []jsonLine     `json:"no_change"`
+	Kept        []string       `json:"kept"`
 	Warnings    []string       `json:"warnings"`
 	Notes       []string       `json:"notes"`
 	Dropin      string         `json:"dropin"`
@@ -176,6 +177,7 @@ func toJSONSuggestion(s Suggestion) (jsonSuggestion, error) {
 		Mode: s.Mode, Total: s.Total, FirstSeen: jsonTime(s.FirstSeen), LastSeen: jsonTime(s.LastSeen),
 		Lines: toJSONLines(s.Lines), NoChange: toJSONLines(s.NoChange),
 		ArchNotes: make([]jsonArchNote, 0, len(s.ArchNotes)),
+		Kept:      nonNil(s.Kept),
 		Warnings:  nonNil(s.Warnings), Notes: nonNil(s.Notes), Dropin: dropin.String(),
 	}
 	if s.Applicable {

@@ -568,3 +568,48 @@ func TestUnattributedExes(t *testing.T) {
 		}
 	}
 }
+
+// TestSuggestionKeepsCurrentDropin: what the API serves may replace the
+// unit's 50-seccompwatch.conf, so it keeps the grants already there (they
+// no longer show up as denials) in every format, not only in the diff.
+func TestSuggestionKeepsCurrentDropin(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	unit := fmt.Sprintf("sw-carry-%d.service", os.Getpid())
+	dir := filepath.Join(root, "etc/systemd/system")
+	self, _ := os.Executable()
+	for name, body := range map[string]string{
+		unit: "[Service]\nExecStart=" + self + "\nSystemCallFilter=read write\n",
+		unit + ".d/50-seccompwatch.conf": "[Service]\nSystemCallFilter=sysinfo\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := startWithRoot(t, Config{UnitsRoot: root})
+	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Cgroups: unitCgroups(t, fmt.Sprintf("swtest-%d.slice", os.Getpid()), unit)})
+	r.waitMetric(t, fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="getcpu",unit=%q}`, unit))
+
+	dropin := r.get(t, "/api/v1/suggestions/"+unit+"?format=dropin")
+	var active []string
+	for _, l := range strings.Split(dropin, "\n") {
+		if strings.HasPrefix(l, "SystemCallFilter=") {
+			active = append(active, l)
+		}
+	}
+	if strings.Join(active, "|") != "SystemCallFilter=sysinfo|SystemCallFilter=getcpu" {
+		t.Errorf("drop-in directives %q, want the current sysinfo kept and getcpu added:\n%s", active, dropin)
+	}
+	for _, path := range []string{"/api/v1/suggestions/" + unit, "/api/v1/suggestions"} {
+		if body := r.get(t, path); !strings.Contains(body, `"SystemCallFilter=sysinfo"`) {
+			t.Errorf("%s does not keep SystemCallFilter=sysinfo:\n%s", path, body)
+		}
+	}
+	diff := r.get(t, "/api/v1/suggestions/"+unit+"?format=diff")
+	if strings.Count(diff, "SystemCallFilter=sysinfo") != 1 || !strings.Contains(diff, "+SystemCallFilter=getcpu") {
+		t.Errorf("diff:\n%s", diff)
+	}
+}
