@@ -579,7 +579,7 @@ func TestSuggestionKeepsCurrentDropin(t *testing.T) {
 	dir := filepath.Join(root, "etc/systemd/system")
 	self, _ := os.Executable()
 	for name, body := range map[string]string{
-		unit: "[Service]\nExecStart=" + self + "\nSystemCallFilter=read write\n",
+		unit:                             "[Service]\nExecStart=" + self + "\nSystemCallFilter=read write\n",
 		unit + ".d/50-seccompwatch.conf": "[Service]\nSystemCallFilter=sysinfo\n",
 	} {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
