@@ -20,11 +20,16 @@ import (
 // systemd groups containing it in t. The unit is left for the caller.
 func Enrich(rec auditstream.Record, t *syscalls.Table) event.Event {
 	e := event.Event{Record: rec, Unit: event.UnknownUnit}
-	name := rec.SyscallNm
-	if name == "" {
-		if n, ok := syscalls.Name(rec.Arch, rec.Syscall); ok {
-			name = n
+	var name string
+	if rec.SyscallNm != "" {
+		// ausearch -i gives a name and no number: keep it only when the
+		// ABI's table has it (SPEC: the name in that arch's table, or
+		// "unknown"), never anything a forged log made up.
+		if _, ok := syscalls.Number(rec.Arch, rec.SyscallNm); ok {
+			name = rec.SyscallNm
 		}
+	} else if n, ok := syscalls.Name(rec.Arch, rec.Syscall); ok {
+		name = n
 	}
 	if name == "" {
 		name = "unknown"

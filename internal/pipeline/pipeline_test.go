@@ -33,6 +33,9 @@ func TestEnrich(t *testing.T) {
 		{"i386 number", auditstream.Record{Arch: syscalls.ArchI386, Syscall: 115}, "swapoff", "@swap"},
 		{"x32 keeps its bit", auditstream.Record{Arch: syscalls.ArchX32, Syscall: 41 | syscalls.X32Bit}, "socket", "@network-io"},
 		{"name from ausearch -i", auditstream.Record{Arch: syscalls.ArchX86_64, Syscall: -1, SyscallNm: "mount"}, "mount", "@mount"},
+		{"ausearch -i name not in the table", auditstream.Record{Arch: syscalls.ArchX86_64, SyscallNm: "foo;bar"}, "unknown", ""},
+		{"ausearch -i name of another ABI", auditstream.Record{Arch: syscalls.ArchX86_64, SyscallNm: "socketcall"}, "unknown", ""},
+		{"ausearch -i name, unknown arch", auditstream.Record{Arch: syscalls.ArchUnknown, SyscallNm: "mount"}, "unknown", ""},
 		{"unknown arch", auditstream.Record{Arch: syscalls.ArchUnknown, AuditArch: 0xc0000008, Syscall: 41}, "unknown", ""},
 		{"unknown number", auditstream.Record{Arch: syscalls.ArchX86_64, Syscall: 99999}, "unknown", ""},
 	} {
