@@ -17,6 +17,7 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
+	"github.com/seccompwatch/seccompwatch/internal/units"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
@@ -162,6 +163,10 @@ func writeOutDir(e *env, results []pipeline.Result, dir string) error {
 		}
 		dst := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(s.Path, "/")))
 		if s.Machine != "" {
+			if !units.ValidMachineName(s.Machine) { // a directory name: never "..", "/" or bytes
+				fmt.Fprintf(e.stderr, "not written: %s (machine name %s is not a valid machine name)\n", suggest.Sanitize(s.Unit, 256), suggest.Sanitize(s.Machine, 64))
+				continue
+			}
 			dst = filepath.Join(dir, "machines", s.Machine, filepath.FromSlash(strings.TrimPrefix(s.Path, "/")))
 		}
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {

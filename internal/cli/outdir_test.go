@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seccompwatch/seccompwatch/internal/pipeline"
+	"github.com/seccompwatch/seccompwatch/suggest"
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+// A machine name becomes a directory under --out-dir: one that is not a
+// valid machine name is refused, never joined into a path.
+func TestOutDirMachineName(t *testing.T) {
+	table, _ := syscalls.Bundled("252")
+	base := t.TempDir()
+	dir := filepath.Join(base, "out")
+	for _, machine := range []string{"web", "../../escape", "a/b", "bad\nname"} {
+		agg := suggest.NewAggregator(suggest.Limits{})
+		agg.Add(suggest.Denial{Unit: "app.service", Machine: machine, Arch: syscalls.ArchX86_64, Nr: 41,
+			Syscall: "socket", Action: "kill_process", Exe: "/usr/bin/app", Time: time.Unix(100, 0), Native: true})
+		s := suggest.Compute(agg.Snapshot()[0], nil, suggest.Options{Table: table})
+		var out, errb bytes.Buffer
+		if err := writeOutDir(&env{stdout: &out, stderr: &errb}, []pipeline.Result{{Suggestion: s}}, dir); err != nil {
+			t.Fatalf("%q: %v", machine, err)
+		}
+		wrote := strings.HasPrefix(out.String(), "wrote ")
+		if wrote != (machine == "web") {
+			t.Errorf("machine %q: stdout %q stderr %q", machine, out.String(), errb.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "machines/web/etc/systemd/system/app.service.d/50-seccompwatch.conf")); err != nil {
+		t.Error(err)
+	}
+	var stray []string
+	_ = filepath.Walk(base, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && !strings.HasPrefix(p, filepath.Join(dir, "machines/web")+"/") {
+			stray = append(stray, p)
+		}
+		return nil
+	})
+	if len(stray) > 0 {
+		t.Errorf("files written outside machines/web: %q", stray)
+	}
+}
