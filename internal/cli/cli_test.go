@@ -109,6 +109,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"suggest", "--replay", sample, "--unit", "../../etc/passwd"}, ExitUsage, "invalid unit name"},
 		{[]string{"suggest", "--server", "http://127.0.0.1:1", "x.service"}, ExitError, "not reachable"},
 		{[]string{"bogus"}, ExitUsage, "expected command"},
+		{[]string{"suggest", "--unit", "x.service"}, ExitUsage, "--unit works with --replay"},
+		{[]string{"suggest", "--out-dir", "/tmp/x", "x.service"}, ExitUsage, "--out-dir works with --replay"},
 		{[]string{"explain", "--systemd.table", "1", "socket"}, ExitUsage, "no such systemd table"},
 		{[]string{"replay", "--systemd.table", "999", "/dev/null"}, ExitUsage, "no such systemd table"},
 		{[]string{"suggest", "--replay", "/dev/null", "--systemd.table", "x"}, ExitUsage, "no such systemd table"},

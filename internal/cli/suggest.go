@@ -60,6 +60,12 @@ Examples:
 			gran = suggest.GranularityGroup
 		}
 		if len(*replayFiles) == 0 {
+			switch {
+			case *unitFlag != "":
+				return usagef("--unit works with --replay; to ask the daemon about a unit, name it: seccompwatch suggest UNIT")
+			case *outDir != "":
+				return usagef("--out-dir works with --replay")
+			}
 			if len(*args) > 1 {
 				return usagef("give one unit, or --replay FILE")
 			}
