@@ -111,6 +111,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"bogus"}, ExitUsage, "expected command"},
 		{[]string{"suggest", "--unit", "x.service"}, ExitUsage, "--unit works with --replay"},
 		{[]string{"suggest", "--out-dir", "/tmp/x", "x.service"}, ExitUsage, "--out-dir works with --replay"},
+		{[]string{"suggest", "--machine", "web"}, ExitUsage, "--machine needs a UNIT"},
+		{[]string{"suggest", "--machine", "../x", "x.service"}, ExitUsage, "not a machine name"},
 		{[]string{"explain", "--systemd.table", "1", "socket"}, ExitUsage, "no such systemd table"},
 		{[]string{"replay", "--systemd.table", "999", "/dev/null"}, ExitUsage, "no such systemd table"},
 		{[]string{"suggest", "--replay", "/dev/null", "--systemd.table", "x"}, ExitUsage, "no such systemd table"},

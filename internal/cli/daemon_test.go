@@ -88,4 +88,11 @@ func TestClientCommands(t *testing.T) {
 	if code, _, errs := run(t, "", "suggest", "--server", server, "nothere.service"); code != ExitError || !strings.Contains(errs, "404") {
 		t.Errorf("unknown unit: exit %d, %s", code, errs)
 	}
+	// The unit runs on the host: found as .host's, not as a container's.
+	if code, out, errs := run(t, "", "suggest", "--server", server, "--machine", ".host", unit); code != ExitOK || !strings.Contains(out, "\nSystemCallFilter=getcpu\n") {
+		t.Errorf("--machine .host: exit %d, %s %s", code, out, errs)
+	}
+	if code, _, errs := run(t, "", "suggest", "--server", server, "--machine", "web", unit); code != ExitError || !strings.Contains(errs, "404") {
+		t.Errorf("--machine web: exit %d, %s", code, errs)
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
 	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/httpapi"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
 	"github.com/seccompwatch/seccompwatch/internal/units"
 	"github.com/seccompwatch/seccompwatch/suggest"
@@ -43,6 +44,7 @@ Examples:
   seccompwatch suggest --replay audit.log --unit nginx.service --format diff
   seccompwatch suggest --replay audit.log --out-dir ./dropins   # files to review and commit
   seccompwatch suggest nginx.service                          # from the daemon
+  seccompwatch suggest --machine web demo.service             # a container's unit
   seccompwatch suggest --format json > suggestions.json`)
 	replayFiles := c.Flag("replay", "Audit log to read (repeatable; - for stdin). Without it, ask the daemon.").Strings()
 	unitFlag := c.Flag("unit", "With --replay: attribute every record to this unit.").String()
@@ -53,6 +55,7 @@ Examples:
 	root := c.Flag("root", "With --replay: root directory of the unit files (attribution by exe, current filters, drop-ins).").Default("/").String()
 	table := tableFlag(c)
 	server := serverFlag(c)
+	machine := c.Flag("machine", "Without --replay, with a UNIT: the container (machine) whose unit to show, or .host; default the host's unit when there is one.").String()
 	args := c.Arg("unit-or-files", "Without --replay: the unit to ask the daemon about. With --replay: more audit logs.").Strings()
 	cmds[c.FullCommand()] = func() error {
 		gran := suggest.GranularitySyscall
@@ -65,6 +68,10 @@ Examples:
 				return usagef("--unit works with --replay; to ask the daemon about a unit, name it: seccompwatch suggest UNIT")
 			case *outDir != "":
 				return usagef("--out-dir works with --replay")
+			case *machine != "" && len(*args) != 1:
+				return usagef("--machine needs a UNIT")
+			case *machine != "" && *machine != httpapi.HostMachine && !event.ValidMachineName(*machine):
+				return usagef("--machine: not a machine name: %q", *machine)
 			}
 			if len(*args) > 1 {
 				return usagef("give one unit, or --replay FILE")
@@ -73,7 +80,7 @@ Examples:
 			if len(*args) == 1 {
 				unit = (*args)[0]
 			}
-			return suggestFromServer(e, *server, unit, *format, *allowRisky, *granularity)
+			return suggestFromServer(e, *server, unit, *machine, *format, *allowRisky, *granularity)
 		}
 		t, err := selectTable(*table)
 		if err != nil {
@@ -189,8 +196,11 @@ func writeOutDir(e *env, results []pipeline.Result, dir string) error {
 // httpClient is the client used to read a running daemon.
 var httpClient = &http.Client{Timeout: 15 * time.Second}
 
-func suggestFromServer(e *env, server, unit, format string, allowRisky bool, granularity string) error {
+func suggestFromServer(e *env, server, unit, machine, format string, allowRisky bool, granularity string) error {
 	q := url.Values{"format": {format}, "granularity": {granularity}}
+	if machine != "" {
+		q.Set("machine", machine)
+	}
 	if allowRisky {
 		q.Set("allow_risky", "1")
 	}

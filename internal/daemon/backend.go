@@ -39,15 +39,15 @@ func (d *Daemon) Suggestions(ctx context.Context, q httpapi.Query) []suggest.Sug
 func (d *Daemon) Suggestion(ctx context.Context, unit string, q httpapi.Query) (suggest.Suggestion, map[string]string, bool) {
 	var match []suggest.UnitAggregate
 	for _, u := range d.agg.Snapshot() {
-		if u.Unit == unit {
+		if u.Unit == unit && (q.Machine == "" || q.Machine == u.Machine || q.Machine == httpapi.HostMachine && u.Machine == "") {
 			match = append(match, u)
 		}
 	}
 	if len(match) == 0 {
 		return suggest.Suggestion{}, nil, false
 	}
-	// The same unit name on the host comes first (it sorts before any
-	// machine's); a machine's unit of that name is reachable by the list.
+	// Without ?machine=, the same unit name on the host comes first (it
+	// sorts before any machine's).
 	// What the API serves is what may replace the file at Path: it keeps
 	// the grants of the drop-in there (RenderDiff carries them over too).
 	rs := pipeline.Suggest(ctx, match[:1], d.props, d.options(q))

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -43,5 +44,23 @@ func TestContainerUnit(t *testing.T) {
 	d := doc.Denials[0]
 	if d.Machine == nil || *d.Machine != c.Machine || d.Comm != "uname" || !strings.HasSuffix(d.Exe, "/uname") || d.Attribution != "bpf" {
 		t.Fatalf("denial %+v (machine %v), want machine %q, comm uname, attribution bpf", d, d.Machine, c.Machine)
+	}
+
+	// The suggestion is the machine's: found by ?machine=NAME, not as
+	// the host's (.host).
+	var sugg struct {
+		Suggestions []struct{ Unit, Machine string }
+	}
+	body = r.get(t, "/api/v1/suggestions/demo.service?machine="+c.Machine)
+	if err := json.Unmarshal([]byte(body), &sugg); err != nil || len(sugg.Suggestions) != 1 || sugg.Suggestions[0].Machine != c.Machine {
+		t.Errorf("suggestion with ?machine=%s: %v %s", c.Machine, err, body)
+	}
+	resp, err := http.Get(r.url + "/api/v1/suggestions/demo.service?machine=.host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("?machine=.host: %s, want 404 (demo.service runs only in the container)", resp.Status)
 	}
 }

@@ -6,6 +6,7 @@ package event
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
@@ -185,4 +186,22 @@ func AppendString(b []byte, s string) []byte {
 // MarshalJSON implements json.Marshaler with the live key set.
 func (e Event) MarshalJSON() ([]byte, error) {
 	return e.AppendJSON(nil, JSONOptions{Live: true}), nil
+}
+
+// ValidMachineName reports whether s is usable as a machine name the way
+// systemd's machine_name_is_valid judges one: a hostname of at most 64
+// characters from [A-Za-z0-9._-], not starting with a dot, and not "..".
+// Anything else from a cgroup path is refused, never escaped, because the
+// name becomes a directory under --out-dir and a label value.
+func ValidMachineName(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '.' || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return !strings.Contains(s, "..")
 }

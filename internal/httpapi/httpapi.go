@@ -62,7 +62,14 @@ type Backend interface {
 type Query struct {
 	AllowRisky  bool
 	Granularity suggest.Granularity
+	// Machine selects a container's unit for /api/v1/suggestions/{unit}:
+	// a machine name, HostMachine for the host's, or "" for the host's
+	// when it has one, else any machine's.
+	Machine string
 }
+
+// HostMachine is the ?machine= value naming the host, as machinectl spells it.
+const HostMachine = ".host"
 
 func parseQuery(r *http.Request) (Query, bool) {
 	var q Query
@@ -79,6 +86,12 @@ func parseQuery(r *http.Request) (Query, bool) {
 		q.Granularity = suggest.GranularityGroup
 	default:
 		return q, false
+	}
+	if m := r.URL.Query().Get("machine"); m != "" {
+		if m != HostMachine && !event.ValidMachineName(m) {
+			return q, false
+		}
+		q.Machine = m
 	}
 	return q, true
 }
@@ -136,7 +149,7 @@ func New(b Backend, opts Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/suggestions", func(w http.ResponseWriter, r *http.Request) {
 		q, ok := parseQuery(r)
 		if !ok {
-			writeError(w, http.StatusBadRequest, "allow_risky must be 0 or 1, granularity syscall or group")
+			writeError(w, http.StatusBadRequest, "allow_risky must be 0 or 1, granularity syscall or group, machine a machine name or .host")
 			return
 		}
 		ss := b.Suggestions(r.Context(), q)
@@ -158,7 +171,7 @@ func New(b Backend, opts Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/suggestions/{unit...}", func(w http.ResponseWriter, r *http.Request) {
 		q, ok := parseQuery(r)
 		if !ok {
-			writeError(w, http.StatusBadRequest, "allow_risky must be 0 or 1, granularity syscall or group")
+			writeError(w, http.StatusBadRequest, "allow_risky must be 0 or 1, granularity syscall or group, machine a machine name or .host")
 			return
 		}
 		unit := r.PathValue("unit")
@@ -229,7 +242,7 @@ var indexTmpl = template.Must(template.New("index").Funcs(template.FuncMap{"path
 <h2>Suggestions</h2>
 {{if .Suggestions}}<table><tr><th>unit</th><th>machine</th><th>syscalls</th><th>drop-in</th></tr>
 {{range .Suggestions}}<tr><td>{{.Unit}}</td><td>{{.Machine}}</td><td>{{len .Lines}}</td>
-<td><a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=dropin">drop-in</a> · <a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=diff">diff</a></td></tr>
+<td>{{$m := or .Machine ".host"}}<a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=dropin&amp;machine={{$m}}">drop-in</a> · <a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=diff&amp;machine={{$m}}">diff</a></td></tr>
 {{end}}</table>{{else}}<p>No denials recorded yet.</p>{{end}}
 </body></html>
 `))

@@ -122,6 +122,8 @@ func TestEndpoints(t *testing.T) {
 		{"/api/v1/suggestions/nginx.service?format=dropin", 200, "\nSystemCallFilter=socket\n"},
 		{"/api/v1/suggestions/nginx.service?format=diff", 200, "+++ "},
 		{"/api/v1/suggestions/other.service", 404, "no denials"},
+		{"/api/v1/suggestions/nginx.service?machine=../../x", 400, "machine"},
+		{"/api/v1/suggestions/nginx.service?machine=-x", 400, "machine"},
 		{"/", 200, "nginx.service"},
 		{"/nope", 404, ""},
 	} {
@@ -133,6 +135,12 @@ func TestEndpoints(t *testing.T) {
 	get(t, srv.URL+"/api/v1/suggestions?allow_risky=1&granularity=group")
 	if !b.lastQ.AllowRisky || b.lastQ.Granularity != suggest.GranularityGroup {
 		t.Errorf("query options not passed on: %+v", b.lastQ)
+	}
+	for _, m := range []string{"web-1", HostMachine} {
+		get(t, srv.URL+"/api/v1/suggestions/nginx.service?machine="+m)
+		if b.lastQ.Machine != m {
+			t.Errorf("machine=%s passed on as %q", m, b.lastQ.Machine)
+		}
 	}
 }
 
@@ -191,7 +199,7 @@ func TestIndexLinksResolve(t *testing.T) {
 	srv := serve(t, b)
 	_, page, _ := get(t, srv.URL+"/")
 	n := 0
-	for _, m := range regexp.MustCompile(`<a href="(/api/v1/suggestions/[^"]*format=dropin)">`).FindAllStringSubmatch(page, -1) {
+	for _, m := range regexp.MustCompile(`<a href="(/api/v1/suggestions/[^"]*format=dropin[^"]*)">`).FindAllStringSubmatch(page, -1) {
 		href := html.UnescapeString(m[1])
 		u, err := url.Parse(href)
 		if err != nil {

@@ -3,6 +3,7 @@ package units
 import (
 	"errors"
 	"fmt"
+	"github.com/seccompwatch/seccompwatch/internal/event"
 	"strconv"
 	"strings"
 )
@@ -185,23 +186,9 @@ func machineName(comp string) string {
 	return unescapeUnit(comp)
 }
 
-// ValidMachineName reports whether s is usable as a machine name the way
-// systemd's machine_name_is_valid judges one: a hostname of at most 64
-// characters from [A-Za-z0-9._-], not starting with a dot, and not "..".
-// Anything else from a cgroup path is refused, never escaped, because the
-// name becomes a directory under --out-dir and a label value.
-func ValidMachineName(s string) bool {
-	if s == "" || len(s) > 64 || s[0] == '.' || s[0] == '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return !strings.Contains(s, "..")
-}
+// ValidMachineName reports whether s is usable as a machine name; see
+// event.ValidMachineName.
+func ValidMachineName(s string) bool { return event.ValidMachineName(s) }
 
 // userManagerUID returns N for a "user@N.service" component.
 func userManagerUID(comp string) (int, bool) {
