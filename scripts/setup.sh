@@ -2,12 +2,13 @@
 # Installs what the test suite needs on a fresh Debian machine (as root):
 # auditd (installed without starting it: tests start `auditd -n` themselves
 # and stop it by pid), systemd-nspawn + debootstrap for the systemd
-# container tests, and staticcheck. Idempotent.
+# container tests, dbus-daemon for a private bus in the daemon tests, and
+# staticcheck. Idempotent.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for pkg in auditd systemd-container debootstrap; do
+for pkg in auditd systemd-container debootstrap dbus-daemon; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
