@@ -221,6 +221,12 @@ func ParseCgroupPath(path string) (Unit, error) {
 	if len(comps) == 1 && comps[0] == "" {
 		return u, ErrNotInUnit
 	}
+	for i, c := range comps {
+		// systemd's cg_escape prefixes "_" to a name that starts with
+		// "_" or "." or looks like a controller file ("cpu.service" is
+		// the directory "_cpu.service"); cg_unescape drops one.
+		comps[i] = strings.TrimPrefix(c, "_")
+	}
 	start := 0
 	for i, c := range comps {
 		if c == "payload" && i > 0 {

@@ -39,6 +39,12 @@ func TestParseCgroupPath(t *testing.T) {
 				Machine: "libpod-0123456789ab", ContainerID: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, nil},
 		{"/system.slice/docker.service/sub/dir", Unit{Name: "docker.service", Kind: KindService, Slice: "system.slice", UID: -1}, nil},
 		{"/init.scope", Unit{Name: "init.scope", Kind: KindScope, UID: -1}, nil},
+		// systemd's cg_escape prefixes "_" to names that start with "_" or
+		// "." or a controller name and a dot; cg_unescape drops one.
+		{"/system.slice/_cpu.service", Unit{Name: "cpu.service", Kind: KindService, Slice: "system.slice", UID: -1}, nil},
+		{"/system.slice/__foo.service", Unit{Name: "_foo.service", Kind: KindService, Slice: "system.slice", UID: -1}, nil},
+		{"/_memory.slice/x.service", Unit{Name: "x.service", Kind: KindService, Slice: "memory.slice", UID: -1}, nil},
+		{"/user.slice/user-1000.slice/user@1000.service/app.slice/_io.service", Unit{Name: "io.service", Kind: KindService, Slice: "app.slice", UID: 1000}, nil},
 		{"/", Unit{UID: -1}, ErrNotInUnit},
 		{"/system.slice", Unit{UID: -1}, ErrNotInUnit},
 		{"/machine.slice/machine-foo.scope/payload", Unit{UID: -1, Machine: "foo"}, ErrNotInUnit},
