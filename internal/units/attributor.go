@@ -420,7 +420,7 @@ func pickCgroup(v *taskValue, tb, slack uint64) (uint64, string) {
 	if g.since <= tb+slack {
 		return g.cgid, ""
 	}
-	if g.prev != 0 {
+	if g.prev != 0 && g.prev != prevMovedMore {
 		return g.prev, ""
 	}
 	return 0, ReasonCgroupChanged

@@ -340,6 +340,9 @@ func TestPickCgroup(t *testing.T) {
 		{"moved just before record (within slack)", taskValue{CurStart: 100 * ms, CurCgid: 7, CurSince: 1010 * ms, CurPrev: 1}, 1000 * ms, 7, ""},
 		{"moved after record", taskValue{CurStart: 100 * ms, CurCgid: 7, CurSince: 2000 * ms, CurPrev: 1}, 1000 * ms, 1, ""},
 		{"moved after record, earlier unknown", taskValue{CurStart: 100 * ms, CurCgid: 7, CurSince: 2000 * ms}, 1000 * ms, 0, ReasonCgroupChanged},
+		{"moved twice, latest after record", taskValue{CurStart: 100 * ms, CurCgid: 7, CurSince: 2000 * ms, CurPrev: prevMovedMore}, 1000 * ms, 0, ReasonCgroupChanged},
+		{"moved twice, record after", taskValue{CurStart: 100 * ms, CurCgid: 7, CurSince: 500 * ms, CurPrev: prevMovedMore}, 1000 * ms, 7, ""},
+		{"pid reused, old generation moved twice", taskValue{CurStart: 5000 * ms, CurCgid: 9, CurSince: 5000 * ms, OldStart: 100 * ms, OldCgid: 7, OldSince: 2000 * ms, OldPrev: prevMovedMore}, 1000 * ms, 0, ReasonCgroupChanged},
 		{"pid reused after record", taskValue{CurStart: 5000 * ms, CurCgid: 9, CurSince: 5000 * ms, OldStart: 100 * ms, OldCgid: 7, OldSince: 100 * ms}, 1000 * ms, 7, ""},
 		{"pid reused, old generation unknown", taskValue{CurStart: 5000 * ms, CurCgid: 9, CurSince: 5000 * ms}, 1000 * ms, 0, ReasonPidReused},
 		{"reused within slack of record", taskValue{CurStart: 1005 * ms, CurCgid: 9, CurSince: 1005 * ms, OldStart: 100 * ms, OldCgid: 7}, 1000 * ms, 0, ReasonPidReused},
@@ -435,5 +438,47 @@ func TestRawTracepointPrograms(t *testing.T) {
 			continue
 		}
 		p.Close()
+	}
+}
+
+// TestMovedTwice: a process that moves to another unit and then to a third
+// after a record must never be attributed, for that record, to the unit in
+// the middle (the map keeps one earlier cgroup, not when it began).
+func TestMovedTwice(t *testing.T) {
+	a := newBPF(t, Options{})
+	slice := "swtestmv-" + strconv.Itoa(os.Getpid()) + ".slice"
+	cgs := unitCgroups(t, slice, "one.service", "two.service", "three.service")
+	cmd := exec.Command("/bin/sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	pid := cmd.Process.Pid
+	// move puts the process in unit and returns a time well inside its stay
+	// there (beyond the slack on both sides).
+	move := func(unit string) time.Time {
+		for _, d := range cgs[unit] {
+			if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(60 * time.Millisecond)
+		at := time.Now()
+		time.Sleep(60 * time.Millisecond)
+		return at
+	}
+	at := map[string]time.Time{}
+	for _, u := range []string{"one.service", "two.service", "three.service"} {
+		at[u] = move(u)
+	}
+	for _, u := range []string{"one.service", "two.service", "three.service"} {
+		r := a.Attribute(pid, at[u])
+		if r.Unit.Name != "" && r.Unit.Name != u {
+			t.Errorf("record while in %s: attributed to %q (%s), want it or unknown", u, r.Unit.Name, r.Method)
+		}
+		t.Logf("record while in %s: %q %s%s", u, r.Unit.Name, r.Method, r.Reason)
+	}
+	if r := a.Attribute(pid, time.Now()); r.Unit.Name != "three.service" {
+		t.Errorf("record now: %+v, want three.service", r)
 	}
 }

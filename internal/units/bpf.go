@@ -16,7 +16,8 @@ import (
 //	0  cur.start   task start_boottime, ns
 //	8  cur.cgid    cgroup2 id (kernfs node id = inode of the directory)
 //	16 cur.since   boot ns when cur.cgid became current
-//	24 cur.prev    cgroup2 id before cur.since (0: unknown)
+//	24 cur.prev    cgroup2 id before cur.since (0: no move seen;
+//	               prevMovedMore: moved more than once, unknown)
 //	32 old.start ... 56 old.prev: the generation the tgid had before
 const (
 	taskValueSize = 64
@@ -25,6 +26,10 @@ const (
 	// (the /proc scan knows start times to 10 ms only). A pid cannot be
 	// reused within it: that takes pid_max forks.
 	sameGenWindow = 20_000_000
+	// prevMovedMore in a prev field: the process moved more than once,
+	// so which cgroup it was in before the latest move is not known for
+	// every earlier time.
+	prevMovedMore = ^uint64(0)
 )
 
 // Indexes of the stats per-CPU array.
@@ -159,7 +164,13 @@ func (b *progBuilder) store(tasks, stats *ebpf.Map) {
 		asm.JGE.Imm(asm.R2, 2*sameGenWindow, "newgen"),
 		asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord),
 		asm.JEq.Reg(asm.R1, asm.R7, "exit"),
-		asm.StoreMem(asm.R0, 24, asm.R1, asm.DWord),
+		// prev is only good for records after the cgroup before it
+		// became current, a time the value does not keep: after a
+		// second move it becomes prevMovedMore (unknown) for good.
+		asm.LoadMem(asm.R2, asm.R0, 24, asm.DWord),
+		asm.JEq.Imm(asm.R2, 0, "firstmove"),
+		asm.Mov.Imm(asm.R1, -1),
+		asm.StoreMem(asm.R0, 24, asm.R1, asm.DWord).WithSymbol("firstmove"),
 		asm.StoreMem(asm.R0, 8, asm.R7, asm.DWord),
 		asm.StoreMem(asm.R0, 16, asm.R9, asm.DWord),
 		asm.Ja.Label("exit"),

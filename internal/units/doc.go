@@ -21,7 +21,9 @@
 // package at run time, no C toolchain): tp_btf programs (raw tracepoints
 // as fallback) on sched_process_fork, sched_process_exec and
 // cgroup_attach_task keep, per tgid, the process's start time and its
-// cgroup2 id with the time it became current and the id before; a new
+// cgroup2 id with the time it became current and the id before (only
+// after its first move: once a process moved twice, a record from before
+// its latest move is unknown, "cgroup_changed"); a new
 // process on the same tgid keeps the previous generation too, so a
 // reused pid never answers for an older record. A cgroup_mkdir hook
 // records new cgroups' paths, and an index of the cgroup2 tree (rescanned
