@@ -16,10 +16,12 @@ const deletedSuffix = " (deleted)"
 // ParseProcCgroup extracts the cgroup path from the content of
 // /proc/<pid>/cgroup: the cgroup v2 ("0::") path when there is one (with a
 // " (deleted)" suffix removed), otherwise the cgroup v1 name=systemd path.
+// A v2 path of "/" gives way to a deeper name=systemd path: on a legacy
+// (v1) host where cgroup2 was ever mounted every task shows "0::/".
 // v2 reports whether the path came from the cgroup v2 line. It returns
 // ErrNoCgroup when neither line is present.
 func ParseProcCgroup(content []byte) (path string, v2 bool, err error) {
-	var v1 string
+	var v1, unified string
 	for len(content) > 0 {
 		line := content
 		if i := bytes.IndexByte(content, '\n'); i >= 0 {
@@ -36,12 +38,14 @@ func ParseProcCgroup(content []byte) (path string, v2 bool, err error) {
 			continue
 		}
 		switch {
-		case string(id) == "0" && len(ctrl) == 0:
-			s := strings.TrimSuffix(string(p), deletedSuffix)
-			return s, true, nil
+		case unified == "" && string(id) == "0" && len(ctrl) == 0:
+			unified = strings.TrimSuffix(string(p), deletedSuffix)
 		case v1 == "" && hasController(ctrl, "name=systemd"):
 			v1 = string(p)
 		}
+	}
+	if unified != "" && (unified != "/" || v1 == "" || v1 == "/") {
+		return unified, true, nil
 	}
 	if v1 != "" {
 		return v1, false, nil

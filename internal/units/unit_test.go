@@ -94,6 +94,9 @@ func TestParseProcCgroup(t *testing.T) {
 		{"hybrid.txt", "/system.slice/nginx.service", true, nil},
 		{"zombie.txt", "/system.slice/x.service", true, nil},
 		{"v1.txt", "/system.slice/a.service", false, nil},
+		// A legacy (v1) host where cgroup2 was mounted once: every task
+		// shows "0::/", and only name=systemd names the unit.
+		{"legacy.txt", "/system.slice/legacy.service", false, nil},
 		{"v2.txt", "/system.slice/pure.service", true, nil},
 		{"none.txt", "", false, ErrNoCgroup},
 	}
