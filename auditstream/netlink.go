@@ -266,10 +266,17 @@ func (s *Source) readLoop(ctx context.Context, sock *nlSocket, stash [][]byte, o
 	if err != nil {
 		return fmt.Errorf("auditstream: eventfd: %w", err)
 	}
-	defer unix.Close(wake)
 	loopDone := make(chan struct{})
-	defer close(loopDone)
+	wakerDone := make(chan struct{})
+	defer func() {
+		// The waker may be about to write: close the eventfd only after
+		// it has gone, or the write lands in a file that reuses the fd.
+		close(loopDone)
+		<-wakerDone
+		unix.Close(wake)
+	}()
 	go func() {
+		defer close(wakerDone)
 		select {
 		case <-ctx.Done():
 			var one [8]byte

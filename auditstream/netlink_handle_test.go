@@ -3,9 +3,12 @@
 package auditstream
 
 import (
+	"context"
 	"encoding/binary"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // datagram builds a kernel-style audit datagram: a netlink header whose
@@ -93,5 +96,40 @@ func BenchmarkHandle(b *testing.B) {
 	}
 	if n == 0 {
 		b.Fatal("no records")
+	}
+}
+
+// TestReadLoopWakeFDClosedLast: when ctx ends, readLoop's waker goroutine
+// writes to an eventfd; readLoop must not close that fd while the waker may
+// still write to it, or the 8 bytes land in whatever file reuses the number.
+func TestReadLoopWakeFDClosedLast(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	s, err := NewSource(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	buf := make([]byte, 8)
+	for i := range 3000 {
+		if err := s.readLoop(ctx, &nlSocket{fd: fds[0]}, nil, func(Record, []byte) {}); err != nil {
+			t.Fatal(err)
+		}
+		// The eventfd's number is the lowest free one: the new one gets it.
+		efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Microsecond)
+		n, _ := unix.Read(efd, buf)
+		unix.Close(efd)
+		if n > 0 {
+			t.Fatalf("iteration %d: a stray write of %d bytes reached a file opened after readLoop returned", i, n)
+		}
 	}
 }
