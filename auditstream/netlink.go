@@ -135,6 +135,11 @@ type Source struct {
 
 	guard stateGuard
 	ran   atomic.Bool
+
+	// Read loop only: when a serial gap was last logged, and the losses
+	// counted since.
+	gapLogged   time.Time
+	gapUnlogged uint64
 }
 
 // NewSource validates opts and returns a Source. It opens nothing yet.
@@ -287,6 +292,13 @@ func (s *Source) readLoop(ctx context.Context, sock *nlSocket, stash [][]byte, o
 	}()
 
 	tr := newSerialTracker()
+	defer func() {
+		if s.gapUnlogged > 0 {
+			s.log.Warn("audit events lost on the way to this reader (serial gap)",
+				zap.Uint64("lost", s.gapUnlogged), zap.Uint64("serial_gap_total", s.serialGap.Load()))
+			s.gapUnlogged = 0
+		}
+	}()
 	now := time.Now()
 	for _, d := range stash {
 		s.handle(d, tr, now, out)
@@ -354,13 +366,21 @@ func (s *Source) readLoop(ctx context.Context, sock *nlSocket, stash [][]byte, o
 	}
 }
 
+// addGapLoss counts n events lost to a serial gap; it logs at most once a
+// second (in a storm every datagram can count a hole), with the losses
+// since the last line. Only the read loop calls it.
 func (s *Source) addGapLoss(n uint64) {
 	if n == 0 {
 		return
 	}
 	s.serialGap.Add(n)
-	s.log.Warn("audit events lost on the way to this reader (serial gap)",
-		zap.Uint64("lost", n), zap.Uint64("serial_gap_total", s.serialGap.Load()))
+	s.gapUnlogged += n
+	if t := time.Now(); t.Sub(s.gapLogged) >= time.Second {
+		s.gapLogged = t
+		s.log.Warn("audit events lost on the way to this reader (serial gap)",
+			zap.Uint64("lost", s.gapUnlogged), zap.Uint64("serial_gap_total", s.serialGap.Load()))
+		s.gapUnlogged = 0
+	}
 }
 
 // handle accounts for one datagram and hands a SECCOMP record to out.

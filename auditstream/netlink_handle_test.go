@@ -5,9 +5,12 @@ package auditstream
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
 )
 
@@ -131,5 +134,30 @@ func TestReadLoopWakeFDClosedLast(t *testing.T) {
 		if n > 0 {
 			t.Fatalf("iteration %d: a stray write of %d bytes reached a file opened after readLoop returned", i, n)
 		}
+	}
+}
+
+// TestGapLossLogRate: in a storm the pending-hole list overflows and every
+// new hole counts a loss; the counter must take them all, but the log must
+// not get a line per datagram (that slows the reader and loses more).
+func TestGapLossLogRate(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.WarnLevel)
+	s, err := NewSource(Options{Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newSerialTracker()
+	tr.maxGaps = 3
+	now := time.Unix(2000, 0)
+	out := func(Record, []byte) {}
+	for serial := 1; serial <= 401; serial += 2 { // a hole after every event
+		s.handle(datagram(1300, fmt.Sprintf("audit(1763775501.200:%d): arch=c000003e syscall=59", serial)), tr, now, out)
+	}
+	if got, want := s.Stats().Lost[LostSerialGap], uint64(200-3); got != want {
+		t.Errorf("serial gap %d, want %d", got, want)
+	}
+	if n := logs.FilterMessageSnippet("serial gap").Len(); n > 2 {
+		t.Errorf("%d serial-gap log lines for one burst, want at most 2", n)
 	}
 }
