@@ -7,9 +7,11 @@
 // # Parsing
 //
 // ParseProcCgroup reads /proc/<pid>/cgroup content (the cgroup v2 "0::"
-// line, else the v1 name=systemd line); ParseCgroupPath turns a cgroup
-// path into a Unit the way systemd does (slices skipped, the first unit is
-// the unit, deeper directories are its delegated sub-cgroups), descending
+// line, else the v1 name=systemd line, which also wins over a "0::/" on
+// legacy hosts); ParseCgroupPath turns a cgroup path into a Unit the way
+// systemd does (one leading "_" of cg_escape dropped, slices skipped, the
+// first unit is the unit, deeper directories are its delegated
+// sub-cgroups), descending
 // into user managers (user@UID.service) and containers ("payload"
 // directories of systemd-nspawn; libpod-<id> cgroups set Machine and
 // ContainerID). Names are checked against systemd's unit-name rules, so
