@@ -19,6 +19,10 @@ type Denial struct {
 	Unit string
 	// Machine names the container the unit runs in; "" for the host.
 	Machine string
+	// UserUnit marks a unit of the user manager user@UID.service: a unit
+	// of the same name as a system unit, but not that unit.
+	UserUnit bool
+	UID      int
 	// Arch is the ABI of the call; AuditArch the record's raw arch= value.
 	Arch      syscalls.Arch
 	AuditArch uint32
@@ -140,8 +144,11 @@ func (s *SyscallAggregate) UnmarshalJSON(b []byte) error {
 // UnitAggregate is what is known about one unit. Syscalls are sorted by
 // name, then arch, then number.
 type UnitAggregate struct {
-	Unit      string             `json:"unit"`
-	Machine   string             `json:"machine,omitempty"`
+	Unit    string `json:"unit"`
+	Machine string `json:"machine,omitempty"`
+	// UserUnit and UID: a unit of the user manager user@UID.service.
+	UserUnit  bool               `json:"user_unit,omitempty"`
+	UID       int                `json:"uid,omitempty"`
 	Syscalls  []SyscallAggregate `json:"syscalls"`
 	Total     uint64             `json:"total"`
 	FirstSeen time.Time          `json:"first_seen"`
@@ -175,7 +182,17 @@ func actionIndex(a string) int {
 	return len(actionNames) - 1
 }
 
-type unitKey struct{ machine, unit string }
+type unitKey struct {
+	machine, unit string
+	user          int // the user manager's UID, -1 for a system unit
+}
+
+func keyOf(machine, unit string, userUnit bool, uid int) unitKey {
+	if !userUnit {
+		uid = -1
+	}
+	return unitKey{machine, unit, uid}
+}
 
 type syscallKey struct {
 	name      string
@@ -234,7 +251,7 @@ func (a *Aggregator) Units() int {
 func (a *Aggregator) Add(d Denial) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	uk := unitKey{d.Machine, d.Unit}
+	uk := keyOf(d.Machine, d.Unit, d.UserUnit, d.UID)
 	u := a.units[uk]
 	if u == nil {
 		if len(a.units) >= a.limits.MaxUnits {
@@ -309,14 +326,16 @@ func (a *Aggregator) Overflow() Overflow {
 }
 
 // Snapshot returns a deep copy of the aggregation, sorted by unit, then
-// machine; each unit's syscalls sorted by name, arch and number.
+// machine, the system unit before user units of that name, these by UID;
+// each unit's syscalls sorted by name, arch and number.
 func (a *Aggregator) Snapshot() []UnitAggregate {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := make([]UnitAggregate, 0, len(a.units))
 	for k, u := range a.units {
 		ua := UnitAggregate{
-			Unit: k.unit, Machine: k.machine, Total: u.total, Dropped: u.dropped,
+			Unit: k.unit, Machine: k.machine, UserUnit: k.user >= 0, UID: max(k.user, 0),
+			Total: u.total, Dropped: u.dropped,
 			FirstSeen: u.first, LastSeen: u.last,
 			Syscalls: make([]SyscallAggregate, 0, len(u.syscalls)),
 		}
@@ -340,10 +359,17 @@ func (a *Aggregator) Snapshot() []UnitAggregate {
 		out = append(out, ua)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].Unit != out[j].Unit {
-			return out[i].Unit < out[j].Unit
+		a, b := out[i], out[j]
+		if a.Unit != b.Unit {
+			return a.Unit < b.Unit
 		}
-		return out[i].Machine < out[j].Machine
+		if a.Machine != b.Machine {
+			return a.Machine < b.Machine
+		}
+		if a.UserUnit != b.UserUnit {
+			return !a.UserUnit
+		}
+		return a.UID < b.UID
 	})
 	return out
 }
@@ -372,7 +398,7 @@ func (a *Aggregator) Restore(units []UnitAggregate) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, ua := range units {
-		uk := unitKey{ua.Machine, ua.Unit}
+		uk := keyOf(ua.Machine, ua.Unit, ua.UserUnit, ua.UID)
 		u := a.units[uk]
 		if u == nil {
 			if len(a.units) >= a.limits.MaxUnits {

@@ -21,13 +21,21 @@ func TestAggregatorCounts(t *testing.T) {
 	a.Add(den("b.service", "socket", "weird", at(0), exe("/e1")))
 	a.Add(den("a.service", "mount", "kill_process", at(0)))
 	a.Add(den("a.service", "mount", "kill_process", at(0), func(d *Denial) { d.Machine = "box" }))
+	a.Add(den("a.service", "mount", "kill_process", at(0), func(d *Denial) { d.UserUnit, d.UID = true, 1000 }))
+	a.Add(den("a.service", "mount", "kill_process", at(0), func(d *Denial) { d.UserUnit, d.UID = true, 0 })) // root's manager
+	a.Add(den("a.service", "mount", "kill_process", at(0), func(d *Denial) { d.UID = 7 }))                   // not a user unit: UID ignored
 	got := a.Snapshot()
-	want := []UnitAggregate{
-		{Unit: "a.service", Total: 1, FirstSeen: t0, LastSeen: t0, Syscalls: []SyscallAggregate{{
+	mount := func(n uint64) []SyscallAggregate {
+		return []SyscallAggregate{{
 			Syscall: "mount", Arch: syscalls.ArchX86_64, AuditArch: syscalls.AuditArchX86_64, Nr: 165, Native: true,
-			Actions: map[string]uint64{"kill_process": 1}, Count: 1, FirstSeen: t0, LastSeen: t0,
+			Actions: map[string]uint64{"kill_process": n}, Count: n, FirstSeen: t0, LastSeen: t0,
 			Exes: []string{"/usr/sbin/app"}, Comms: []string{"app"},
-		}}},
+		}}
+	}
+	want := []UnitAggregate{
+		{Unit: "a.service", Total: 2, FirstSeen: t0, LastSeen: t0, Syscalls: mount(2)},
+		{Unit: "a.service", UserUnit: true, UID: 0, Total: 1, FirstSeen: t0, LastSeen: t0, Syscalls: mount(1)},
+		{Unit: "a.service", UserUnit: true, UID: 1000, Total: 1, FirstSeen: t0, LastSeen: t0, Syscalls: mount(1)},
 		{Unit: "a.service", Machine: "box", Total: 1, FirstSeen: t0, LastSeen: t0, Syscalls: []SyscallAggregate{{
 			Syscall: "mount", Arch: syscalls.ArchX86_64, AuditArch: syscalls.AuditArchX86_64, Nr: 165, Native: true,
 			Actions: map[string]uint64{"kill_process": 1}, Count: 1, FirstSeen: t0, LastSeen: t0,
@@ -77,6 +85,14 @@ func TestAggregatorJSONRestore(t *testing.T) {
 	a.Add(den("a.service", "socket", "kill_process", i386, at(2)))
 	a.Add(den("a.service", "", "kill_process", nr(999), at(3)))
 	snap := a.Snapshot()
+	user := NewAggregator(Limits{})
+	user.Add(den("a.service", "socket", "errno", at(1), func(d *Denial) { d.UserUnit, d.UID = true, 0 }))
+	if b, _ := json.Marshal(user.Snapshot()); true {
+		var back []UnitAggregate
+		if err := json.Unmarshal(b, &back); err != nil || len(back) != 1 || !back[0].UserUnit || back[0].UID != 0 {
+			t.Errorf("user unit of uid 0 through JSON: %+v %v (%s)", back, err, b)
+		}
+	}
 	b, err := json.Marshal(snap)
 	if err != nil {
 		t.Fatal(err)

@@ -167,6 +167,9 @@ type ArchNote struct {
 type Suggestion struct {
 	Unit    string
 	Machine string
+	// UserUnit and UID: a unit of the user manager user@UID.service.
+	UserUnit bool
+	UID      int
 	// Path is where the drop-in belongs ("" when not Applicable). For a
 	// unit inside a container (Machine set) it is a path in that
 	// machine's file system.
@@ -335,7 +338,7 @@ func (a *acc) line() Line {
 func Compute(u UnitAggregate, p *Policy, opts Options) Suggestion {
 	t := opts.Table
 	s := Suggestion{
-		Unit: u.Unit, Machine: u.Machine, Generator: opts.Generator,
+		Unit: u.Unit, Machine: u.Machine, UserUnit: u.UserUnit, UID: u.UID, Generator: opts.Generator,
 		Granularity: opts.Granularity, Total: u.Total,
 		FirstSeen: u.FirstSeen, LastSeen: u.LastSeen, Mode: "unknown",
 	}
@@ -347,6 +350,11 @@ func Compute(u UnitAggregate, p *Policy, opts Options) Suggestion {
 	known := p != nil && p.Known
 	if !known {
 		p = &Policy{}
+	}
+	if u.UserUnit && !p.UserUnit {
+		// The records say whose unit it is; a policy read for the
+		// system unit of that name is not this unit's.
+		known, p = false, &Policy{UserUnit: true, UID: u.UID}
 	}
 	s.applicability(p)
 	if known {

@@ -108,3 +108,30 @@ func TestCarryOver(t *testing.T) {
 		t.Errorf("options = %q, want %q", d, want)
 	}
 }
+
+// A user's unit that shares a system unit's name gets the user path, and
+// the system unit's policy is not applied to it.
+func TestComputeUserUnit(t *testing.T) {
+	u := aggregate(t, den("app.service", "socket", "kill_process", func(d *Denial) { d.UserUnit, d.UID = true, 1000 }))
+	s := Compute(u, allowList("socket"), Options{Table: testTable(t)})
+	if s.Path != "/etc/systemd/user/app.service.d/50-seccompwatch.conf" || s.Mode != "unknown" || !s.UserUnit || s.UID != 1000 {
+		t.Fatalf("path %q mode %q user %v uid %d", s.Path, s.Mode, s.UserUnit, s.UID)
+	}
+	if len(s.Lines) != 1 || !s.Lines[0].Included || !containsSub(s.Notes, "user unit of uid 1000") {
+		t.Errorf("lines %+v notes %q: the system unit's allow-list must not swallow socket", s.Lines, s.Notes)
+	}
+	var buf bytes.Buffer
+	if err := RenderDropin(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "# User manager: user@1000.service") {
+		t.Errorf("drop-in header:\n%s", buf.String())
+	}
+	var js bytes.Buffer
+	if err := RenderJSON(&js, []Suggestion{s}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(js.String(), `"user_uid": 1000`) {
+		t.Errorf("JSON lacks user_uid:\n%s", js.String())
+	}
+}

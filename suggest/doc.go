@@ -83,6 +83,7 @@
 //	  "suggestions": [{
 //	    "unit": string,               // as systemd spells it; sanitized if not a valid unit name
 //	    "machine": string,            // "" for the host; sanitized
+//	    "user_uid": int|null,         // a unit of user@UID.service; null for a system unit
 //	    "applicable": bool,
 //	    "path": string|null,          // drop-in path; null if not applicable
 //	    "table": string,              // group table source, e.g. "bundled systemd 252"

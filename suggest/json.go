@@ -21,6 +21,7 @@ type jsonDoc struct {
 type jsonSuggestion struct {
 	Unit        string         `json:"unit"`
 	Machine     string         `json:"machine"`
+	UserUID     *int           `json:"user_uid"`
 	Applicable  bool           `json:"applicable"`
 	Path        *string        `json:"path"`
 	Table       string         `json:"table"`
@@ -179,6 +180,10 @@ func toJSONSuggestion(s Suggestion) (jsonSuggestion, error) {
 		ArchNotes: make([]jsonArchNote, 0, len(s.ArchNotes)),
 		Kept:      nonNil(s.Kept),
 		Warnings:  nonNil(s.Warnings), Notes: nonNil(s.Notes), Dropin: dropin.String(),
+	}
+	if s.UserUnit {
+		uid := s.UID
+		js.UserUID = &uid
 	}
 	if s.Applicable {
 		p := s.Path

@@ -148,6 +148,9 @@ func RenderDropin(w io.Writer, s Suggestion) error {
 	} else {
 		c.comment("Machine: host")
 	}
+	if s.UserUnit {
+		c.printf("User manager: user@%d.service (a user unit, not the system unit of that name)", s.UID)
+	}
 	table := s.Table
 	if table == "" {
 		table = "none"

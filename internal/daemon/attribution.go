@@ -53,6 +53,7 @@ func (d *Daemon) attribute(ev *event.Event, rec *auditstream.Record) {
 	res := d.attr.Attribute(rec.PID, rec.Time)
 	if res.Unit.Name != "" {
 		ev.Unit, ev.Machine, ev.Method = res.Unit.Name, res.Unit.Machine, res.Method
+		ev.UserUnit, ev.UserUID = res.Unit.UID >= 0, max(res.Unit.UID, 0)
 		d.outcomes.ok(res.Method)
 		return
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -134,7 +135,7 @@ func (d *Daemon) unitStates() []metrics.UnitState {
 			for _, l := range r.Suggestion.Lines {
 				k += len(l.Syscalls)
 			}
-			unit := r.Suggestion.Unit
+			unit := metricUnit(r.Suggestion.Unit, r.Suggestion.UserUnit, r.Suggestion.UID)
 			if suggest.IsPseudoUnit(unit) {
 				unit = event.UnknownUnit
 			}
@@ -185,4 +186,14 @@ func (c *propsCache) Props(ctx context.Context, unit string) (unitprops.Props, e
 	c.m[unit] = cachedProps{props: p, err: err, at: time.Now()}
 	c.mu.Unlock()
 	return p, err
+}
+
+// metricUnit is the unit label of a unit: its name, or for a unit of a
+// user manager "user@UID.service/NAME", so that a user's unit never counts
+// as (or alerts for) the system unit of the same name.
+func metricUnit(unit string, userUnit bool, uid int) string {
+	if !userUnit {
+		return unit
+	}
+	return "user@" + strconv.Itoa(uid) + ".service/" + unit
 }

@@ -613,3 +613,93 @@ func TestSuggestionKeepsCurrentDropin(t *testing.T) {
 		t.Errorf("diff:\n%s", diff)
 	}
 }
+
+// TestUserUnitIsNotTheSystemUnit: a user's unit may carry a system unit's
+// name (anyone can create user@UID.service/app.slice/sshd.service in their
+// own subtree). Its denials must not count, alert or suggest for the
+// system unit.
+func TestUserUnitIsNotTheSystemUnit(t *testing.T) {
+	requireRoot(t)
+	const uid = 4242
+	unit := fmt.Sprintf("sw-user-%d.service", os.Getpid())
+	userSlice := fmt.Sprintf("user.slice/user-%d.slice/user@%d.service/app.slice", uid, uid)
+	// The intermediate directories this test creates go after the unit's.
+	var made []string
+	for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"} {
+		for p := userSlice; p != "."; p = filepath.Dir(p) {
+			if _, err := os.Stat(filepath.Join(root, p)); os.IsNotExist(err) {
+				made = append(made, filepath.Join(root, p)) // deepest first
+			}
+		}
+	}
+	t.Cleanup(func() {
+		for _, d := range made {
+			_ = os.Remove(d)
+		}
+	})
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	r := start(t, Config{EventsFile: events})
+	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Cgroups: unitCgroups(t, userSlice, unit)})
+	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Cgroups: unitCgroups(t, fmt.Sprintf("swtest-%d.slice", os.Getpid()), unit)})
+
+	for _, label := range []string{unit, fmt.Sprintf("user@%d.service/%s", uid, unit)} {
+		want := fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="getcpu",unit=%q} 1`, label)
+		if got := r.waitMetric(t, want[:strings.LastIndexByte(want, ' ')]); got != want {
+			t.Errorf("metric %s, want %s", got, want)
+		}
+	}
+	var doc struct {
+		Suggestions []struct {
+			Unit    string  `json:"unit"`
+			UserUID *int    `json:"user_uid"`
+			Path    *string `json:"path"`
+		} `json:"suggestions"`
+	}
+	body := r.get(t, "/api/v1/suggestions")
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var system, user int
+	for _, s := range doc.Suggestions {
+		switch {
+		case s.Unit != unit:
+		case s.UserUID == nil && s.Path != nil && *s.Path == "/etc/systemd/system/"+unit+".d/50-seccompwatch.conf":
+			system++
+		case s.UserUID != nil && *s.UserUID == uid && s.Path != nil && *s.Path == "/etc/systemd/user/"+unit+".d/50-seccompwatch.conf":
+			user++
+		default:
+			t.Errorf("suggestion %+v", s)
+		}
+	}
+	if system != 1 || user != 1 {
+		t.Errorf("%d system and %d user suggestions for %s, want one each:\n%s", system, user, unit, body)
+	}
+	// The API's single-unit answer is the system unit's.
+	if one := r.get(t, "/api/v1/suggestions/"+unit+"?format=dropin"); strings.Contains(one, "User manager") {
+		t.Errorf("/api/v1/suggestions/%s served the user unit:\n%s", unit, one)
+	}
+	var text string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(events)
+		if text = string(b); strings.Count(text, `"unit":"`+unit+`"`) >= 2 {
+			break
+		}
+	}
+	var uids []string
+	for _, l := range strings.Split(strings.TrimSpace(text), "\n") {
+		var ev struct {
+			Unit    string `json:"unit"`
+			UserUID *int   `json:"user_uid"`
+		}
+		if json.Unmarshal([]byte(l), &ev) == nil && ev.Unit == unit {
+			if ev.UserUID == nil {
+				uids = append(uids, "null")
+			} else {
+				uids = append(uids, strconv.Itoa(*ev.UserUID))
+			}
+		}
+	}
+	if strings.Join(uids, ",") != "4242,null" {
+		t.Errorf("event user_uid values %v, want [4242 null]", uids)
+	}
+}

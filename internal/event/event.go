@@ -29,6 +29,10 @@ type Event struct {
 	Unit string
 	// Machine names the container or machine the unit runs in; "" on the host.
 	Machine string
+	// UserUnit marks a unit of the user manager user@UserUID.service, not
+	// the system unit of that name.
+	UserUnit bool
+	UserUID  int
 	// Method says how the unit was found (bpf, proc, history, exe, flag);
 	// Reason why it was not ("" when attributed).
 	Method, Reason string
@@ -41,7 +45,8 @@ func (e *Event) ArchLabel() string {
 
 // JSONOptions selects the optional keys of the JSON form.
 type JSONOptions struct {
-	// Live adds the keys only live events have: "machine" and
+	// Live adds the keys only live events have: "machine", "user_uid"
+	// (the UID of user@UID.service for a user unit, else null) and
 	// "attribution" (method or "failed:<reason>"). Replay output keeps
 	// exactly the documented keys.
 	Live bool
@@ -113,6 +118,12 @@ func (e *Event) AppendJSON(b []byte, opts JSONOptions) []byte {
 			b = append(b, "null"...)
 		} else {
 			b = AppendString(b, e.Machine)
+		}
+		b = append(b, `,"user_uid":`...)
+		if e.UserUnit {
+			b = strconv.AppendInt(b, int64(e.UserUID), 10)
+		} else {
+			b = append(b, "null"...)
 		}
 		attr := e.Method
 		if e.Reason != "" {

@@ -84,6 +84,8 @@ func Denial(e *event.Event, native syscalls.Arch) suggest.Denial {
 	return suggest.Denial{
 		Unit:      SuggestionUnit(e),
 		Machine:   e.Machine,
+		UserUnit:  e.UserUnit,
+		UID:       e.UserUID,
 		Arch:      e.Arch,
 		AuditArch: e.AuditArch,
 		Nr:        e.Syscall,
@@ -139,7 +141,9 @@ func Suggest(ctx context.Context, units []suggest.UnitAggregate, props unitprops
 	for _, u := range units {
 		var pol *suggest.Policy
 		var current map[string]string
-		if props != nil && !suggest.IsPseudoUnit(u.Unit) && u.Machine == "" {
+		// Props reads the host's system units: not a container's, not a
+		// user manager's.
+		if props != nil && !suggest.IsPseudoUnit(u.Unit) && u.Machine == "" && !u.UserUnit {
 			cctx, cancel := context.WithTimeout(ctx, PropsTimeout)
 			p, err := props.Props(cctx, u.Unit)
 			cancel()
