@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -50,6 +51,20 @@ func TestClientCommands(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	server := "http://" + d.Addr()
+	// Healthy means subscribed to the audit stream: a denial made before
+	// that is never seen.
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get(server + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("daemon not healthy within 10s: %v", err)
+		}
+	}
 
 	unit := "sw-cli.service"
 	cgs, remove, err := denier.UnitCgroups(fmt.Sprintf("swtest-c%d.slice", os.Getpid()), unit)
