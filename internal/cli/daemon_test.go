@@ -47,22 +47,21 @@ func TestClientCommands(t *testing.T) {
 			t.Errorf("daemon: %v", err)
 		}
 	}()
-	for d.Addr() == "" {
-		time.Sleep(10 * time.Millisecond)
-	}
-	server := "http://" + d.Addr()
 	// Healthy means subscribed to the audit stream: a denial made before
 	// that is never seen.
+	var server string
 	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		resp, err := http.Get(server + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
+		if a := d.Addr(); a != "" {
+			server = "http://" + a
+			if resp, err := http.Get(server + "/healthz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
 			}
 		}
 		if time.Since(start) > 10*time.Second {
-			t.Fatalf("daemon not healthy within 10s: %v", err)
+			t.Fatal("daemon not healthy within 10s")
 		}
 	}
 

@@ -18,7 +18,6 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/httpapi"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
-	"github.com/seccompwatch/seccompwatch/internal/units"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
@@ -120,14 +119,6 @@ func writeSuggestions(e *env, results []pipeline.Result, format, outDir string) 
 		fmt.Fprintln(e.stderr, "no denials: nothing to suggest")
 		return nil
 	}
-	// What can be installed at a suggestion's path keeps the grants of
-	// the drop-in already there, as the diff (which applies CarryOver
-	// itself) shows.
-	if format != "diff" || outDir != "" {
-		for i := range results {
-			results[i].Suggestion = suggest.CarryOver(results[i].Suggestion, results[i].Current)
-		}
-	}
 	if outDir != "" {
 		return writeOutDir(e, results, outDir)
 	}
@@ -176,7 +167,7 @@ func writeOutDir(e *env, results []pipeline.Result, dir string) error {
 		}
 		dst := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(s.Path, "/")))
 		if s.Machine != "" {
-			if !units.ValidMachineName(s.Machine) { // a directory name: never "..", "/" or bytes
+			if !event.ValidMachineName(s.Machine) { // a directory name: never "..", "/" or bytes
 				fmt.Fprintf(e.stderr, "not written: %s (machine name %s is not a valid machine name)\n", suggest.Sanitize(s.Unit, 256), suggest.Sanitize(s.Machine, 64))
 				continue
 			}

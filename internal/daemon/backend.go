@@ -31,7 +31,7 @@ func (d *Daemon) Suggestions(ctx context.Context, q httpapi.Query) []suggest.Sug
 	rs := pipeline.Suggest(ctx, d.agg.Snapshot(), d.props, d.options(q))
 	out := make([]suggest.Suggestion, len(rs))
 	for i, r := range rs {
-		out[i] = suggest.CarryOver(r.Suggestion, r.Current)
+		out[i] = r.Suggestion
 	}
 	return out
 }
@@ -49,10 +49,8 @@ func (d *Daemon) Suggestion(ctx context.Context, unit string, q httpapi.Query) (
 	}
 	// Without ?machine=, the same unit name on the host comes first (it
 	// sorts before any machine's).
-	// What the API serves is what may replace the file at Path: it keeps
-	// the grants of the drop-in there (RenderDiff carries them over too).
 	rs := pipeline.Suggest(ctx, match[:1], d.props, d.options(q))
-	return suggest.CarryOver(rs[0].Suggestion, rs[0].Current), rs[0].Current, true
+	return rs[0].Suggestion, rs[0].Current, true
 }
 
 // Health implements httpapi.Backend: unhealthy when the audit stream is

@@ -123,8 +123,9 @@ func Policy(p unitprops.Props) *suggest.Policy {
 	}
 }
 
-// Result is one unit's suggestion with the unit's current drop-ins (path →
-// content), against which a diff is rendered.
+// Result is one unit's suggestion, with the grants of its current
+// 50-seccompwatch.conf carried over (suggest.CarryOver), and the unit's
+// current drop-ins (path → content), against which a diff is rendered.
 type Result struct {
 	Suggestion suggest.Suggestion
 	Current    map[string]string
@@ -152,7 +153,10 @@ func Suggest(ctx context.Context, units []suggest.UnitAggregate, props unitprops
 				current = p.DropIns
 			}
 		}
-		out = append(out, Result{Suggestion: suggest.Compute(u, pol, opts), Current: current})
+		// What may replace the drop-in at the suggestion's path keeps
+		// the grants already there, in every rendering.
+		s := suggest.CarryOver(suggest.Compute(u, pol, opts), current)
+		out = append(out, Result{Suggestion: s, Current: current})
 	}
 	return out
 }

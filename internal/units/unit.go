@@ -186,10 +186,6 @@ func machineName(comp string) string {
 	return unescapeUnit(comp)
 }
 
-// ValidMachineName reports whether s is usable as a machine name; see
-// event.ValidMachineName.
-func ValidMachineName(s string) bool { return event.ValidMachineName(s) }
-
 // userManagerUID returns N for a "user@N.service" component.
 func userManagerUID(comp string) (int, bool) {
 	if !strings.HasPrefix(comp, "user@") || !strings.HasSuffix(comp, ".service") {
@@ -231,7 +227,7 @@ func ParseCgroupPath(path string) (Unit, error) {
 	for i, c := range comps {
 		if c == "payload" && i > 0 {
 			u.Machine, start = machineName(comps[i-1]), i+1
-			if !ValidMachineName(u.Machine) {
+			if !event.ValidMachineName(u.Machine) {
 				// A container's unit, but whose? Unknown beats a
 				// name that could traverse a path or forge a line.
 				return Unit{UID: -1}, fmt.Errorf("%w: container name %q", ErrBadPath, truncate(u.Machine))

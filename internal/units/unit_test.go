@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/seccompwatch/seccompwatch/internal/event"
 )
 
 var update = flag.Bool("update", false, "update golden files")
@@ -190,7 +192,7 @@ func FuzzParseCgroupPath(f *testing.F) {
 		if !strings.Contains(path, u.Name) && !strings.HasPrefix(u.Name, "user@") {
 			t.Fatalf("unit %q not in path %q", u.Name, path)
 		}
-		if strings.ContainsAny(u.Name+u.Slice, "\n\x00/ ") || u.Machine != "" && !ValidMachineName(u.Machine) {
+		if strings.ContainsAny(u.Name+u.Slice, "\n\x00/ ") || u.Machine != "" && !event.ValidMachineName(u.Machine) {
 			t.Fatalf("hostile bytes in %+v", u)
 		}
 	})
