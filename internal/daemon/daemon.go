@@ -54,7 +54,11 @@ import (
 
 // Config is the daemon's configuration (the `run` flags).
 type Config struct {
-	ListenAddress   string
+	ListenAddress string
+	// LoglevelChange lets PUT /debug/loglevel change the log level (GET
+	// always reads it). Off by default: any local user reaches the
+	// listener.
+	LoglevelChange  bool
 	AuditMode       string // auditstream.ModeMulticast or ModeUnicast
 	RcvBufBytes     int
 	BacklogLimit    uint32
@@ -333,7 +337,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}
 	srv := &http.Server{
 		Handler: httpapi.New(d, httpapi.Options{
-			Gatherer: d.reg, Level: &d.log.Level, Logger: d.log.Named("http"), Version: buildinfo.Version(),
+			Gatherer: d.reg, Level: &d.log.Level, LevelChange: d.cfg.LoglevelChange, Logger: d.log.Named("http"), Version: buildinfo.Version(),
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,

@@ -99,7 +99,12 @@ func parseQuery(r *http.Request) (Query, bool) {
 // Options configures the handler.
 type Options struct {
 	Gatherer prometheus.Gatherer
-	Level    *zap.AtomicLevel // served at /debug/loglevel when set
+	// Level is served at /debug/loglevel when set: GET reads it; PUT
+	// changes it only with LevelChange, since any local user can reach
+	// the listener and a level of fatal would hide the daemon's warnings
+	// (lost records, a dead audit stream).
+	Level       *zap.AtomicLevel
+	LevelChange bool
 	Logger   *zap.Logger
 	Version  string
 }
@@ -195,7 +200,7 @@ func New(b Backend, opts Options) http.Handler {
 		}
 	})
 	if opts.Level != nil {
-		mux.Handle("/debug/loglevel", opts.Level)
+		mux.Handle("/debug/loglevel", loglevelHandler(opts.Level, opts.LevelChange))
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -206,6 +211,21 @@ func New(b Backend, opts Options) http.Handler {
 		})
 	})
 	return securityHeaders(mux)
+}
+
+// loglevelHandler serves zap's level endpoint; with change false it
+// answers only GET (and HEAD) and refuses every other method.
+func loglevelHandler(lvl *zap.AtomicLevel, change bool) http.Handler {
+	if change {
+		return lvl
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			writeError(w, http.StatusForbidden, "changing the log level over HTTP is disabled; start the daemon with --web.enable-loglevel-change to allow it")
+			return
+		}
+		lvl.ServeHTTP(w, r)
+	})
 }
 
 func securityHeaders(h http.Handler) http.Handler {

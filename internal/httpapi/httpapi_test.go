@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/event"
@@ -224,5 +226,46 @@ func TestIndexLinksResolve(t *testing.T) {
 	}
 	if n != len(b.sugg) {
 		t.Errorf("%d drop-in links for %d suggestions:\n%s", n, len(b.sugg), page)
+	}
+}
+
+// TestLoglevelChangeNeedsFlag: any local user reaches the listener, so PUT
+// /debug/loglevel (which could set fatal and hide every warning) is refused
+// unless the daemon was started with LevelChange; GET always works.
+func TestLoglevelChangeNeedsFlag(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change bool
+		code   int
+		after  zapcore.Level
+	}{
+		{"default refuses", false, http.StatusForbidden, zap.InfoLevel},
+		{"flag allows", true, http.StatusOK, zap.FatalLevel},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lvl := zap.NewAtomicLevelAt(zap.InfoLevel)
+			srv := httptest.NewServer(New(fixture(), Options{Level: &lvl, LevelChange: tc.change}))
+			defer srv.Close()
+			code, body, _ := get(t, srv.URL+"/debug/loglevel")
+			if code != http.StatusOK || !strings.Contains(body, `"level":"info"`) {
+				t.Fatalf("GET: %d %s", code, body)
+			}
+			req, _ := http.NewRequest(http.MethodPut, srv.URL+"/debug/loglevel", strings.NewReader(`{"level":"fatal"}`))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.code {
+				t.Errorf("PUT: %d %s, want %d", resp.StatusCode, b, tc.code)
+			}
+			if !tc.change && !strings.Contains(string(b), "--web.enable-loglevel-change") {
+				t.Errorf("refusal does not name the flag: %s", b)
+			}
+			if got := lvl.Level(); got != tc.after {
+				t.Errorf("level after PUT = %v, want %v", got, tc.after)
+			}
+		})
 	}
 }
