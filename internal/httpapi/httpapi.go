@@ -105,8 +105,8 @@ type Options struct {
 	// (lost records, a dead audit stream).
 	Level       *zap.AtomicLevel
 	LevelChange bool
-	Logger   *zap.Logger
-	Version  string
+	Logger      *zap.Logger
+	Version     string
 }
 
 // New returns the daemon's HTTP handler.
