@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
@@ -227,9 +228,9 @@ func (s Suggestion) Included() bool {
 // /etc/systemd/system/<unit>.d/50-seccompwatch.conf, or for a user unit
 // /etc/systemd/user/<unit>.d/50-seccompwatch.conf. The latter applies to
 // that unit of every user; Compute notes how to restrict it to one user.
-// The unit name is validated first (ErrInvalidUnitName).
+// The unit name is validated first (unitname.ErrInvalid).
 func DropinPath(unit string, user bool) (string, error) {
-	if err := ValidateUnitName(unit); err != nil {
+	if err := unitname.Validate(unit, unitname.Any); err != nil {
 		return "", err
 	}
 	dir := "/etc/systemd/system"
@@ -475,10 +476,10 @@ func (s *Suggestion) applicability(p *Policy) {
 	case IsPseudoUnit(s.Unit):
 		s.Notes = append(s.Notes, "denials that could not be attributed to a unit: advisory only, this can never be applied")
 		return
-	case ValidateUnitName(s.Unit) != nil:
+	case !unitname.Valid(s.Unit, unitname.Any):
 		s.Warnings = append(s.Warnings, "not a valid unit name: advisory only")
 		return
-	case !acceptsFilter(s.Unit):
+	case !unitname.HasExecContext(s.Unit):
 		s.Warnings = append(s.Warnings, "this unit type has no SystemCallFilter= (a scope's filter comes from the process or its container runtime): advisory only")
 		return
 	}

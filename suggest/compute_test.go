@@ -432,12 +432,14 @@ func TestDropinPath(t *testing.T) {
 		{"app.service", true, "/etc/systemd/user/app.service.d/50-seccompwatch.conf", true},
 		{"../x.service", false, "", false},
 		{"a/b.service", false, "", false},
-		{"..service", false, "", false},
 		{".service", false, "", false},
 		{"x.service\n[Service]", false, "", false},
 		{"@x.service", false, "", false},
-		{"a@b@c.service", false, "", false},
-		{`a\.service`, false, "", false},
+		// systemd accepts these (unit_name_is_valid), and each is one
+		// safe path component.
+		{"..service", false, "/etc/systemd/system/..service.d/50-seccompwatch.conf", true},
+		{"a@b@c.service", false, "/etc/systemd/system/a@b@c.service.d/50-seccompwatch.conf", true},
+		{`a\.service`, false, `/etc/systemd/system/a\.service.d/50-seccompwatch.conf`, true},
 		{"nginx", false, "", false},
 		{"nginx.conf", false, "", false},
 		{strings.Repeat("a", 250) + ".service", false, "", false},

@@ -62,7 +62,7 @@
 // Units of a container (Machine set) get the same path inside the
 // container; quadlet-generated units (Policy.SourcePath *.container) get a
 // note that the container's own seccomp profile is separate. A unit name
-// becomes a path component only after ValidateUnitName.
+// becomes a path component only after unitname.Validate.
 //
 // # Hostile values
 //

@@ -7,6 +7,8 @@ import (
 	"io"
 	"sort"
 	"time"
+
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 )
 
 // SchemaVersion is the "version" of the JSON document RenderJSON writes.
@@ -169,7 +171,7 @@ func toJSONSuggestion(s Suggestion) (jsonSuggestion, error) {
 		return jsonSuggestion{}, err
 	}
 	unit := s.Unit
-	if ValidateUnitName(unit) != nil {
+	if !unitname.Valid(unit, unitname.Any) {
 		unit = Sanitize(unit, 0) // a valid name is plain already; \x2d stays as systemd spells it
 	}
 	js := jsonSuggestion{

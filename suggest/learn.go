@@ -7,6 +7,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 )
 
 // LearningDropinName is the file name of the temporary learning drop-in.
@@ -22,7 +24,7 @@ var (
 )
 
 // LearningDropinPath returns where the learning drop-in of a unit goes (the
-// unit name is validated, see ValidateUnitName).
+// unit name is validated, see unitname.Validate).
 func LearningDropinPath(unit string, user bool) (string, error) {
 	p, err := DropinPath(unit, user)
 	if err != nil {
@@ -47,7 +49,7 @@ func RenderLearning(w io.Writer, unit string, p *Policy, generator string) error
 	if !p.AllowList && len(p.Names) == 0 {
 		return ErrNoFilter
 	}
-	if err := ValidateUnitName(unit); err != nil {
+	if err := unitname.Validate(unit, unitname.Any); err != nil {
 		return err
 	}
 	set := map[string]bool{}

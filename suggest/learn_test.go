@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 )
 
 func TestRenderLearning(t *testing.T) {
@@ -50,7 +52,7 @@ func TestRenderLearning(t *testing.T) {
 			}
 		})
 	}
-	if err := RenderLearning(&bytes.Buffer{}, "../x.service", allowList("read"), ""); !errors.Is(err, ErrInvalidUnitName) {
+	if err := RenderLearning(&bytes.Buffer{}, "../x.service", allowList("read"), ""); !errors.Is(err, unitname.ErrInvalid) {
 		t.Errorf("bad unit name: err = %v", err)
 	}
 	if p, err := LearningDropinPath("app.service", false); err != nil || p != "/etc/systemd/system/app.service.d/99-seccompwatch-learn.conf" {

@@ -15,6 +15,7 @@ import (
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 	"github.com/seccompwatch/seccompwatch/internal/unitprops"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
@@ -89,7 +90,7 @@ type replay struct {
 
 func newReplay(e *env, files []string, unit, root string, t *syscalls.Table) (*replay, error) {
 	if unit != "" {
-		if err := suggest.ValidateUnitName(unit); err != nil {
+		if err := unitname.Validate(unit, unitname.Any); err != nil {
 			return nil, usagef("--unit: %v", err)
 		}
 	}

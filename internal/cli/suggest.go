@@ -18,6 +18,7 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/httpapi"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
@@ -197,7 +198,7 @@ func suggestFromServer(e *env, server, unit, machine, format string, allowRisky 
 	}
 	path := "/api/v1/suggestions"
 	if unit != "" {
-		if err := suggest.ValidateUnitName(unit); err != nil {
+		if err := unitname.Validate(unit, unitname.Any); err != nil {
 			return usagef("%v", err)
 		}
 		path += "/" + url.PathEscape(unit)

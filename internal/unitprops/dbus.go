@@ -16,6 +16,8 @@ import (
 	"github.com/godbus/dbus/v5"
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 )
 
 // ErrTimeout is wrapped by errors of D-Bus calls that exceeded the
@@ -410,7 +412,7 @@ func classify(what string, err error) error {
 // Props implements Provider: it returns cached properties while they are
 // fresh, else asks systemd (at most one request per unit in flight).
 func (d *DBus) Props(ctx context.Context, unit string) (Props, error) {
-	if err := ValidateUnit(unit); err != nil {
+	if err := unitname.Validate(unit, unitname.Any); err != nil {
 		return Props{Unit: unit, Source: SourceDBus, UserUnit: d.opts.User}, err
 	}
 	d.mu.Lock()
@@ -445,7 +447,7 @@ func (d *DBus) fetch(ctx context.Context, unit string) (Props, error) {
 		return empty, d.failed(conn, fmt.Sprintf("properties of %s", unit), err)
 	}
 	var typeProps map[string]any
-	if typ := unitType(unit); execTypes[typ] || typ == "Scope" {
+	if typ := unitType(unit); execSection(typ) || typ == "Scope" {
 		typeProps, err = call(func(c context.Context) (map[string]any, error) {
 			return conn.GetUnitTypePropertiesContext(c, unit, typ)
 		})

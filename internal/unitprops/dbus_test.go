@@ -13,6 +13,8 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 )
 
 // roundTrip sends props through godbus' wire encoding as an a{sv}
@@ -153,7 +155,7 @@ func TestDBusNoBus(t *testing.T) {
 	if el := time.Since(start); el > time.Second {
 		t.Errorf("no-bus answers took %s", el)
 	}
-	if _, err := d.Props(ctx, "../x.service"); !errors.Is(err, ErrInvalidUnit) {
+	if _, err := d.Props(ctx, "../x.service"); !errors.Is(err, unitname.ErrInvalid) {
 		t.Errorf("invalid unit: err = %v", err)
 	}
 	d.Close()

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
@@ -394,7 +395,7 @@ func (f *Files) readLimited(p string) ([]byte, error) {
 // wrapping ErrUnitFile or the I/O error, with what could be read so far.
 func (f *Files) Props(ctx context.Context, unit string) (Props, error) {
 	p := Props{Unit: unit, Source: SourceUnitFiles, UserUnit: f.user}
-	if err := ValidateUnit(unit); err != nil {
+	if err := unitname.Validate(unit, unitname.Any); err != nil {
 		return p, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -470,7 +471,7 @@ func newMerger(typ string, table *syscalls.Table) *merger {
 }
 
 func (m *merger) add(opts []option) {
-	if !execTypes[m.section] {
+	if !execSection(m.section) {
 		return
 	}
 	for _, o := range opts {
@@ -519,7 +520,7 @@ func (m *merger) fill(p *Props, resolve func(string) string) {
 	p.LogAllowList = m.log.set && m.log.allowList
 	p.Log = m.log.list()
 	p.ErrorNumber, p.HasErrorNumber = m.errno, m.hasErr
-	if !m.hasErr && m.errno == 0 && execTypes[m.section] {
+	if !m.hasErr && m.errno == 0 && execSection(m.section) {
 		p.ErrorNumber = ErrorNumberKill
 	}
 	for a := range m.archs {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
@@ -184,8 +185,8 @@ func TestFilesProps(t *testing.T) {
 		{unit: "empty.service", want: Props{}},
 		{unit: "dangling.service", want: Props{}},
 		{unit: "nosuch.service", want: Props{}},
-		{unit: "../../etc/passwd.service", want: Props{}, wantErr: ErrInvalidUnit},
-		{unit: "x", want: Props{}, wantErr: ErrInvalidUnit},
+		{unit: "../../etc/passwd.service", want: Props{}, wantErr: unitname.ErrInvalid},
+		{unit: "x", want: Props{}, wantErr: unitname.ErrInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.unit, func(t *testing.T) {

@@ -66,18 +66,3 @@ func FuzzExecBinaries(f *testing.F) {
 		}
 	})
 }
-
-// FuzzValidateUnit: a name that passes can never leave the search path.
-func FuzzValidateUnit(f *testing.F) {
-	for _, s := range []string{"a.service", "getty@tty1.service", "../x.service", "a/b.service", "@.service", "x"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, name string) {
-		if ValidateUnit(name) != nil {
-			return
-		}
-		if strings.ContainsAny(name, "/\x00") || name == "." || name == ".." || strings.HasPrefix(name, ".") {
-			t.Fatalf("ValidateUnit accepted %q", name)
-		}
-	})
-}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 )
 
 // ExecIndex maps binaries to the units that run them (ExecStart= and its
@@ -109,7 +111,7 @@ func (f *Files) ListUnits(ctx context.Context) ([]string, error) {
 				continue
 			}
 			seen[n] = true // the first directory decides, as in systemd
-			if ValidateUnit(n) != nil || !execTypes[unitType(n)] {
+			if !unitname.HasExecContext(n) {
 				continue
 			}
 			fr, ok := f.findFragment(n)

@@ -3,8 +3,9 @@ package unitprops
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
+
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 )
 
 // Source names reported in Props.Source.
@@ -23,8 +24,6 @@ var (
 	// socket, no systemd on the bus, or the connection went away). Callers
 	// log it once and fall back to unit files.
 	ErrNoDBus = errors.New("unitprops: no systemd on D-Bus")
-	// ErrInvalidUnit means the unit name is not a valid systemd unit name.
-	ErrInvalidUnit = errors.New("unitprops: invalid unit name")
 )
 
 // Props is a unit's seccomp-relevant configuration, as one source sees it.
@@ -123,9 +122,11 @@ var unitTypes = map[string]string{
 	"automount": "Automount",
 }
 
-// execTypes are the unit types that have an exec context (and so seccomp
-// settings and Exec*= lines).
-var execTypes = map[string]bool{"Service": true, "Socket": true, "Mount": true, "Swap": true}
+// execSection reports whether units of this section ("Service") have an
+// exec context (and so seccomp settings and Exec*= lines).
+func execSection(section string) bool {
+	return unitname.ExecType(strings.ToLower(section))
+}
 
 // unitType returns the type name ("Service") of a valid unit name.
 func unitType(unit string) string {
@@ -134,41 +135,6 @@ func unitType(unit string) string {
 		return ""
 	}
 	return unitTypes[unit[i+1:]]
-}
-
-// ValidateUnit checks that name is a plausible systemd unit name: at most
-// 255 bytes, a known type suffix, only the characters systemd allows
-// (ASCII letters, digits, ":-_.\\@"), at most one "@", no path separators.
-func ValidateUnit(name string) error {
-	if len(name) == 0 || len(name) > 255 {
-		return fmt.Errorf("%w: %q", ErrInvalidUnit, name)
-	}
-	if unitType(name) == "" {
-		return fmt.Errorf("%w: unknown type in %q", ErrInvalidUnit, name)
-	}
-	if name[0] == '.' || name[0] == '@' {
-		return fmt.Errorf("%w: %q", ErrInvalidUnit, name)
-	}
-	ats := 0
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == ':' || c == '-' || c == '_' || c == '.' || c == '\\':
-		case c == '@':
-			ats++
-		default:
-			return fmt.Errorf("%w: bad character %q in %q", ErrInvalidUnit, c, name)
-		}
-	}
-	if ats > 1 {
-		return fmt.Errorf("%w: %q", ErrInvalidUnit, name)
-	}
-	stem := name[:strings.LastIndexByte(name, '.')]
-	if stem == "" || strings.HasSuffix(stem, ".") {
-		return fmt.Errorf("%w: %q", ErrInvalidUnit, name)
-	}
-	return nil
 }
 
 // templateOf returns "foo@.service" for "foo@bar.service", and "" when unit

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 	"strconv"
 	"strings"
 )
@@ -33,9 +34,6 @@ var (
 // maxPathLen bounds the cgroup paths the parser accepts (the kernel's
 // PATH_MAX); longer input is rejected, never truncated into a wrong name.
 const maxPathLen = 4096
-
-// unitNameMax is systemd's UNIT_NAME_MAX minus the terminating NUL.
-const unitNameMax = 255
 
 // Unit is what a cgroup path says about the systemd unit a process ran in.
 type Unit struct {
@@ -72,55 +70,13 @@ var unitTypes = map[string]string{
 	".swap":    KindSwap,
 }
 
-// unitKind returns the kind of a syntactically valid unit name, or "".
+// unitKind returns the kind of a complete (plain or instance) unit name
+// of a type that can own processes, or "".
 func unitKind(name string) string {
-	if !ValidUnitName(name) {
+	if !unitname.Valid(name, unitname.Plain|unitname.Instance) {
 		return ""
 	}
 	return unitTypes[name[strings.LastIndexByte(name, '.'):]]
-}
-
-// validChar reports whether c is in systemd's VALID_CHARS for unit names
-// (letters, digits, ":-_.\").
-func validChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return c == ':' || c == '-' || c == '_' || c == '.' || c == '\\'
-}
-
-// ValidUnitName reports whether name is a valid, complete (non-template)
-// systemd unit name of a type that can own processes: at most 255 bytes,
-// "prefix.type" or "prefix@instance.type" with prefix and instance
-// non-empty and made of systemd's valid characters.
-func ValidUnitName(name string) bool {
-	if len(name) == 0 || len(name) > unitNameMax {
-		return false
-	}
-	dot := strings.LastIndexByte(name, '.')
-	if dot <= 0 {
-		return false
-	}
-	if _, ok := unitTypes[name[dot:]]; !ok {
-		return false
-	}
-	stem := name[:dot]
-	prefix, instance, templated := strings.Cut(stem, "@")
-	if prefix == "" || (templated && instance == "") {
-		return false
-	}
-	for i := 0; i < len(prefix); i++ {
-		if !validChar(prefix[i]) {
-			return false
-		}
-	}
-	for i := 0; i < len(instance); i++ {
-		if c := instance[i]; c != '@' && !validChar(c) {
-			return false
-		}
-	}
-	return true
 }
 
 // libpodID returns the 64-hex container id of a "libpod-<id>.scope" or

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 )
 
 var update = flag.Bool("update", false, "update golden files")
@@ -72,15 +73,18 @@ func TestParseCgroupPath(t *testing.T) {
 	}
 }
 
-func TestValidUnitName(t *testing.T) {
+// TestUnitKind: only complete names (unitname's rules) of the types that
+// own processes have a kind.
+func TestUnitKind(t *testing.T) {
 	t.Parallel()
-	for name, want := range map[string]bool{
-		"a.service": true, "getty@tty1.service": true, "a@b@c.service": true, `x\x2dy.scope`: true,
-		"foo@.service": false, "@x.service": false, ".service": false, "a.timer": false, "a b.service": false,
-		"a.service\n": false, strings.Repeat("a", 250) + ".service": false, "": false, "noext": false,
+	for name, want := range map[string]string{
+		"a.service": KindService, "getty@tty1.service": KindService, "a@b@c.service": KindService, `x\x2dy.scope`: KindScope,
+		"user-1000.slice": KindSlice, "a.socket": KindSocket, "-.mount": KindMount, "a.swap": KindSwap, ".a.service": KindService,
+		"foo@.service": "", "@x.service": "", ".service": "", "a.timer": "", "foo.target": "", "a b.service": "",
+		"a.service\n": "", strings.Repeat("a", 250) + ".service": "", "": "", "noext": "",
 	} {
-		if got := ValidUnitName(name); got != want {
-			t.Errorf("ValidUnitName(%q) = %v, want %v", name, got, want)
+		if got := unitKind(name); got != want {
+			t.Errorf("unitKind(%q) = %q, want %q", name, got, want)
 		}
 	}
 }
@@ -186,7 +190,7 @@ func FuzzParseCgroupPath(f *testing.F) {
 			}
 			return
 		}
-		if !ValidUnitName(u.Name) || u.Kind == "" || u.Kind == KindSlice {
+		if !unitname.Valid(u.Name, unitname.Plain|unitname.Instance) || u.Kind == "" || u.Kind == KindSlice {
 			t.Fatalf("invalid unit %+v from %q", u, path)
 		}
 		if !strings.Contains(path, u.Name) && !strings.HasPrefix(u.Name, "user@") {

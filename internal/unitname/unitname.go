@@ -1,0 +1,155 @@
+// Package unitname is the one implementation of systemd's rules for unit
+// names (src/basic/unit-name.c, unit_name_is_valid): which strings are unit
+// names, what type a name has, which types have an exec context (and so a
+// seccomp sandbox), and how systemctl completes a bare name.
+//
+// A name that Valid accepts is at most 255 bytes of ASCII letters, digits
+// and ":-_.\@", has a known type suffix and a non-empty prefix, and so is
+// always safe as one path component: it never contains '/' or NUL and is
+// never "." or "..". Like systemd, Valid does not check that a backslash
+// starts a \xNN escape ("a\.service" is a valid name), and it allows more
+// '@' in the instance ("a@b@c.service") but none as the first byte.
+package unitname
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Form selects which shapes of name Valid accepts, as systemd's
+// UnitNameFlags do.
+type Form uint8
+
+// The forms of a unit name.
+const (
+	// Plain is "foo.service".
+	Plain Form = 1 << iota
+	// Instance is "foo@bar.service".
+	Instance
+	// Template is "foo@.service".
+	Template
+	// Any is every form.
+	Any = Plain | Instance | Template
+)
+
+// ErrInvalid is wrapped by Validate's errors.
+var ErrInvalid = errors.New("invalid unit name")
+
+// Max is the longest valid name in bytes: systemd's UNIT_NAME_MAX (256)
+// less the terminating NUL.
+const Max = 255
+
+// types are systemd's unit types (unit_type_from_string).
+var types = map[string]bool{
+	"service": true, "mount": true, "swap": true, "socket": true, "target": true,
+	"device": true, "automount": true, "timer": true, "path": true, "slice": true, "scope": true,
+}
+
+// execTypes are the unit types with an exec context: the only ones whose
+// processes get systemd's seccomp filters (SystemCallFilter= and the
+// directives that build filters of their own).
+var execTypes = map[string]bool{"service": true, "socket": true, "mount": true, "swap": true}
+
+// Valid reports whether systemd accepts name as a unit name of one of the
+// given forms.
+func Valid(name string, forms Form) bool {
+	return check(name, forms) == ""
+}
+
+// Validate is Valid with the reason: it returns nil or an error wrapping
+// ErrInvalid that quotes the name and says what is wrong.
+func Validate(name string, forms Form) error {
+	if why := check(name, forms); why != "" {
+		return fmt.Errorf("%w %q: %s", ErrInvalid, truncate(name), why)
+	}
+	return nil
+}
+
+// check returns why name is not a unit name of the forms, or "".
+func check(name string, forms Form) string {
+	if name == "" {
+		return "empty"
+	}
+	if len(name) > Max {
+		return fmt.Sprintf("longer than %d bytes", Max)
+	}
+	dot := strings.LastIndexByte(name, '.')
+	if dot <= 0 || !types[name[dot+1:]] {
+		return "no unit type suffix (.service, .socket, .mount, .timer, ...)"
+	}
+	at := -1
+	for i := 0; i < dot; i++ {
+		c := name[i]
+		switch {
+		case c == '@':
+			if at < 0 {
+				at = i
+			}
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == ':', c == '-', c == '_', c == '.', c == '\\':
+		default:
+			return fmt.Sprintf("character %q is not allowed", c)
+		}
+	}
+	switch {
+	case at == 0:
+		return "it starts with '@'"
+	case at < 0:
+		if forms&Plain == 0 {
+			return "not an instance or template name"
+		}
+	case at+1 < dot:
+		if forms&Instance == 0 {
+			return "an instance name is not allowed here"
+		}
+	default:
+		if forms&Template == 0 {
+			return "a template name (no instance after '@') is not allowed here"
+		}
+	}
+	return ""
+}
+
+// Type returns the type of a valid name ("service" for "foo.service"), or
+// "" when name is not valid.
+func Type(name string) string {
+	if !Valid(name, Any) {
+		return ""
+	}
+	return name[strings.LastIndexByte(name, '.')+1:]
+}
+
+// HasExecContext reports whether name is a valid unit name of a type that
+// runs processes under an exec context (service, socket, mount, swap): the
+// only units a SystemCallFilter= drop-in applies to.
+func HasExecContext(name string) bool {
+	return ExecType(Type(name))
+}
+
+// ExecType reports whether units of type typ ("service", as Type returns
+// it) have an exec context.
+func ExecType(typ string) bool {
+	return execTypes[typ]
+}
+
+// Complete adds ".service" to a name without a unit type suffix, as
+// systemctl does ("nginx" is "nginx.service"); other names are returned as
+// they are. It does not validate: the result still goes through Validate.
+func Complete(name string) string {
+	if name == "" {
+		return name
+	}
+	if dot := strings.LastIndexByte(name, '.'); dot >= 0 && types[name[dot+1:]] {
+		return name
+	}
+	return name + ".service"
+}
+
+// truncate shortens hostile input for error messages.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
