@@ -2,19 +2,22 @@
 # Installs what the test suite needs on a fresh Debian machine (as root):
 # auditd (installed without starting it: tests start `auditd -n` themselves
 # and stop it by pid), systemd-nspawn + debootstrap for the systemd
-# container tests, dbus-daemon for a private bus in the daemon tests, and
+# container tests, dbus-daemon for a private bus in the daemon tests,
+# prometheus (promtool for the rules, and the server the deploy/ tests start
+# on loopback; without recommends, so no node-exporter, and not started) and
 # staticcheck. Idempotent.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for pkg in auditd systemd-container debootstrap dbus-daemon; do
+for pkg in auditd systemd-container debootstrap dbus-daemon prometheus; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
 	apt-get update -qq
 	# A policy-rc.d that refuses keeps the packages' daemons from starting:
-	# an auditd started here would take the audit pid for good.
+	# an auditd started here would take the audit pid for good, a prometheus
+	# would listen on :9090 and scrape.
 	created=0
 	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
