@@ -36,6 +36,11 @@ if command -v systemd-analyze >/dev/null; then
 	systemd-analyze security --offline=true --threshold=20 deploy/seccompwatch.service | tail -n 1
 fi
 
+step promtool: deploy/prometheus rules check and unit tests
+promtool check rules deploy/prometheus/*.rules.yml
+promtool test rules deploy/prometheus/tests/*.test.yml
+# (promtool check metrics runs on a live scrape in the deploy/ Go tests.)
+
 step go test -race
 # -p 1: the privileged tests of several packages share one kernel audit
 # subsystem (the audit pid, enabled, backlog) and must not run at once.
