@@ -89,7 +89,7 @@ func latency(args []string) error {
 	}
 	defer cleanup()
 	n := int(duration.Seconds() * float64(*rate))
-	metric := fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="getcpu",unit=%q}`, unit)
+	metric := fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",machine="",risky="false",syscall="getcpu",unit=%q}`, unit)
 
 	ev, err := os.Open(*events)
 	if err != nil {

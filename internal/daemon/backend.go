@@ -134,10 +134,11 @@ func (d *Daemon) unitStates() []metrics.UnitState {
 				k += len(l.Syscalls)
 			}
 			unit := metricUnit(r.Suggestion.Unit, r.Suggestion.UserUnit, r.Suggestion.UID)
+			machine := r.Suggestion.Machine
 			if suggest.IsPseudoUnit(unit) {
-				unit = event.UnknownUnit
+				unit, machine = event.UnknownUnit, ""
 			}
-			d.units = append(d.units, metrics.UnitState{Unit: unit, Suggested: k, LastDenial: r.Suggestion.LastSeen})
+			d.units = append(d.units, metrics.UnitState{Unit: unit, Machine: machine, Suggested: k, LastDenial: r.Suggestion.LastSeen})
 		}
 		d.unitsHandled, d.unitsAt = n, time.Now()
 	}

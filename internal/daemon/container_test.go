@@ -30,7 +30,7 @@ func TestContainerUnit(t *testing.T) {
 	if out, err := c.Run(ctx, "systemctl", "start", "demo.service"); err == nil {
 		t.Fatalf("demo.service ran although its filter denies uname: %s", out)
 	}
-	r.waitMetric(t, `seccompwatch_denials_total{action="kill_process",arch="x86_64",risky="false",syscall="uname",unit="demo.service"} 1`)
+	r.waitMetric(t, `seccompwatch_denials_total{action="kill_process",arch="x86_64",machine="`+c.Machine+`",risky="false",syscall="uname",unit="demo.service"} 1`)
 	var doc struct {
 		Denials []struct {
 			Unit, Syscall, Comm, Exe, Attribution string

@@ -299,7 +299,7 @@ func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 			d.riskCache[ev.SyscallName] = risky
 		}
 	}
-	d.denials.Inc(metricUnit(ev.Unit, ev.UserUnit, ev.UserUID), ev.SyscallName, ev.Action.String(), ev.ArchLabel(), risky)
+	d.denials.Inc(ev.Machine, metricUnit(ev.Unit, ev.UserUnit, ev.UserUID), ev.SyscallName, ev.Action.String(), ev.ArchLabel(), risky)
 	d.agg.Add(pipeline.Denial(&ev, d.native))
 	d.recent.add(ev)
 	if d.events != nil {

@@ -217,9 +217,15 @@ func TestLiveDenials(t *testing.T) {
 			if ws := ps.Sys().(syscall.WaitStatus); c.signaled != (ws.Signaled() && ws.Signal() == syscall.SIGSYS) {
 				t.Fatalf("helper ended with %v", ws)
 			}
-			want := fmt.Sprintf(`seccompwatch_denials_total{action=%q,arch="x86_64",risky="%t",syscall=%q,unit=%q} %d`,
+			want := fmt.Sprintf(`seccompwatch_denials_total{action=%q,arch="x86_64",machine="",risky="%t",syscall=%q,unit=%q} %d`,
 				c.action, c.risky, c.syscall, unit, c.count)
+			// The records of one helper arrive one by one: wait for the
+			// count, not for the first.
 			got := r.waitMetric(t, want[:strings.LastIndexByte(want, ' ')])
+			for deadline := time.Now().Add(5 * time.Second); got != want && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				got = r.waitMetric(t, want[:strings.LastIndexByte(want, ' ')])
+			}
 			if got != want {
 				t.Fatalf("metric = %s, want %s", got, want)
 			}
@@ -325,7 +331,7 @@ func TestUnicastRestoresAuditState(t *testing.T) {
 	}
 	unit := "sw-unicast.service"
 	deny(t, denier.Spec{Syscall: "swapoff", Action: "kill_process", Cgroups: unitCgroups(t, fmt.Sprintf("swtest-u%d.slice", os.Getpid()), unit)})
-	r.waitMetric(t, fmt.Sprintf(`seccompwatch_denials_total{action="kill_process",arch="x86_64",risky="true",syscall="swapoff",unit=%q}`, unit))
+	r.waitMetric(t, fmt.Sprintf(`seccompwatch_denials_total{action="kill_process",arch="x86_64",machine="",risky="true",syscall="swapoff",unit=%q}`, unit))
 	r.stop(t)
 	after, err := auditstream.ReadAuditState()
 	if err != nil {
@@ -382,7 +388,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	unit := "sw-state.service"
 	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Count: 1,
 		Cgroups: unitCgroups(t, fmt.Sprintf("swtest-s%d.slice", os.Getpid()), unit)})
-	r.waitMetric(t, fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="getcpu",unit=%q}`, unit))
+	r.waitMetric(t, fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",machine="",risky="false",syscall="getcpu",unit=%q}`, unit))
 	r.stop(t)
 	if _, err := os.Stat(filepath.Join(dir, stateFile)); err != nil {
 		t.Fatalf("no state file: %v", err)
@@ -437,7 +443,7 @@ func TestEventsReopenOnSIGHUP(t *testing.T) {
 	slice := fmt.Sprintf("swtest-h%d.slice", os.Getpid())
 	unit := "sw-hup.service"
 	cgs := unitCgroups(t, slice, unit)
-	metric := fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="getcpu",unit=%q}`, unit)
+	metric := fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",machine="",risky="false",syscall="getcpu",unit=%q}`, unit)
 	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Cgroups: cgs})
 	r.waitMetric(t, metric+" 1")
 	if err := os.Rename(events, events+".1"); err != nil {
@@ -536,7 +542,7 @@ func TestUnattributedExes(t *testing.T) {
 	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Cgroups: plain})
 	deny(t, denier.Spec{Syscall: "arch_prctl", Action: "kill_thread", Exec: "/bin/true", Cgroups: plain})
 	for _, sc := range []string{"getcpu", "arch_prctl"} {
-		r.waitMetric(t, fmt.Sprintf(`seccompwatch_denials_total{action=%q,arch="x86_64",risky="false",syscall=%q,unit="unknown"}`,
+		r.waitMetric(t, fmt.Sprintf(`seccompwatch_denials_total{action=%q,arch="x86_64",machine="",risky="false",syscall=%q,unit="unknown"}`,
 			map[string]string{"getcpu": "errno", "arch_prctl": "kill_thread"}[sc], sc))
 	}
 	resp, err := http.Get(r.url + "/metrics")
@@ -551,9 +557,9 @@ func TestUnattributedExes(t *testing.T) {
 	var n int
 	var lines []string
 	for _, l := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(l, `seccompwatch_suggested_syscalls{unit="unknown"} `) {
+		if strings.HasPrefix(l, `seccompwatch_suggested_syscalls{machine="",unit="unknown"} `) {
 			lines = append(lines, l)
-			n, _ = strconv.Atoi(strings.TrimPrefix(l, `seccompwatch_suggested_syscalls{unit="unknown"} `))
+			n, _ = strconv.Atoi(strings.TrimPrefix(l, `seccompwatch_suggested_syscalls{machine="",unit="unknown"} `))
 		}
 	}
 	// One series carrying both pseudo-units' syscalls (more only if some
@@ -591,7 +597,7 @@ func TestSuggestionKeepsCurrentDropin(t *testing.T) {
 	}
 	r := startWithRoot(t, Config{UnitsRoot: root})
 	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Cgroups: unitCgroups(t, fmt.Sprintf("swtest-%d.slice", os.Getpid()), unit)})
-	r.waitMetric(t, fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="getcpu",unit=%q}`, unit))
+	r.waitMetric(t, fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",machine="",risky="false",syscall="getcpu",unit=%q}`, unit))
 
 	dropin := r.get(t, "/api/v1/suggestions/"+unit+"?format=dropin")
 	var active []string
@@ -614,6 +620,75 @@ func TestSuggestionKeepsCurrentDropin(t *testing.T) {
 	}
 }
 
+// removeParents removes, when the test ends, the directories of path
+// (relative to each cgroup mount) that do not exist yet: unitCgroups
+// creates them and removes only the slice and the unit.
+func removeParents(t *testing.T, path string) {
+	var made []string
+	for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"} {
+		for p := path; p != "."; p = filepath.Dir(p) {
+			if _, err := os.Stat(filepath.Join(root, p)); os.IsNotExist(err) {
+				made = append(made, filepath.Join(root, p)) // deepest first
+			}
+		}
+	}
+	// Registered before unitCgroups' cleanup: runs after it.
+	t.Cleanup(func() {
+		for _, d := range made {
+			_ = os.Remove(d)
+		}
+	})
+}
+
+// TestForgedContainerUnit: anyone with a delegated cgroup subtree can
+// build payload/system.slice/sshd.service in it, the shape of a
+// container's unit. Only machine.slice holds containers: the denial is the
+// subtree owner's, never the system's sshd.service, in /metrics, the API
+// and the event stream.
+func TestForgedContainerUnit(t *testing.T) {
+	requireRoot(t)
+	const uid = 4243
+	pid := os.Getpid()
+	for _, tc := range []struct {
+		name, slice, unit   string
+		wantUnit, wantLabel string
+	}{
+		{"user manager", fmt.Sprintf("user.slice/user-%d.slice/user@%d.service/x%d/payload/system.slice", uid, uid, pid), "sshd.service",
+			fmt.Sprintf("user@%d.service", uid), fmt.Sprintf("user@%d.service", uid)},
+		{"user unit", fmt.Sprintf("user.slice/user-%d.slice/user@%d.service/app.slice/own%d.service/payload/system.slice", uid, uid, pid), "sshd.service",
+			fmt.Sprintf("own%d.service", pid), fmt.Sprintf("user@%d.service/own%d.service", uid, pid)},
+		{"delegated service", fmt.Sprintf("swtest-%d.slice/build.service/payload/system.slice", pid), "sshd.service",
+			"build.service", "build.service"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			removeParents(t, tc.slice)
+			r := start(t, Config{})
+			deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Cgroups: unitCgroups(t, tc.slice, tc.unit)})
+			want := fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",machine="",risky="false",syscall="getcpu",unit=%q} 1`, tc.wantLabel)
+			if got := r.waitMetric(t, want[:strings.LastIndexByte(want, ' ')]); got != want {
+				t.Errorf("metric %s, want %s", got, want)
+			}
+			m := r.get(t, "/metrics")
+			if strings.Contains(m, `unit="sshd.service"`) {
+				t.Errorf("a forged sshd.service in /metrics:\n%s", grep(m, `unit="sshd.service"`))
+			}
+			var doc struct {
+				Denials []struct {
+					Unit    string
+					Machine *string
+				}
+			}
+			body := r.get(t, "/api/v1/denials?unit="+tc.wantUnit)
+			if err := json.Unmarshal([]byte(body), &doc); err != nil || len(doc.Denials) == 0 {
+				t.Fatalf("denials of %s: %v %s", tc.wantUnit, err, body)
+			}
+			if d := doc.Denials[len(doc.Denials)-1]; d.Machine != nil {
+				t.Errorf("denial %+v in machine %q, want the host's", d, *d.Machine)
+			}
+		})
+	}
+}
+
 // TestUserUnitIsNotTheSystemUnit: a user's unit may carry a system unit's
 // name (anyone can create user@UID.service/app.slice/sshd.service in their
 // own subtree). Its denials must not count, alert or suggest for the
@@ -623,27 +698,14 @@ func TestUserUnitIsNotTheSystemUnit(t *testing.T) {
 	const uid = 4242
 	unit := fmt.Sprintf("sw-user-%d.service", os.Getpid())
 	userSlice := fmt.Sprintf("user.slice/user-%d.slice/user@%d.service/app.slice", uid, uid)
-	// The intermediate directories this test creates go after the unit's.
-	var made []string
-	for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"} {
-		for p := userSlice; p != "."; p = filepath.Dir(p) {
-			if _, err := os.Stat(filepath.Join(root, p)); os.IsNotExist(err) {
-				made = append(made, filepath.Join(root, p)) // deepest first
-			}
-		}
-	}
-	t.Cleanup(func() {
-		for _, d := range made {
-			_ = os.Remove(d)
-		}
-	})
+	removeParents(t, userSlice)
 	events := filepath.Join(t.TempDir(), "events.jsonl")
 	r := start(t, Config{EventsFile: events})
 	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Cgroups: unitCgroups(t, userSlice, unit)})
 	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Cgroups: unitCgroups(t, fmt.Sprintf("swtest-%d.slice", os.Getpid()), unit)})
 
 	for _, label := range []string{unit, fmt.Sprintf("user@%d.service/%s", uid, unit)} {
-		want := fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="getcpu",unit=%q} 1`, label)
+		want := fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",machine="",risky="false",syscall="getcpu",unit=%q} 1`, label)
 		if got := r.waitMetric(t, want[:strings.LastIndexByte(want, ' ')]); got != want {
 			t.Errorf("metric %s, want %s", got, want)
 		}

@@ -25,7 +25,9 @@ const OverflowLabel = "overflow"
 
 // UnitState is what the per-unit gauges report for one unit.
 type UnitState struct {
-	Unit       string
+	Unit string
+	// Machine is the container the unit runs in, "" for the host's.
+	Machine    string
 	Suggested  int       // syscalls the unit's pending suggestion adds
 	LastDenial time.Time // zero when unknown
 }
@@ -56,13 +58,13 @@ type Denials struct {
 }
 
 type denialKey struct {
-	unit, syscall, action, arch string
-	risky                       bool
+	machine, unit, syscall, action, arch string
+	risky                                bool
 }
 
 // overflowKey is the overflow series' key; every one of its labels,
 // risky included, reads "overflow".
-var overflowKey = denialKey{OverflowLabel, OverflowLabel, OverflowLabel, OverflowLabel, false}
+var overflowKey = denialKey{OverflowLabel, OverflowLabel, OverflowLabel, OverflowLabel, OverflowLabel, false}
 
 // NewDenials returns a family that holds at most max label sets (plus the
 // overflow series); max <= 0 means 10000.
@@ -73,10 +75,12 @@ func NewDenials(max int) *Denials {
 	return &Denials{max: max, series: make(map[denialKey]uint64)}
 }
 
-// Inc counts one denial. unit, syscall, action and arch must already be
-// bounded vocabulary (unit names, syscall names): never pid, comm or exe.
-func (d *Denials) Inc(unit, syscall, action, arch string, risky bool) {
-	k := denialKey{unit, syscall, action, arch, risky}
+// Inc counts one denial of unit in machine ("" for the host). machine,
+// unit, syscall, action and arch must already be bounded vocabulary
+// (validated machine and unit names, syscall names): never pid, comm or
+// exe. Every distinct label set, machines included, counts toward max.
+func (d *Denials) Inc(machine, unit, syscall, action, arch string, risky bool) {
+	k := denialKey{machine, unit, syscall, action, arch, risky}
 	d.mu.Lock()
 	if _, ok := d.series[k]; !ok && len(d.series) >= d.max {
 		d.overflow++
@@ -108,15 +112,15 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	denialsDesc      = desc("denials_total", "Seccomp denials seen, by unit, syscall, action, arch and whether the syscall is risky.", "unit", "syscall", "action", "arch", "risky")
+	denialsDesc      = desc("denials_total", "Seccomp denials seen, by machine (empty for the host), unit, syscall, action, arch and whether the syscall is risky.", "machine", "unit", "syscall", "action", "arch", "risky")
 	recordsDesc      = desc("audit_records_total", "Audit records read, by record type.", "type")
 	parseErrorsDesc  = desc("parse_errors_total", "SECCOMP records that could not be parsed, by reason.", "reason")
 	attributionsDesc = desc("attributions_total", "Denials attributed to a unit, by method.", "method")
 	attrFailuresDesc = desc("attribution_failures_total", "Denials that could not be attributed to a unit (kept as unit \"unknown\"), by reason.", "reason")
 	lostDesc         = desc("records_lost_total", "Audit records lost before seccompwatch read them, by where the loss was seen (enobufs, serial_gap, kernel).", "source")
 	backlogDesc      = desc("kernel_audit_backlog", "Audit records queued in the kernel (AUDIT_GET), when readable.")
-	suggestedDesc    = desc("suggested_syscalls", "Syscalls the pending suggestion for a unit would add.", "unit")
-	lastDenialDesc   = desc("last_denial_timestamp_seconds", "Unix time of the last denial seen for a unit.", "unit")
+	suggestedDesc    = desc("suggested_syscalls", "Syscalls the pending suggestion for a unit would add, by machine (empty for the host) and unit.", "machine", "unit")
+	lastDenialDesc   = desc("last_denial_timestamp_seconds", "Unix time of the last denial seen for a unit, by machine (empty for the host) and unit.", "machine", "unit")
 	overflowDesc     = desc("series_overflow_total", "Label sets not given a series of their own because --max-series was reached (counted in the overflow series).")
 	auditUpDesc      = desc("audit_stream_up", "1 when the audit stream is subscribed and being read.")
 	attrModeDesc     = desc("attribution_mode", "The attribution method in use (1 for the active one): bpf, or proc when BPF could not load.", "mode")
@@ -141,7 +145,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if k == overflowKey {
 			risky = OverflowLabel
 		}
-		ch <- prometheus.MustNewConstMetric(denialsDesc, prometheus.CounterValue, float64(v), k.unit, k.syscall, k.action, k.arch, risky)
+		ch <- prometheus.MustNewConstMetric(denialsDesc, prometheus.CounterValue, float64(v), k.machine, k.unit, k.syscall, k.action, k.arch, risky)
 	}
 	overflow := c.denials.overflow
 	c.denials.mu.Unlock()
@@ -177,30 +181,31 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(suggestedDesc, prometheus.GaugeValue, float64(u.Suggested), u.Unit)
+		ch <- prometheus.MustNewConstMetric(suggestedDesc, prometheus.GaugeValue, float64(u.Suggested), u.Machine, u.Unit)
 		if !u.LastDenial.IsZero() {
-			ch <- prometheus.MustNewConstMetric(lastDenialDesc, prometheus.GaugeValue, float64(u.LastDenial.UnixMilli())/1e3, u.Unit)
+			ch <- prometheus.MustNewConstMetric(lastDenialDesc, prometheus.GaugeValue, float64(u.LastDenial.UnixMilli())/1e3, u.Machine, u.Unit)
 		}
 	}
 	if len(units) > c.maxSeries {
-		ch <- prometheus.MustNewConstMetric(suggestedDesc, prometheus.GaugeValue, float64(ovSuggested), OverflowLabel)
+		ch <- prometheus.MustNewConstMetric(suggestedDesc, prometheus.GaugeValue, float64(ovSuggested), OverflowLabel, OverflowLabel)
 		if !ovLast.IsZero() {
-			ch <- prometheus.MustNewConstMetric(lastDenialDesc, prometheus.GaugeValue, float64(ovLast.UnixMilli())/1e3, OverflowLabel)
+			ch <- prometheus.MustNewConstMetric(lastDenialDesc, prometheus.GaugeValue, float64(ovLast.UnixMilli())/1e3, OverflowLabel, OverflowLabel)
 		}
 	}
 }
 
-// mergeUnits folds states that share a label value into one, sorted by
-// unit: every unattributed exe reports as "unknown", and a unit of a
-// container can share its name with one on the host. Two series with one
-// label set would fail the whole scrape.
+// mergeUnits folds states that share a label set into one, sorted by
+// machine and unit: every unattributed exe reports as "unknown". Two
+// series with one label set would fail the whole scrape.
 func mergeUnits(in []UnitState) []UnitState {
+	type key struct{ machine, unit string }
 	out := make([]UnitState, 0, len(in))
-	at := make(map[string]int, len(in))
+	at := make(map[key]int, len(in))
 	for _, u := range in {
-		i, ok := at[u.Unit]
+		k := key{u.Machine, u.Unit}
+		i, ok := at[k]
 		if !ok {
-			at[u.Unit] = len(out)
+			at[k] = len(out)
 			out = append(out, u)
 			continue
 		}
@@ -209,7 +214,12 @@ func mergeUnits(in []UnitState) []UnitState {
 			out[i].LastDenial = u.LastDenial
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Unit < out[j].Unit })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Machine != out[j].Machine {
+			return out[i].Machine < out[j].Machine
+		}
+		return out[i].Unit < out[j].Unit
+	})
 	return out
 }
 

@@ -18,7 +18,7 @@ func registry(t *testing.T, snap Snapshot, d *Denials, max int) *prometheus.Regi
 
 func TestLintClean(t *testing.T) {
 	d := NewDenials(10)
-	d.Inc("nginx.service", "socket", "kill_process", "x86_64", false)
+	d.Inc("", "nginx.service", "socket", "kill_process", "x86_64", false)
 	snap := Snapshot{
 		RecordsByType:       map[string]uint64{"SECCOMP": 3, "SYSCALL": 10},
 		ParseErrors:         map[string]uint64{"missing_arch": 1},
@@ -39,19 +39,21 @@ func TestLintClean(t *testing.T) {
 }
 
 func TestDenialsOverflow(t *testing.T) {
-	d := NewDenials(2)
-	d.Inc("a.service", "socket", "errno", "x86_64", false)
-	d.Inc("b.service", "mount", "kill_process", "x86_64", true)
-	d.Inc("c.service", "uname", "errno", "x86_64", false)  // over the limit
-	d.Inc("d.service", "uname", "errno", "x86_64", false)  // over the limit
-	d.Inc("a.service", "socket", "errno", "x86_64", false) // existing series still counts
-	reg := registry(t, Snapshot{}, d, 2)
+	d := NewDenials(3)
+	d.Inc("", "a.service", "socket", "errno", "x86_64", false)
+	d.Inc("", "b.service", "mount", "kill_process", "x86_64", true)
+	d.Inc("web", "a.service", "socket", "errno", "x86_64", false) // a container's unit: its own series
+	d.Inc("", "c.service", "uname", "errno", "x86_64", false)     // over the limit
+	d.Inc("db", "a.service", "socket", "errno", "x86_64", false)  // over the limit: machines count too
+	d.Inc("", "a.service", "socket", "errno", "x86_64", false)    // existing series still counts
+	reg := registry(t, Snapshot{}, d, 3)
 	want := `
-# HELP seccompwatch_denials_total Seccomp denials seen, by unit, syscall, action, arch and whether the syscall is risky.
+# HELP seccompwatch_denials_total Seccomp denials seen, by machine (empty for the host), unit, syscall, action, arch and whether the syscall is risky.
 # TYPE seccompwatch_denials_total counter
-seccompwatch_denials_total{action="errno",arch="x86_64",risky="false",syscall="socket",unit="a.service"} 2
-seccompwatch_denials_total{action="kill_process",arch="x86_64",risky="true",syscall="mount",unit="b.service"} 1
-seccompwatch_denials_total{action="overflow",arch="overflow",risky="overflow",syscall="overflow",unit="overflow"} 2
+seccompwatch_denials_total{action="errno",arch="x86_64",machine="",risky="false",syscall="socket",unit="a.service"} 2
+seccompwatch_denials_total{action="kill_process",arch="x86_64",machine="",risky="true",syscall="mount",unit="b.service"} 1
+seccompwatch_denials_total{action="errno",arch="x86_64",machine="web",risky="false",syscall="socket",unit="a.service"} 1
+seccompwatch_denials_total{action="overflow",arch="overflow",machine="overflow",risky="overflow",syscall="overflow",unit="overflow"} 2
 # HELP seccompwatch_series_overflow_total Label sets not given a series of their own because --max-series was reached (counted in the overflow series).
 # TYPE seccompwatch_series_overflow_total counter
 seccompwatch_series_overflow_total 2
@@ -68,36 +70,41 @@ func TestUnitGaugesBounded(t *testing.T) {
 	}
 	reg := registry(t, Snapshot{Units: units}, NewDenials(2), 2)
 	want := `
-# HELP seccompwatch_suggested_syscalls Syscalls the pending suggestion for a unit would add.
+# HELP seccompwatch_suggested_syscalls Syscalls the pending suggestion for a unit would add, by machine (empty for the host) and unit.
 # TYPE seccompwatch_suggested_syscalls gauge
-seccompwatch_suggested_syscalls{unit="a.service"} 2
-seccompwatch_suggested_syscalls{unit="b.service"} 2
-seccompwatch_suggested_syscalls{unit="overflow"} 4
+seccompwatch_suggested_syscalls{machine="",unit="a.service"} 2
+seccompwatch_suggested_syscalls{machine="",unit="b.service"} 2
+seccompwatch_suggested_syscalls{machine="overflow",unit="overflow"} 4
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "seccompwatch_suggested_syscalls"); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// Several unattributed exes all report as "unknown", and a container's
-// unit may share a host unit's name: one series each, or the scrape fails.
+// Several unattributed exes all report as "unknown": one series, or the
+// scrape fails. A container's unit that shares a host unit's name is a
+// series of its own (machine label), never counted as the host's.
 func TestUnitGaugesMerged(t *testing.T) {
 	units := []UnitState{
 		{Unit: "unknown", Suggested: 1, LastDenial: time.Unix(100, 0)},
 		{Unit: "demo.service", Suggested: 2, LastDenial: time.Unix(300, 0)},
 		{Unit: "unknown", Suggested: 3, LastDenial: time.Unix(200, 0)},
 		{Unit: "demo.service", Suggested: 1},
+		{Unit: "demo.service", Machine: "web", Suggested: 5, LastDenial: time.Unix(400, 0)},
+		{Unit: "demo.service", Machine: "web", Suggested: 1},
 	}
 	reg := registry(t, Snapshot{Units: units}, NewDenials(10), 10)
 	want := `
-# HELP seccompwatch_suggested_syscalls Syscalls the pending suggestion for a unit would add.
+# HELP seccompwatch_suggested_syscalls Syscalls the pending suggestion for a unit would add, by machine (empty for the host) and unit.
 # TYPE seccompwatch_suggested_syscalls gauge
-seccompwatch_suggested_syscalls{unit="demo.service"} 3
-seccompwatch_suggested_syscalls{unit="unknown"} 4
-# HELP seccompwatch_last_denial_timestamp_seconds Unix time of the last denial seen for a unit.
+seccompwatch_suggested_syscalls{machine="",unit="demo.service"} 3
+seccompwatch_suggested_syscalls{machine="",unit="unknown"} 4
+seccompwatch_suggested_syscalls{machine="web",unit="demo.service"} 6
+# HELP seccompwatch_last_denial_timestamp_seconds Unix time of the last denial seen for a unit, by machine (empty for the host) and unit.
 # TYPE seccompwatch_last_denial_timestamp_seconds gauge
-seccompwatch_last_denial_timestamp_seconds{unit="demo.service"} 300
-seccompwatch_last_denial_timestamp_seconds{unit="unknown"} 200
+seccompwatch_last_denial_timestamp_seconds{machine="",unit="demo.service"} 300
+seccompwatch_last_denial_timestamp_seconds{machine="",unit="unknown"} 200
+seccompwatch_last_denial_timestamp_seconds{machine="web",unit="demo.service"} 400
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "seccompwatch_suggested_syscalls", "seccompwatch_last_denial_timestamp_seconds"); err != nil {
 		t.Fatal(err)
@@ -115,9 +122,9 @@ func TestUnitGaugesOverflowWithoutTime(t *testing.T) {
 	}{
 		{"no times", []UnitState{{Unit: "a.service", Suggested: 1}, {Unit: "b.service", Suggested: 1}}, ""},
 		{"one time", []UnitState{{Unit: "a.service", Suggested: 1}, {Unit: "b.service", Suggested: 1, LastDenial: time.Unix(100, 0)}}, `
-# HELP seccompwatch_last_denial_timestamp_seconds Unix time of the last denial seen for a unit.
+# HELP seccompwatch_last_denial_timestamp_seconds Unix time of the last denial seen for a unit, by machine (empty for the host) and unit.
 # TYPE seccompwatch_last_denial_timestamp_seconds gauge
-seccompwatch_last_denial_timestamp_seconds{unit="overflow"} 100
+seccompwatch_last_denial_timestamp_seconds{machine="overflow",unit="overflow"} 100
 `},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

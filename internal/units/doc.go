@@ -11,11 +11,16 @@
 // legacy hosts); ParseCgroupPath turns a cgroup path into a Unit the way
 // systemd does (one leading "_" of cg_escape dropped, slices skipped, the
 // first unit is the unit, deeper directories are its delegated
-// sub-cgroups), descending
-// into user managers (user@UID.service) and containers ("payload"
-// directories of systemd-nspawn; libpod-<id> cgroups set Machine and
-// ContainerID). Names are checked against systemd's unit-name rules, so
-// hostile directory names never become units.
+// sub-cgroups, whatever they are named), descending into user managers
+// (user@UID.service) and containers (libpod-<id> cgroups set Machine and
+// ContainerID). A container's own systemd tree starts only at
+// /machine.slice/<scope or service>/payload (systemd-nspawn, machined):
+// only root creates cgroups in machine.slice, while anyone can make a
+// "payload" directory in a subtree delegated to them (user@UID.service, a
+// Delegate=yes service), and what they build below it stays the owner's
+// unit, never a container unit named like a system unit. Names are
+// checked against systemd's unit-name rules, so hostile directory names
+// never become units.
 //
 // # Methods
 //

@@ -126,20 +126,19 @@ func unescapeUnit(s string) string {
 	return b.String()
 }
 
-// machineName derives a container name from the cgroup component that
-// holds a container's "payload".
+// machineName derives a container's name from the unit under
+// machine.slice that holds its "payload": "foo" for machine-foo.scope
+// (systemd-machined) and systemd-nspawn@foo.service, the unit's stem
+// otherwise.
 func machineName(comp string) string {
-	switch {
-	case strings.HasPrefix(comp, "machine-") && strings.HasSuffix(comp, ".scope"):
+	if strings.HasPrefix(comp, "machine-") && strings.HasSuffix(comp, ".scope") {
 		return unescapeUnit(comp[len("machine-") : len(comp)-len(".scope")])
-	case unitKind(comp) != "":
-		stem := comp[:strings.LastIndexByte(comp, '.')]
-		if _, inst, ok := strings.Cut(stem, "@"); ok {
-			return unescapeUnit(inst)
-		}
-		return unescapeUnit(stem)
 	}
-	return unescapeUnit(comp)
+	stem := comp[:strings.LastIndexByte(comp, '.')]
+	if _, inst, ok := strings.Cut(stem, "@"); ok {
+		return unescapeUnit(inst)
+	}
+	return unescapeUnit(stem)
 }
 
 // userManagerUID returns N for a "user@N.service" component.
@@ -158,9 +157,13 @@ func userManagerUID(comp string) (int, bool) {
 // "/system.slice/nginx.service" (v2, or v1 name=systemd), the way systemd
 // does: after any slices, the first component is the unit; deeper
 // directories are the unit's own (delegated) sub-cgroups and are covered
-// by its filter. A "payload" directory starts a container's own tree
-// (systemd-nspawn, also with --keep-unit), and user@UID.service a user
-// manager's, and the unit is then looked up inside. It returns
+// by its filter, whatever they are called. user@UID.service starts a user
+// manager's tree, and the unit is then the user's unit inside it (or the
+// manager itself). A container starts only at
+// "/machine.slice/<unit>/payload": only root can create cgroups in
+// machine.slice, while anyone with a delegated subtree (user@UID.service,
+// a Delegate=yes service) can make a "payload" directory, and what its
+// owner builds below one is still that owner's unit. It returns
 // ErrNotInUnit (with whatever was learnt, e.g. Machine) when the path
 // names no unit, and ErrBadPath for input that is not a cgroup path.
 func ParseCgroupPath(path string) (Unit, error) {
@@ -180,14 +183,12 @@ func ParseCgroupPath(path string) (Unit, error) {
 		comps[i] = strings.TrimPrefix(c, "_")
 	}
 	start := 0
-	for i, c := range comps {
-		if c == "payload" && i > 0 {
-			u.Machine, start = machineName(comps[i-1]), i+1
-			if !event.ValidMachineName(u.Machine) {
-				// A container's unit, but whose? Unknown beats a
-				// name that could traverse a path or forge a line.
-				return Unit{UID: -1}, fmt.Errorf("%w: container name %q", ErrBadPath, truncate(u.Machine))
-			}
+	if machine, ok := containerOf(comps); ok {
+		u.Machine, start = machine, containerDepth
+		if !event.ValidMachineName(u.Machine) {
+			// A container's unit, but whose? Unknown beats a name that
+			// could traverse a path or forge a line.
+			return Unit{UID: -1}, fmt.Errorf("%w: container name %q", ErrBadPath, truncate(u.Machine))
 		}
 	}
 	for _, c := range comps[start:] {
@@ -206,6 +207,27 @@ func ParseCgroupPath(path string) (Unit, error) {
 	}
 	u.Name, u.Kind, u.Slice = name, unitKind(name), slice
 	return u, nil
+}
+
+// containerDepth is where a container's own tree starts:
+// machine.slice/<unit>/payload/...
+const containerDepth = 3
+
+// containerOf reports whether comps (a cgroup path's components) are in a
+// container's own tree, "/machine.slice/<scope or service>/payload/...",
+// and names its machine. Below machine.slice only root creates cgroups
+// (systemd-machined's machine-NAME.scope, systemd-nspawn@NAME.service, a
+// test harness); a "payload" anywhere else is a directory of whoever owns
+// that subtree.
+func containerOf(comps []string) (string, bool) {
+	if len(comps) < containerDepth || comps[0] != "machine.slice" || comps[2] != "payload" {
+		return "", false
+	}
+	switch unitKind(comps[1]) {
+	case KindScope, KindService:
+		return machineName(comps[1]), true
+	}
+	return "", false
 }
 
 // firstUnit skips leading slices and returns the next component when it

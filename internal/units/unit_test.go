@@ -32,8 +32,22 @@ func TestParseCgroupPath(t *testing.T) {
 		{"/user.slice/user-1000.slice/user@1000.service/init.scope", Unit{Name: "user@1000.service", Kind: KindService, Slice: "user-1000.slice", UID: -1}, nil},
 		{"/machine.slice/machine-foo.scope/payload/system.slice/demo.service", Unit{Name: "demo.service", Kind: KindService, Slice: "system.slice", UID: -1, Machine: "foo"}, nil},
 		{`/machine.slice/machine-my\x2dbox.scope/payload/init.scope`, Unit{Name: "init.scope", Kind: KindScope, UID: -1, Machine: "my-box"}, nil},
-		{"/CG/payload/system.slice/x.service", Unit{Name: "x.service", Kind: KindService, Slice: "system.slice", UID: -1, Machine: "CG"}, nil},
-		{"/system.slice/systemd-nspawn@web.service/payload/system.slice/demo.service", Unit{Name: "demo.service", Kind: KindService, Slice: "system.slice", UID: -1, Machine: "web"}, nil},
+		{"/machine.slice/systemd-nspawn@web.service/payload/system.slice/demo.service", Unit{Name: "demo.service", Kind: KindService, Slice: "system.slice", UID: -1, Machine: "web"}, nil},
+		// A container's own user manager.
+		{"/machine.slice/machine-foo.scope/payload/user.slice/user-1000.slice/user@1000.service/app.slice/a.service", Unit{Name: "a.service", Kind: KindService, Slice: "app.slice", UID: 1000, Machine: "foo"}, nil},
+		// Only machine.slice holds containers (only root creates cgroups
+		// there): a "payload" anyone makes in a subtree delegated to them
+		// is a directory of the subtree's owner, never a container whose
+		// units would carry system units' names.
+		{"/user.slice/user-1000.slice/user@1000.service/x/payload/system.slice/sshd.service", Unit{Name: "user@1000.service", Kind: KindService, Slice: "user-1000.slice", UID: -1}, nil},
+		{"/user.slice/user-1000.slice/user@1000.service/app.slice/a.service/payload/system.slice/sshd.service", Unit{Name: "a.service", Kind: KindService, Slice: "app.slice", UID: 1000}, nil},
+		{"/system.slice/build.service/payload/system.slice/sshd.service", Unit{Name: "build.service", Kind: KindService, Slice: "system.slice", UID: -1}, nil},
+		{"/system.slice/systemd-nspawn@web.service/payload/system.slice/demo.service", Unit{Name: "systemd-nspawn@web.service", Kind: KindService, Slice: "system.slice", UID: -1}, nil},
+		{"/CG/payload/system.slice/x.service", Unit{UID: -1}, ErrNotInUnit},
+		{"/machine.slice/machine-foo.scope/x/payload/system.slice/sshd.service", Unit{Name: "machine-foo.scope", Kind: KindScope, Slice: "machine.slice", UID: -1}, nil},
+		{"/machine.slice/sub.slice/machine-foo.scope/payload/system.slice/sshd.service", Unit{Name: "machine-foo.scope", Kind: KindScope, Slice: "sub.slice", UID: -1}, nil},
+		// Inside a container, a delegated subtree is again its owner's.
+		{"/machine.slice/machine-foo.scope/payload/system.slice/build.service/payload/system.slice/sshd.service", Unit{Name: "build.service", Kind: KindService, Slice: "system.slice", UID: -1, Machine: "foo"}, nil},
 		{"/machine.slice/libpod-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope",
 			Unit{Name: "libpod-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope", Kind: KindScope, Slice: "machine.slice", UID: -1,
 				Machine: "libpod-0123456789ab", ContainerID: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, nil},
@@ -198,6 +212,10 @@ func FuzzParseCgroupPath(f *testing.F) {
 		}
 		if strings.ContainsAny(u.Name+u.Slice, "\n\x00/ ") || u.Machine != "" && !event.ValidMachineName(u.Machine) {
 			t.Fatalf("hostile bytes in %+v", u)
+		}
+		// Only root-made cgroups start a container (libpod ids aside).
+		if u.Machine != "" && u.ContainerID == "" && !strings.HasPrefix(strings.TrimLeft(path, "/"), "machine.slice/") {
+			t.Fatalf("container %q outside machine.slice: %q", u.Machine, path)
 		}
 	})
 }

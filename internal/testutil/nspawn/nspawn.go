@@ -58,6 +58,8 @@ type Container struct {
 	// CgroupV1, Cgroup2 are the host cgroups the container runs in.
 	CgroupV1, Cgroup2 string
 
+	madeSliceV1, madeSliceV2 bool // machine.slice was created for this container
+
 	cmd     *exec.Cmd
 	done    chan struct{}
 	work    string
@@ -81,17 +83,16 @@ func Available() error {
 			return fmt.Errorf("no cached rootfs %s and no debootstrap (apt-get install debootstrap)", RootfsTarball)
 		}
 	}
-	if _, err := os.Stat("/sys/fs/cgroup/unified"); err != nil {
-		if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
-			return errors.New("no cgroup2 hierarchy")
-		}
+	if _, v2 := cgroupRoots(); v2 == "" {
+		return errors.New("no cgroup2 hierarchy")
 	}
 	return nil
 }
 
-// Boot starts a container and waits until its systemd is running. It
-// skips the test when Available reports a reason, fails it on any other
-// problem, and stops and cleans up the container when the test ends.
+// Boot starts a container in /machine.slice/machine-NAME.scope and waits
+// until its systemd is running. It skips the test when Available reports
+// a reason, fails it on any other problem, and stops and cleans up the
+// container when the test ends.
 func Boot(t testing.TB, opts Options) *Container {
 	t.Helper()
 	if err := Available(); err != nil {
@@ -199,22 +200,26 @@ func start(opts Options) (*Container, error) {
 			return c, err
 		}
 	}
-	// Own cgroups, or the container lands in the root cgroup (FACTS.md).
-	v1 := "/sys/fs/cgroup/systemd"
-	v2 := "/sys/fs/cgroup/unified"
-	if _, err := os.Stat(v2); err != nil {
-		v2 = "/sys/fs/cgroup"
-		v1 = ""
+	// Own cgroups, or the container lands in the root cgroup (FACTS.md):
+	// /machine.slice/machine-NAME.scope, where systemd-machined would put
+	// it, because only a cgroup there is taken for a container (anyone
+	// can make a "payload" directory in a subtree delegated to them).
+	v1, v2 := cgroupRoots()
+	if v2 == "" {
+		return c, errors.New("no cgroup2 hierarchy")
 	}
+	scope := "machine.slice/" + ScopeName(id)
 	if v1 != "" {
-		c.CgroupV1 = v1 + "/" + id
-		if err := os.Mkdir(c.CgroupV1, 0o755); err != nil {
-			return c, fmt.Errorf("cgroup: %w", err)
+		c.CgroupV1 = v1 + "/" + scope
+		c.madeSliceV1, err = makeScope(c.CgroupV1)
+		if err != nil {
+			return c, err
 		}
 	}
-	c.Cgroup2 = v2 + "/" + id
-	if err := os.Mkdir(c.Cgroup2, 0o755); err != nil {
-		return c, fmt.Errorf("cgroup: %w", err)
+	c.Cgroup2 = v2 + "/" + scope
+	c.madeSliceV2, err = makeScope(c.Cgroup2)
+	if err != nil {
+		return c, err
 	}
 	args := []string{"-D", c.merged, "-M", id, "-b", "--register=no", "--keep-unit",
 		"--console=read-only", "--private-network"}
@@ -224,9 +229,11 @@ func start(opts Options) (*Container, error) {
 	for _, e := range opts.Env {
 		args = append(args, "--setenv="+e)
 	}
-	script := "echo $$ > " + c.Cgroup2 + "/cgroup.procs || exit 1; "
+	// The paths hold a backslash (\x2d): they reach the shell quoted,
+	// through the environment.
+	script := `echo $$ > "$SW_CG2/cgroup.procs" || exit 1; `
 	if c.CgroupV1 != "" {
-		script += "echo $$ > " + c.CgroupV1 + "/cgroup.procs || exit 1; "
+		script += `echo $$ > "$SW_CG1/cgroup.procs" || exit 1; `
 	}
 	script += `exec systemd-nspawn "$@"`
 	c.logPath = c.work + "/console.log"
@@ -236,6 +243,7 @@ func start(opts Options) (*Container, error) {
 	}
 	defer logf.Close()
 	c.cmd = exec.Command("/bin/sh", append([]string{"-c", script, "sh"}, args...)...)
+	c.cmd.Env = append(os.Environ(), "SW_CG2="+c.Cgroup2, "SW_CG1="+c.CgroupV1)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := c.cmd.Start(); err != nil {
@@ -275,6 +283,49 @@ func start(opts Options) (*Container, error) {
 		return c, fmt.Errorf("systemd is %q", state)
 	}
 	return c, nil
+}
+
+// ScopeName is the cgroup systemd-machined gives machine name:
+// "machine-" + the name escaped as in unit names ("-" is \x2d) + ".scope".
+func ScopeName(name string) string {
+	return "machine-" + strings.ReplaceAll(name, "-", `\x2d`) + ".scope"
+}
+
+// cgroupRoots returns the name=systemd (v1, "" on pure cgroup2) and
+// cgroup2 ("" when absent) mounts.
+func cgroupRoots() (v1, v2 string) {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		return "", "/sys/fs/cgroup" // pure cgroup2
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil {
+		v2 = "/sys/fs/cgroup/unified"
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/systemd/cgroup.procs"); err == nil {
+		v1 = "/sys/fs/cgroup/systemd"
+	}
+	return v1, v2
+}
+
+// makeScope creates dir (a scope in machine.slice) and, when missing,
+// machine.slice; madeSlice says whether this call created the slice.
+// Another container's cleanup may remove the slice between the two
+// mkdirs: then it is made again.
+func makeScope(dir string) (madeSlice bool, err error) {
+	for range 5 {
+		if err := os.Mkdir(filepath.Dir(dir), 0o755); err == nil {
+			madeSlice = true
+		} else if !errors.Is(err, os.ErrExist) {
+			return madeSlice, fmt.Errorf("cgroup: %w", err)
+		}
+		err = os.Mkdir(dir, 0o755)
+		if !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+	}
+	if err != nil {
+		return madeSlice, fmt.Errorf("cgroup: %w", err)
+	}
+	return madeSlice, nil
 }
 
 // childOf returns the only child of pid when it is PID 1 of its own pid
@@ -350,11 +401,20 @@ func (c *Container) Stop() error {
 			errs = append(errs, fmt.Errorf("unmount %s: %w", c.merged, err))
 		}
 	}
-	for _, cg := range []string{c.CgroupV1, c.Cgroup2} {
-		if cg != "" {
-			if err := removeCgroup(cg); err != nil {
-				errs = append(errs, err)
-			}
+	for _, cg := range []struct {
+		dir       string
+		madeSlice bool
+	}{{c.CgroupV1, c.madeSliceV1}, {c.Cgroup2, c.madeSliceV2}} {
+		if cg.dir == "" {
+			continue
+		}
+		if err := removeCgroup(cg.dir); err != nil {
+			errs = append(errs, err)
+		}
+		if cg.madeSlice {
+			// Another test's container may still be in it (EBUSY): it
+			// goes with the last one.
+			_ = os.Remove(filepath.Dir(cg.dir))
 		}
 	}
 	if c.work != "" {

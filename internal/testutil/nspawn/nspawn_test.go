@@ -2,6 +2,7 @@ package nspawn
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -22,6 +23,16 @@ func TestBoot(t *testing.T) {
 	}
 	if _, err := os.Stat(strings.TrimPrefix(c.BusAddress, "unix:path=")); err != nil {
 		t.Fatal(err)
+	}
+	// The container runs where machined would put it, and its PID 1 in
+	// nspawn's payload below.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", c.Leader))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "/machine.slice/" + ScopeName(c.Machine) + "/payload"
+	if !strings.Contains(string(b), "0::"+want) {
+		t.Errorf("container PID 1 cgroups:\n%s\nwant 0::%s...", b, want)
 	}
 	work, cg := c.work, c.Cgroup2
 	if err := c.Stop(); err != nil {
