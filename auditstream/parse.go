@@ -1,6 +1,7 @@
 package auditstream
 
 import (
+	"bytes"
 	"errors"
 	"time"
 
@@ -28,6 +29,8 @@ const (
 	ReasonBadJSON        = "bad_json"        // a journalctl -o json line is not valid
 	ReasonBadExport      = "bad_export"      // a journalctl -o export entry is not valid
 	ReasonLineTooLong    = "line_too_long"   // a line longer than MaxLineLength
+	ReasonDuplicateKey   = "duplicate_key"   // a key given twice (which value is the record's is a guess)
+	ReasonBadQuote       = "bad_quote"       // a quote where a raw record cannot have one
 )
 
 // ParseError says why a SECCOMP record could not be decoded.
@@ -57,7 +60,10 @@ var (
 	errMissingSyscall = &ParseError{Reason: ReasonMissingSyscall}
 	errMissingCode    = &ParseError{Reason: ReasonMissingCode}
 	errBadHex         = &ParseError{Reason: ReasonBadHex}
+	errBadQuote       = &ParseError{Reason: ReasonBadQuote}
 )
+
+func duplicateKey(field string) error { return &ParseError{Reason: ReasonDuplicateKey, Field: field} }
 
 func badNumber(field string) error { return &ParseError{Reason: ReasonBadNumber, Field: field} }
 func badName(field string) error   { return &ParseError{Reason: ReasonBadName, Field: field} }
@@ -230,11 +236,98 @@ func (in *interner) get(b []byte) string {
 	return s
 }
 
+// The fields of a SECCOMP record in the order the kernel writes them
+// (kernel/auditsc.c: audit_log_task, then __audit_seccomp):
+//
+//	auid uid gid ses [subj] pid comm exe sig arch syscall compat ip code
+const (
+	fAUID = iota
+	fUID
+	fGID
+	fSes
+	fSubj
+	fPID
+	fComm
+	fExe
+	fSig
+	fArch
+	fSyscall
+	fCompat
+	fIP
+	fCode
+)
+
+// fieldNames are the keys of the fields, indexed by f*.
+var fieldNames = [...]string{"auid", "uid", "gid", "ses", "subj", "pid", "comm", "exe", "sig", "arch", "syscall", "compat", "ip", "code"}
+
+// fieldIndex returns the f* index of a key, or -1 for a key the kernel
+// does not write in a SECCOMP record.
+func fieldIndex(key []byte) int {
+	switch string(key) {
+	case "auid":
+		return fAUID
+	case "uid":
+		return fUID
+	case "gid":
+		return fGID
+	case "ses":
+		return fSes
+	case "subj":
+		return fSubj
+	case "pid":
+		return fPID
+	case "comm":
+		return fComm
+	case "exe":
+		return fExe
+	case "sig":
+		return fSig
+	case "arch":
+		return fArch
+	case "syscall":
+		return fSyscall
+	case "compat":
+		return fCompat
+	case "ip":
+		return fIP
+	case "code":
+		return fCode
+	}
+	return -1
+}
+
+// maxOtherKeys bounds the keys the kernel does not write (e.g. an LSM's
+// subj_*) whose repetition parseFields checks; a body with more is not a
+// kernel record, and the keys beyond are not compared.
+const maxOtherKeys = 16
+
+// enrichedStart is how auditd's enriched tail of a SECCOMP record begins
+// (AUID is the upper-case form of the record's first field, auid): where a
+// copy lost the 0x1d separator, the kernel's code= value runs straight into
+// it ("code=0x7ffc0000AUID=..."). 'A' is a hex digit but 'U' is not, so the
+// tail can start at one place only.
+var enrichedStart = []byte("AUID=")
+
+// isBlank reports whether c ends a value: space and control bytes (the
+// enrichment separator included).
+func isBlank(c byte) bool { return c <= ' ' }
+
 // parseFields scans the key=value pairs of a SECCOMP record body once. In
-// interp mode (ausearch -i) values are names. It stops at the auditd
-// enrichment separator.
+// interp mode (ausearch -i) values are names and nothing is quoted. It stops
+// at the auditd enrichment separator (or where a copy lost it).
+//
+// Every key may appear once: a body that repeats one is malformed
+// (duplicate_key), whichever shape it came in, since either value could be
+// the forged one. After comm, keys the kernel writes before comm are not
+// the record's and are ignored (they can only come from a comm or exe
+// value an ausearch -i line printed unquoted). In raw shapes a quote opens
+// a value and closes it before a blank; any other quote is bad_quote.
 func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 	var have int
+	var seen uint32
+	var other [maxOtherKeys][]byte
+	nOther := 0
+	afterComm := false
 	var archName []byte
 	i := 0
 	n := len(body)
@@ -243,174 +336,99 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 		if c == enrichSep {
 			break
 		}
-		if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0 {
+		if isBlank(c) {
 			i++
 			continue
 		}
 		// key
 		ks := i
-		for i < n && body[i] != '=' && body[i] != ' ' && body[i] != enrichSep {
+		for i < n && body[i] != '=' && !isBlank(body[i]) {
+			if body[i] == '"' && !interp {
+				return errBadQuote
+			}
 			i++
 		}
 		if i >= n || body[i] != '=' {
-			// a bare word (e.g. ausearch's ":" separator): skip it
+			// a bare word (e.g. ausearch's ":" separator, or the
+			// rest of an AppArmor subj with a space): skip it
 			continue
 		}
 		key := body[ks:i]
 		i++ // '='
+		fi := fieldIndex(key)
+		if fi >= 0 {
+			if seen&(1<<fi) != 0 {
+				return duplicateKey(fieldNames[fi])
+			}
+			seen |= 1 << fi
+		} else {
+			for k := 0; k < nOther; k++ {
+				if string(other[k]) == string(key) {
+					return duplicateKey("other")
+				}
+			}
+			if nOther < len(other) {
+				other[nOther] = key
+				nOther++
+			}
+		}
 		var val []byte
 		quoted := false
-		if i < n && body[i] == '"' {
+		stop := false
+		switch {
+		case !interp && i < n && body[i] == '"':
 			quoted = true
 			vs := i + 1
 			j := vs
-			for j < n && body[j] != '"' {
+			for j < n && body[j] != '"' && body[j] != enrichSep {
 				j++
 			}
-			if j >= n {
+			if j >= n || body[j] != '"' {
 				return errTruncated
 			}
 			val = body[vs:j]
 			i = j + 1
-		} else {
+			if i < n && !isBlank(body[i]) {
+				return errBadQuote
+			}
+		case interp && fi == fComm:
+			e := interpCommEnd(body, i)
+			val, i = body[i:e], e
+		case interp && fi == fExe:
+			e := interpValueEnd(body, i)
+			val, i = body[i:e], e
+			if bytes.Contains(val, []byte(" exe=")) {
+				// "comm=a exe=/x exe=/y": which exe= is the key
+				// depends on what comm was
+				return duplicateKey("exe")
+			}
+		default:
 			vs := i
-			if interp && (string(key) == "comm" || string(key) == "exe") {
-				i = interpValueEnd(body, vs)
-			} else {
-				for i < n && body[i] > ' ' { // also stops at enrichSep
-					i++
-				}
+			for i < n && !isBlank(body[i]) {
+				i++
 			}
 			val = body[vs:i]
+			if !interp {
+				if fi == fCode {
+					if k := bytes.Index(val, enrichedStart); k > 0 {
+						val, stop = val[:k], true
+					}
+				}
+				if bytes.IndexByte(val, '"') >= 0 {
+					return errBadQuote
+				}
+			}
 		}
-		switch string(key) {
-		case "pid":
-			v, ok := parseDec(val)
-			if !ok || v > 1<<31-1 {
-				return badNumber("pid")
-			}
-			r.PID = int(v)
-			have |= havePID
-		case "uid":
-			id, err := parseID(val, interp, "uid", in)
-			if err != nil {
-				return err
-			}
-			r.UID = id
-		case "auid":
-			id, err := parseID(val, interp, "auid", in)
-			if err != nil {
-				return err
-			}
-			r.AUID = id
-		case "gid":
-			id, err := parseID(val, interp, "gid", in)
-			if err != nil {
-				return err
-			}
-			r.GID = id
-		case "ses":
-			id, err := parseID(val, interp, "ses", in)
-			if err != nil {
-				return err
-			}
-			r.Ses = id
-		case "comm":
-			s, err := decodeUntrusted(val, quoted, interp, in)
-			if err != nil {
-				return err
-			}
-			r.Comm = s
-		case "exe":
-			if !quoted && string(val) == "(null)" {
-				r.Exe = ""
-				r.ExeUnknown = true
-				break
-			}
-			s, err := decodeUntrusted(val, quoted, interp, in)
-			if err != nil {
-				return err
-			}
-			r.Exe = s
-			r.ExeUnknown = false
-		case "sig":
-			v, ok := parseDec(val)
-			if !ok && interp {
-				v, ok = signalNumber(val)
-			}
-			if !ok || v > 1<<31-1 {
-				return badNumber("sig")
-			}
-			r.Signal = int(v)
-		case "arch":
-			if interp && !isHex(val) {
-				archName = val
-			} else {
-				v, ok := parseHex(val)
-				if !ok || v > 0xffffffff {
-					return badNumber("arch")
-				}
-				r.AuditArch = uint32(v)
-			}
-			have |= haveArch
-		case "syscall":
-			v, ok := parseDec(val)
-			switch {
-			case ok && v <= 1<<31-1:
-				r.Syscall = int(v)
-			case ok:
-				return badNumber("syscall")
-			case interp && len(val) > 0:
-				if inner, isUnknown := unwrap(val, "unknown-syscall("); isUnknown {
-					v, ok := parseDec(inner)
-					if !ok || v > 1<<31-1 {
-						return badNumber("syscall")
-					}
-					r.Syscall = int(v)
-					break
-				}
-				for j, c := range val {
-					if c == '(' && j > 0 { // socketcall(socket)
-						val = val[:j]
-						break
-					}
-				}
-				r.SyscallNm = in.get(val)
-				r.Syscall = -1
-			default:
-				return badNumber("syscall")
-			}
-			have |= haveSyscall
-		case "compat":
-			v, ok := parseDec(val)
-			if !ok || v > 1 {
-				return badNumber("compat")
-			}
-			r.Compat = v == 1
-		case "ip":
-			v, ok := parseHex(val)
-			if !ok {
-				return badNumber("ip")
-			}
-			r.IP = v
-		case "code":
-			v, ok := parseHex(val)
-			if ok && v <= 0xffffffff && (!interp || hasHexPrefix(val)) {
-				r.Code = uint32(v)
-				r.Action, r.Errno = DecodeCode(r.Code)
-			} else if interp {
-				a, code, ok := actionByName(val)
-				if !ok {
-					return badName("code")
-				}
-				r.Action, r.Code = a, code
-				if code != 0 {
-					_, r.Errno = DecodeCode(code)
-				}
-			} else {
-				return badNumber("code")
-			}
-			have |= haveCode
+		if fi == fComm {
+			afterComm = true
+		} else if afterComm && fi >= 0 && fi < fComm {
+			continue
+		}
+		if err := setField(r, fi, val, quoted, interp, in, &have, &archName); err != nil {
+			return err
+		}
+		if stop {
+			break
 		}
 	}
 	switch {
@@ -424,6 +442,140 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 		return errMissingCode
 	}
 	return resolveArch(r, archName)
+}
+
+// setField stores one field's value in r.
+func setField(r *Record, fi int, val []byte, quoted, interp bool, in *interner, have *int, archName *[]byte) error {
+	switch fi {
+	case fPID:
+		v, ok := parseDec(val)
+		if !ok || v > 1<<31-1 {
+			return badNumber("pid")
+		}
+		r.PID = int(v)
+		*have |= havePID
+	case fUID:
+		id, err := parseID(val, interp, "uid", in)
+		if err != nil {
+			return err
+		}
+		r.UID = id
+	case fAUID:
+		id, err := parseID(val, interp, "auid", in)
+		if err != nil {
+			return err
+		}
+		r.AUID = id
+	case fGID:
+		id, err := parseID(val, interp, "gid", in)
+		if err != nil {
+			return err
+		}
+		r.GID = id
+	case fSes:
+		id, err := parseID(val, interp, "ses", in)
+		if err != nil {
+			return err
+		}
+		r.Ses = id
+	case fComm:
+		s, err := decodeUntrusted(val, quoted, interp, in)
+		if err != nil {
+			return err
+		}
+		r.Comm = s
+	case fExe:
+		if !quoted && string(val) == "(null)" {
+			r.Exe = ""
+			r.ExeUnknown = true
+			break
+		}
+		s, err := decodeUntrusted(val, quoted, interp, in)
+		if err != nil {
+			return err
+		}
+		r.Exe = s
+		r.ExeUnknown = false
+	case fSig:
+		v, ok := parseDec(val)
+		if !ok && interp {
+			v, ok = signalNumber(val)
+		}
+		if !ok || v > 1<<31-1 {
+			return badNumber("sig")
+		}
+		r.Signal = int(v)
+	case fArch:
+		if interp && !isHex(val) {
+			*archName = val
+		} else {
+			v, ok := parseHex(val)
+			if !ok || v > 0xffffffff {
+				return badNumber("arch")
+			}
+			r.AuditArch = uint32(v)
+		}
+		*have |= haveArch
+	case fSyscall:
+		v, ok := parseDec(val)
+		switch {
+		case ok && v <= 1<<31-1:
+			r.Syscall = int(v)
+		case ok:
+			return badNumber("syscall")
+		case interp && len(val) > 0:
+			if inner, isUnknown := unwrap(val, "unknown-syscall("); isUnknown {
+				v, ok := parseDec(inner)
+				if !ok || v > 1<<31-1 {
+					return badNumber("syscall")
+				}
+				r.Syscall = int(v)
+				break
+			}
+			for j, c := range val {
+				if c == '(' && j > 0 { // socketcall(socket)
+					val = val[:j]
+					break
+				}
+			}
+			r.SyscallNm = in.get(val)
+			r.Syscall = -1
+		default:
+			return badNumber("syscall")
+		}
+		*have |= haveSyscall
+	case fCompat:
+		v, ok := parseDec(val)
+		if !ok || v > 1 {
+			return badNumber("compat")
+		}
+		r.Compat = v == 1
+	case fIP:
+		v, ok := parseHex(val)
+		if !ok {
+			return badNumber("ip")
+		}
+		r.IP = v
+	case fCode:
+		v, ok := parseHex(val)
+		if ok && v <= 0xffffffff && (!interp || hasHexPrefix(val)) {
+			r.Code = uint32(v)
+			r.Action, r.Errno = DecodeCode(r.Code)
+		} else if interp {
+			a, code, ok := actionByName(val)
+			if !ok {
+				return badName("code")
+			}
+			r.Action, r.Code = a, code
+			if code != 0 {
+				_, r.Errno = DecodeCode(code)
+			}
+		} else {
+			return badNumber("code")
+		}
+		*have |= haveCode
+	}
+	return nil
 }
 
 // resolveArch fills r.Arch (and, for a syscall given by name, the number)
@@ -479,9 +631,24 @@ func archByName(v []byte) (syscalls.Arch, bool) {
 	return syscalls.ParseArch(string(v))
 }
 
-// interpValueEnd finds the end of an ausearch -i comm/exe value, which is
-// printed unquoted and may contain spaces: it runs up to the next " key="
-// whose key is one a SECCOMP record has after comm/exe.
+// interpCommEnd finds the end of an ausearch -i comm value, printed
+// unquoted (spaces, quotes and "key=" text included): the kernel writes exe
+// right after comm, so comm runs up to the first " exe="; without one, up
+// to the first key the kernel writes after exe.
+func interpCommEnd(body []byte, vs int) int {
+	if k := bytes.Index(body[vs:], []byte(" exe=")); k >= 0 {
+		if s := bytes.IndexByte(body[vs:vs+k], enrichSep); s >= 0 {
+			return vs + s
+		}
+		return vs + k
+	}
+	return interpValueEnd(body, vs)
+}
+
+// interpValueEnd finds the end of an ausearch -i exe value (or a comm
+// without exe), printed unquoted: it runs up to the next " key=" whose key
+// is one the kernel writes after exe. Keys it writes before (uid=, pid=,
+// ...) are part of the value.
 func interpValueEnd(body []byte, vs int) int {
 	n := len(body)
 	for j := vs; j < n; j++ {
@@ -497,8 +664,7 @@ func interpValueEnd(body []byte, vs int) int {
 			k++
 		}
 		if k < n && body[k] == '=' {
-			switch string(body[j+1 : k]) {
-			case "exe", "subj", "sig", "arch", "syscall", "compat", "ip", "code", "pid", "uid", "auid", "gid", "ses":
+			if fi := fieldIndex(body[j+1 : k]); fi > fExe {
 				return j
 			}
 		}

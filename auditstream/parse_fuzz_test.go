@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,3 +121,44 @@ func FuzzParseKernel(f *testing.F) {
 }
 
 func isMalformed(err error) bool { return errors.Is(err, ErrMalformed) }
+
+// FuzzInterpretedValues renders a comm and an exe the way `ausearch -i`
+// prints them (unquoted, as they are) around fixed true fields: the
+// record read back has exactly that comm and exe and the true pid, uid,
+// signal and syscall, or it is malformed. Never a value a comm or exe
+// injected.
+func FuzzInterpretedValues(f *testing.F) {
+	for _, s := range [][2]string{
+		{"a", "/usr/bin/a"}, {"a uid=root", "/x"}, {"a pid=1", "/x pid=1"}, {"a exe=/bin/sh", "/x"},
+		{"x", "/tmp/x sig=SIGKILL arch=i386 syscall=mount"}, {`"hi" quote`, "/tmp/a dir/x\"y"},
+		{"a comm=b", "/x comm=c exe=/y"}, {"", "/"}, {"sp ", "/x "}, {"code=kill", "/x code=kill"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, comm, exe string) {
+		if len(comm) > 15 || !strings.HasPrefix(exe, "/") {
+			return // TASK_COMM_LEN; d_path is absolute
+		}
+		for _, s := range []string{comm, exe} {
+			for i := 0; i < len(s); i++ {
+				if s[i] < 0x20 || s[i] == '\\' || s[i] == 0x7f {
+					return // printed escaped: TestGolden covers those
+				}
+			}
+		}
+		line := "type=SECCOMP msg=audit(11/24/26 08:20:15.744:12) : auid=alice uid=alice gid=alice ses=3 subj=unconfined pid=77 comm=" +
+			comm + " exe=" + exe + " sig=SIGSYS arch=x86_64 syscall=getppid compat=0 ip=0x1 code=kill \n"
+		p := NewParser(time.UTC)
+		r, ok, err := p.ParseLine([]byte(line))
+		if !ok {
+			if !isMalformed(err) {
+				t.Fatalf("%q: not a record and not malformed: %v", line, err)
+			}
+			return
+		}
+		if r.Comm != comm || r.Exe != exe || r.PID != 77 || r.UID.Name != "alice" || r.AUID.Name != "alice" ||
+			r.Signal != 31 || r.Syscall != 110 || r.Action != ActionKill || r.Serial != 12 {
+			t.Fatalf("%q: read comm %q exe %q pid %d uid %s auid %s sig %d nr %d action %v", line, r.Comm, r.Exe, r.PID, r.UID, r.AUID, r.Signal, r.Syscall, r.Action)
+		}
+	})
+}

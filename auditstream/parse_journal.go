@@ -3,6 +3,7 @@ package auditstream
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"time"
 )
 
@@ -17,6 +18,8 @@ type exportEntry struct {
 	active    bool
 	start     int
 	bad       bool
+	seen      uint8  // the fields below given so far (bit per exportField*)
+	dup       string // the first of them given twice, "" if none
 	transport []byte
 	typ       []byte
 	typeName  []byte
@@ -40,24 +43,43 @@ func (e *exportEntry) begin(start int) {
 	}
 }
 
-// set stores one field of the entry.
+// set stores one field of the entry. A field journald writes once that
+// comes twice marks the entry (dup): a SECCOMP record in it is malformed,
+// whichever value is real. Of two _TRANSPORT, _AUDIT_TYPE or
+// _AUDIT_TYPE_NAME values the one that makes the entry a SECCOMP audit
+// record is kept, so that such an entry is counted, not skipped.
 func (e *exportEntry) set(key, val []byte) {
 	switch string(key) {
 	case "_TRANSPORT":
-		e.transport = append(e.transport[:0], val...)
+		e.transport = e.store(e.transport, 0, "_TRANSPORT", val, "audit")
 	case "_AUDIT_TYPE":
-		e.typ = append(e.typ[:0], val...)
+		e.typ = e.store(e.typ, 1, "_AUDIT_TYPE", val, "1326")
 	case "_AUDIT_TYPE_NAME":
-		e.typeName = append(e.typeName[:0], val...)
+		e.typeName = e.store(e.typeName, 2, "_AUDIT_TYPE_NAME", val, "SECCOMP")
 	case "_AUDIT_ID":
-		e.id = append(e.id[:0], val...)
+		e.id = e.store(e.id, 3, "_AUDIT_ID", val, "")
 	case "_SOURCE_REALTIME_TIMESTAMP":
-		e.srcTime = append(e.srcTime[:0], val...)
+		e.srcTime = e.store(e.srcTime, 4, "_SOURCE_REALTIME_TIMESTAMP", val, "")
 	case "__REALTIME_TIMESTAMP":
-		e.realtime = append(e.realtime[:0], val...)
+		e.realtime = e.store(e.realtime, 5, "__REALTIME_TIMESTAMP", val, "")
 	case "MESSAGE":
-		e.message = append(e.message[:0], val...)
+		e.message = e.store(e.message, 6, "MESSAGE", val, "")
 	}
+}
+
+// store sets field bit's value dst to val, the first time; again, it marks
+// the entry dup and keeps pref if val is pref.
+func (e *exportEntry) store(dst []byte, bit uint, name string, val []byte, pref string) []byte {
+	if e.seen&(1<<bit) != 0 {
+		if e.dup == "" {
+			e.dup = name
+		}
+		if pref == "" || string(val) != pref {
+			return dst
+		}
+	}
+	e.seen |= 1 << bit
+	return append(dst[:0], val...)
 }
 
 // exportLine handles one text line of an export entry.
@@ -105,15 +127,17 @@ func (p *Parser) finishExport() (Record, bool, error) {
 		}
 		return Record{}, false, nil
 	}
-	r, ok, err := p.journalRecord(e.typ, e.typeName, e.id, e.srcTime, e.realtime, e.message, e.bad, ReasonBadExport)
+	r, ok, err := p.journalRecord(e.typ, e.typeName, e.id, e.srcTime, e.realtime, e.message, e.bad, ReasonBadExport, e.dup)
 	if ok {
 		r.Line = e.start
 	}
 	return r, ok, err
 }
 
-// journalRecord decodes a journal entry of _TRANSPORT=audit.
-func (p *Parser) journalRecord(typ, typeName, id, srcTime, realtime, msg []byte, bad bool, badReason string) (Record, bool, error) {
+// journalRecord decodes a journal entry of _TRANSPORT=audit. dup names a
+// field the entry has twice ("" if none): a SECCOMP record is then
+// malformed.
+func (p *Parser) journalRecord(typ, typeName, id, srcTime, realtime, msg []byte, bad bool, badReason, dup string) (Record, bool, error) {
 	n, numOK := parseDec(typ)
 	isSeccomp := numOK && n == 1326 || string(typeName) == "SECCOMP"
 	if !isSeccomp {
@@ -130,6 +154,9 @@ func (p *Parser) journalRecord(typ, typeName, id, srcTime, realtime, msg []byte,
 	p.types.inc(seccomp)
 	if bad {
 		return p.fail(&ParseError{Reason: badReason})
+	}
+	if dup != "" {
+		return p.fail(duplicateKey(dup))
 	}
 	var r Record
 	body := msg
@@ -163,73 +190,150 @@ func (p *Parser) journalRecord(typ, typeName, id, srcTime, realtime, msg []byte,
 	return p.ok(r)
 }
 
-// journalJSON is the part of a `journalctl -o json` object that matters.
-// Values are strings, or arrays of bytes for non-UTF-8 data (or arrays of
-// those for repeated fields).
-type journalJSON struct {
-	Transport json.RawMessage `json:"_TRANSPORT"`
-	Type      json.RawMessage `json:"_AUDIT_TYPE"`
-	TypeName  json.RawMessage `json:"_AUDIT_TYPE_NAME"`
-	ID        json.RawMessage `json:"_AUDIT_ID"`
-	SrcTime   json.RawMessage `json:"_SOURCE_REALTIME_TIMESTAMP"`
-	Realtime  json.RawMessage `json:"__REALTIME_TIMESTAMP"`
-	Message   json.RawMessage `json:"MESSAGE"`
-}
-
 var audit = []byte(`"audit"`)
 
-// parseJSON decodes one `journalctl -o json` line.
+// parseJSON decodes one `journalctl -o json` line. journalctl writes each
+// field once (a field with several values as an array of them): an object
+// with a key twice, or with several values of a field read here, is a
+// malformed SECCOMP record if it is one at all (encoding/json would
+// silently keep the last).
 func (p *Parser) parseJSON(line []byte, start int) (Record, bool, error) {
 	if !bytes.Contains(line, audit) {
 		return Record{}, false, nil // not an audit entry: cheap skip
 	}
-	var j journalJSON
-	if err := json.Unmarshal(line, &j); err != nil {
+	var raw [len(jsonFields)][]json.RawMessage
+	dup, ok := decodeJournalJSON(line, &raw)
+	if !ok {
 		return p.fail(&ParseError{Reason: ReasonBadJSON})
 	}
-	transport, ok := jsonValue(j.Transport)
-	if !ok || string(transport) != "audit" {
+	field := func(i int, pref string) ([]byte, int) {
+		var v []byte
+		n := 0
+		for _, r := range raw[i] {
+			w, k := jsonValue(r, pref)
+			if k == 0 {
+				continue
+			}
+			if v == nil || pref != "" && string(w) == pref {
+				v = w
+			}
+			n += k
+		}
+		if n > 1 && dup == "" {
+			dup = jsonFields[i]
+		}
+		return v, n
+	}
+	transport, _ := field(jsonTransport, "audit")
+	if string(transport) != "audit" {
 		return Record{}, false, nil
 	}
-	typ, _ := jsonValue(j.Type)
-	typeName, _ := jsonValue(j.TypeName)
-	id, _ := jsonValue(j.ID)
-	srcTime, _ := jsonValue(j.SrcTime)
-	realtime, _ := jsonValue(j.Realtime)
-	msg, msgOK := jsonValue(j.Message)
-	r, ok, err := p.journalRecord(typ, typeName, id, srcTime, realtime, msg, !msgOK, ReasonBadJSON)
+	typ, _ := field(jsonType, "1326")
+	typeName, _ := field(jsonTypeName, "SECCOMP")
+	id, _ := field(jsonID, "")
+	srcTime, _ := field(jsonSrcTime, "")
+	realtime, _ := field(jsonRealtime, "")
+	msg, msgN := field(jsonMessage, "")
+	r, ok, err := p.journalRecord(typ, typeName, id, srcTime, realtime, msg, msgN == 0, ReasonBadJSON, dup)
 	if ok {
 		r.Line = start
 	}
 	return r, ok, err
 }
 
+// The journal fields parseJSON reads, as indexes of jsonFields.
+const (
+	jsonTransport = iota
+	jsonType
+	jsonTypeName
+	jsonID
+	jsonSrcTime
+	jsonRealtime
+	jsonMessage
+)
+
+// jsonFields are the names of the journal fields parseJSON reads.
+var jsonFields = [...]string{"_TRANSPORT", "_AUDIT_TYPE", "_AUDIT_TYPE_NAME", "_AUDIT_ID", "_SOURCE_REALTIME_TIMESTAMP", "__REALTIME_TIMESTAMP", "MESSAGE"}
+
+// decodeJournalJSON reads one JSON object, collecting the values of the
+// keys in jsonFields (every one, when a key repeats). dup is the first key
+// given twice: its name if it is one of jsonFields, else "other". ok is
+// false for anything but exactly one valid object.
+func decodeJournalJSON(line []byte, raw *[len(jsonFields)][]json.RawMessage) (dup string, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	seen := make(map[string]struct{}, 32)
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		k, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return "", false
+		}
+		i := -1
+		for j, f := range jsonFields {
+			if k == f {
+				i = j
+				raw[j] = append(raw[j], v)
+			}
+		}
+		if _, again := seen[k]; again && dup == "" {
+			dup = "other"
+			if i >= 0 {
+				dup = jsonFields[i]
+			}
+		}
+		seen[k] = struct{}{}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return "", false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return "", false // trailing data
+	}
+	return dup, true
+}
+
 // jsonValue decodes a journal JSON field value: a string, an array of byte
-// values, or (repeated field) an array of those, of which the first is used.
-func jsonValue(raw json.RawMessage) ([]byte, bool) {
+// values, or (a field with several values) an array of those. n is the
+// number of values, 0 when absent or invalid; of several, the one equal to
+// pref is returned if there is one, else the first.
+func jsonValue(raw json.RawMessage, pref string) (v []byte, n int) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, false
+		return nil, 0
 	}
 	switch raw[0] {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, false
+			return nil, 0
 		}
-		return []byte(s), true
+		return []byte(s), 1
 	case '[':
-		var b []byte
 		var nums []uint8
 		if err := json.Unmarshal(raw, &nums); err == nil {
-			b = nums
-			return b, true
+			return nums, 1
 		}
 		var many []json.RawMessage
 		if err := json.Unmarshal(raw, &many); err != nil || len(many) == 0 {
-			return nil, false
+			return nil, 0
 		}
-		return jsonValue(many[0])
+		for _, m := range many {
+			w, k := jsonValue(m, "")
+			if k != 1 {
+				return nil, 0 // an array in an array: not journalctl's
+			}
+			if v == nil || pref != "" && string(w) == pref {
+				v = w
+			}
+		}
+		return v, len(many)
 	}
-	return nil, false
+	return nil, 0
 }
