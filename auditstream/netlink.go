@@ -15,6 +15,8 @@ import (
 	"github.com/elastic/go-libaudit/v2/auparse"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/seccompwatch/seccompwatch/internal/guard"
 )
 
 // The live audit modes.
@@ -230,10 +232,10 @@ func (s *Source) Run(ctx context.Context, out func(Record, []byte)) (err error) 
 	// socket's back-pressure never hides them.
 	statusDone := make(chan struct{})
 	statusCtx, stopStatus := context.WithCancel(ctx)
-	go func() {
+	guard.Go(func() {
 		defer close(statusDone)
 		s.pollStatus(statusCtx)
-	}()
+	})
 	defer func() {
 		stopStatus()
 		<-statusDone
@@ -280,7 +282,7 @@ func (s *Source) readLoop(ctx context.Context, sock *nlSocket, stash [][]byte, o
 		<-wakerDone
 		unix.Close(wake)
 	}()
-	go func() {
+	guard.Go(func() {
 		defer close(wakerDone)
 		select {
 		case <-ctx.Done():
@@ -289,7 +291,7 @@ func (s *Source) readLoop(ctx context.Context, sock *nlSocket, stash [][]byte, o
 			_, _ = unix.Write(wake, one[:])
 		case <-loopDone:
 		}
-	}()
+	})
 
 	tr := newSerialTracker()
 	defer func() {
@@ -485,6 +487,7 @@ func (s *Source) pollStatus(ctx context.Context) {
 			update()
 			return
 		case <-t.C:
+			guard.Failpoint("panic-in-status-poller")
 			update()
 		}
 	}

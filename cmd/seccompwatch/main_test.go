@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
+	"github.com/seccompwatch/seccompwatch/internal/testutil/privbus"
 )
 
 // TestMain lets the test binary be the program itself (for exit-path tests
@@ -41,11 +43,22 @@ func command(t *testing.T, env []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// TestUnicastExitPaths runs the daemon as the host's audit daemon and ends
-// it by SIGTERM, by SIGINT, and by a panic in the pipeline; each time the
-// kernel audit state (enabled, pid, backlog_limit, backlog_wait_time) must
-// be what it was before.
-func TestUnicastExitPaths(t *testing.T) {
+// freePort returns a loopback port nothing listens on right now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// noAuditDaemon returns the host's audit state and fails (under CI=true)
+// or skips when another audit daemon is registered: unicast would be
+// refused.
+func noAuditDaemon(t *testing.T) auditstream.AuditState {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (CAP_AUDIT_CONTROL); CI runs as root")
 	}
@@ -54,27 +67,56 @@ func TestUnicastExitPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	if before.PID != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("an audit daemon (pid %d) is registered: unicast tests cannot run", before.PID)
+		}
 		t.Skipf("an audit daemon (pid %d) is registered", before.PID)
 	}
+	return before
+}
+
+// TestUnicastExitPaths runs the daemon as the host's audit daemon and ends
+// it by SIGTERM, by SIGINT, and by a panic in each of its goroutines (the
+// pipeline, the kernel status poller, the BPF sweeper, the D-Bus signal
+// watcher); each time the kernel audit state
+// (enabled, pid, backlog_limit, backlog_wait_time) must be what it was
+// before.
+func TestUnicastExitPaths(t *testing.T) {
+	before := noAuditDaemon(t)
+	deny := func(t *testing.T) {
+		c, err := denier.Command(denier.Spec{Syscall: "getcpu", Action: "errno", Log: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Run()
+	}
 	for _, tc := range []struct {
-		name string
-		end  func(t *testing.T, cmd *exec.Cmd)
-		env  []string
+		name      string
+		failpoint string // SECCOMPWATCH_FAILPOINT; "" ends it by signal
+		end       func(t *testing.T, cmd *exec.Cmd, port string, bus *privbus.Bus)
 	}{
-		{"sigterm", func(t *testing.T, cmd *exec.Cmd) { cmd.Process.Signal(syscall.SIGTERM) }, nil},
-		{"sigint", func(t *testing.T, cmd *exec.Cmd) { cmd.Process.Signal(syscall.SIGINT) }, nil},
-		{"panic", func(t *testing.T, cmd *exec.Cmd) {
-			// The first record the pipeline sees makes it panic.
-			c, err := denier.Command(denier.Spec{Syscall: "getcpu", Action: "errno", Log: true})
-			if err != nil {
+		{"sigterm", "", func(t *testing.T, cmd *exec.Cmd, _ string, _ *privbus.Bus) { cmd.Process.Signal(syscall.SIGTERM) }},
+		{"sigint", "", func(t *testing.T, cmd *exec.Cmd, _ string, _ *privbus.Bus) { cmd.Process.Signal(syscall.SIGINT) }},
+		// The first record the pipeline sees makes it panic.
+		{"pipeline", "panic-on-record", func(t *testing.T, _ *exec.Cmd, _ string, _ *privbus.Bus) { deny(t) }},
+		// These panic on their first tick (5 s, 10 s): nothing to do.
+		{"status poller", "panic-in-status-poller", nil},
+		{"bpf sweeper", "panic-in-bpf-sweeper", nil},
+		{"dbus watcher", "panic-in-dbus-watcher", func(t *testing.T, _ *exec.Cmd, _ string, bus *privbus.Bus) {
+			if err := bus.Reloading(true); err != nil {
 				t.Fatal(err)
 			}
-			c.Run()
-		}, []string{"SECCOMPWATCH_FAILPOINT=panic-on-record"}},
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := command(t, tc.env, "run", "--audit.mode=unicast", "--audit.backlog-limit=5555",
-				"--web.listen-address=127.0.0.1:0", "--state.dir=", "--dbus.address=none", "--log.level=error")
+			port := freePort(t)
+			bus := privbus.Start(t)
+			var env []string
+			if tc.failpoint != "" {
+				env = append(env, "SECCOMPWATCH_FAILPOINT="+tc.failpoint)
+			}
+			cmd := command(t, env, "run", "--audit.mode=unicast", "--audit.backlog-limit=5555",
+				"--web.listen-address=127.0.0.1:"+port, "--state.dir=", "--dbus.address="+bus.Addr, "--log.level=error")
 			logf := filepath.Join(t.TempDir(), "log")
 			f, _ := os.Create(logf)
 			cmd.Stdout, cmd.Stderr = f, f
@@ -95,18 +137,22 @@ func TestUnicastExitPaths(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			tc.end(t, cmd)
+			if tc.end != nil {
+				tc.end(t, cmd, port, bus)
+			}
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
 			select {
 			case err := <-done:
 				var ee *exec.ExitError
-				if tc.name == "panic" && !errors.As(err, &ee) {
+				if tc.failpoint != "" && !errors.As(err, &ee) {
 					t.Errorf("panic run exited with %v, want a failure", err)
 				}
-			case <-time.After(15 * time.Second):
+			case <-time.After(20 * time.Second):
 				cmd.Process.Kill()
-				t.Fatal("daemon did not exit")
+				<-done
+				b, _ := os.ReadFile(logf)
+				t.Fatalf("daemon did not exit:\n%s", b)
 			}
 			after, err := auditstream.ReadAuditState()
 			if err != nil {
@@ -116,9 +162,9 @@ func TestUnicastExitPaths(t *testing.T) {
 				b, _ := os.ReadFile(logf)
 				t.Fatalf("audit state after %s = %+v, before = %+v\n%s", tc.name, after, before, b)
 			}
-			if tc.name == "panic" {
+			if tc.failpoint != "" {
 				b, _ := os.ReadFile(logf)
-				if !strings.Contains(string(b), "panic: failpoint panic-on-record") {
+				if !strings.Contains(string(b), "panic: failpoint "+tc.failpoint) {
 					t.Errorf("no panic in the output:\n%s", b)
 				}
 			}

@@ -41,6 +41,7 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/eventlog"
+	"github.com/seccompwatch/seccompwatch/internal/guard"
 	"github.com/seccompwatch/seccompwatch/internal/httpapi"
 	"github.com/seccompwatch/seccompwatch/internal/logging"
 	"github.com/seccompwatch/seccompwatch/internal/metrics"
@@ -119,10 +120,6 @@ type Daemon struct {
 	// only the read loop touches it.
 	riskCache map[string]bool
 
-	// failpoint is set from $SECCOMPWATCH_FAILPOINT, for tests of exit
-	// paths: "panic-on-record" panics in the pipeline at the first record.
-	failpoint string
-
 	// Liveness: the read loop stamps busySince while it handles a record.
 	busySince  atomic.Int64 // unix nanos; 0 when idle
 	sourceDone atomic.Bool
@@ -133,7 +130,7 @@ type Daemon struct {
 // state and sinks. It opens no audit socket yet.
 func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) {
 	d := &Daemon{cfg: cfg, log: log, native: pipeline.NativeArch(), outcomes: newOutcomes(),
-		failpoint: os.Getenv("SECCOMPWATCH_FAILPOINT"), riskCache: map[string]bool{}}
+		riskCache: map[string]bool{}}
 	if d.cfg.SaveInterval <= 0 {
 		d.cfg.SaveInterval = time.Minute
 	}
@@ -189,6 +186,8 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 		}
 	}
 	d.reg = prometheus.NewRegistry()
+	// The registry runs collectors on goroutines of its own and recovers
+	// their panics itself (the scrape fails, the daemon stays up).
 	d.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -286,9 +285,7 @@ func (d *Daemon) setStateErr(err error) {
 func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 	d.busySince.Store(time.Now().UnixNano())
 	defer d.busySince.Store(0)
-	if d.failpoint == "panic-on-record" {
-		panic("failpoint panic-on-record")
-	}
+	guard.Failpoint("panic-on-record")
 
 	ev := pipeline.Enrich(rec, d.table)
 	d.attribute(&ev, &rec)
@@ -313,14 +310,15 @@ func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 }
 
 // Run runs the daemon until ctx is cancelled or a component fails. It always
-// restores the kernel audit state it changed, also after a panic.
+// restores the kernel audit state it changed, also after a panic in any of
+// the daemon's goroutines (package guard).
 func (d *Daemon) Run(ctx context.Context) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			d.source.Restore()
-			panic(r)
+	defer guard.OnPanic(func() {
+		if err := d.source.Restore(); err != nil {
+			d.log.Error("restoring kernel audit state after a panic", zap.Error(err))
 		}
-	}()
+	})()
+	defer guard.Recover()
 	defer d.attr.Close()
 	defer d.closeBus()
 	defer func() {
@@ -350,14 +348,14 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.log.Info("listening", zap.String("address", addr))
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(d.guard(func() error {
+	g.Go(guarded(func() error {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
 		return err
 	}))
-	g.Go(d.guard(func() error {
+	g.Go(guarded(func() error {
 		defer d.sourceDone.Store(true)
 		err := d.source.Run(gctx, d.handle)
 		if err != nil {
@@ -365,8 +363,8 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}
 		return nil
 	}))
-	g.Go(d.guard(func() error { d.serviceLoop(gctx); return nil }))
-	g.Go(d.guard(func() error {
+	g.Go(guarded(func() error { d.serviceLoop(gctx); return nil }))
+	g.Go(guarded(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -381,19 +379,12 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	return err
 }
 
-// guard runs f and, should it panic, puts the kernel audit state back
-// before the panic takes the process down: a panic in any goroutine ends
-// the program without running Run's deferred calls.
-func (d *Daemon) guard(f func() error) func() error {
+// guarded returns f for an errgroup goroutine, with guard.Recover
+// deferred: a panic in any goroutine ends the program without running
+// Run's deferred calls.
+func guarded(f func() error) func() error {
 	return func() error {
-		defer func() {
-			if r := recover(); r != nil {
-				if err := d.source.Restore(); err != nil {
-					d.log.Error("restoring kernel audit state after a panic", zap.Error(err))
-				}
-				panic(r)
-			}
-		}()
+		defer guard.Recover()
 		return f()
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/seccompwatch/seccompwatch/internal/guard"
 	"github.com/seccompwatch/seccompwatch/internal/unitname"
 )
 
@@ -271,10 +272,10 @@ func (d *DBus) dialBounded(ctx context.Context) (*sdbus.Conn, *dbus.Conn, error)
 		err  error
 	}
 	rc := make(chan result, 1)
-	go func() {
+	guard.Go(func() {
 		c, s, err := d.dial()
 		rc <- result{c, s, err}
-	}()
+	})
 	t := time.NewTimer(d.opts.CallTimeout)
 	defer t.Stop()
 	var err error
@@ -286,12 +287,12 @@ func (d *DBus) dialBounded(ctx context.Context) (*sdbus.Conn, *dbus.Conn, error)
 	case <-ctx.Done():
 		err = fmt.Errorf("unitprops: connect %s: %w", d.address, ctx.Err())
 	}
-	go func() {
+	guard.Go(func() {
 		if r := <-rc; r.err == nil {
 			r.conn.Close()
 			_ = r.sig.Close()
 		}
-	}()
+	})
 	return nil, nil, err
 }
 
@@ -335,7 +336,7 @@ func (d *DBus) dial() (*sdbus.Conn, *dbus.Conn, error) {
 		_ = sig.Close()
 		return nil, nil, classify(fmt.Sprintf("subscribe on %s", d.address), err)
 	}
-	go d.watch(sig, ch)
+	guard.Go(func() { d.watch(sig, ch) })
 	return conn, sig, nil
 }
 
@@ -362,6 +363,7 @@ func (d *DBus) watch(sig *dbus.Conn, ch <-chan *dbus.Signal) {
 	for s := range ch {
 		switch s.Name {
 		case managerIface + ".Reloading":
+			guard.Failpoint("panic-in-dbus-watcher")
 			d.mu.Lock()
 			if d.sig == sig || d.sig == nil {
 				d.gen++

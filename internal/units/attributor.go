@@ -15,6 +15,8 @@ import (
 	"github.com/cilium/ebpf"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/seccompwatch/seccompwatch/internal/guard"
 )
 
 // Methods of a successful attribution (Result.Method).
@@ -232,7 +234,7 @@ func New(ctx context.Context, opts Options) (*Attributor, error) {
 	a.refreshBootOffset()
 	sctx, cancel := context.WithCancel(ctx)
 	a.cancel = cancel
-	go a.sweeper(sctx)
+	guard.Go(func() { a.sweeper(sctx) })
 	a.log.Info("units: attribution ready", zap.String("mode", a.mode), zap.String("reason", a.reason))
 	return a, nil
 }
@@ -565,6 +567,7 @@ func (a *Attributor) sweeper(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			guard.Failpoint("panic-in-bpf-sweeper")
 			a.sweep()
 		}
 	}
