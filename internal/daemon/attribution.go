@@ -14,18 +14,27 @@ import (
 )
 
 // MethodExe names attributions by the record's exe: the one unit on the
-// host whose ExecStart= (or a sibling) runs that binary.
+// host whose ExecStart= (or a sibling) runs that binary, confirmed by a
+// live process of that unit with the record's uid and auid.
 const MethodExe = "exe"
 
 // exeIndexRefresh is how often the exe → unit index is rebuilt from the
 // unit files.
 const exeIndexRefresh = time.Minute
 
+// unitProcsTTL is how long one scan of the system units' processes serves
+// as evidence for exe attributions (a storm asks once, not per record).
+const unitProcsTTL = time.Second
+
 // exeIndex is the last resort of attribution, for processes gone before
-// their record was read and unknown to the primary methods.
+// their record was read and unknown to the primary methods. Only the read
+// loop touches its caches.
 type exeIndex struct {
 	idx   *unitprops.ExecIndex
-	cache map[string]string // exe → unit or "": only the read loop touches it
+	cache map[string]string // exe → unit or ""
+
+	procs   map[string][]units.Process // system unit → its live processes
+	procsAt time.Time
 }
 
 // rescuable lists the failures after which the exe may name the unit:
@@ -47,8 +56,11 @@ func (d *Daemon) refreshExeIndex(ctx context.Context) {
 }
 
 // attribute fills the event's unit: the primary methods (eBPF, /proc,
-// history), then the exe when exactly one unit runs it. Outcomes are
-// counted as the pipeline ends them.
+// history), then the exe when exactly one unit runs it and the unit
+// confirms it (confirmedByUnit). An exe alone is never enough: anyone can
+// run /usr/sbin/sshd under a filter of their own. An unconfirmed unit is
+// only the event's CandidateUnit. Outcomes are counted as the pipeline
+// ends them.
 func (d *Daemon) attribute(ev *event.Event, rec *auditstream.Record) {
 	res := d.attr.Attribute(rec.PID, rec.Time)
 	if res.Unit.Name != "" {
@@ -67,14 +79,47 @@ func (d *Daemon) attribute(ev *event.Event, rec *auditstream.Record) {
 				}
 			}
 			if u != "" {
-				ev.Unit, ev.Method = u, MethodExe
-				d.outcomes.ok(MethodExe)
-				return
+				if d.confirmedByUnit(x, u, rec) {
+					ev.Unit, ev.Method = u, MethodExe
+					d.outcomes.ok(MethodExe)
+					return
+				}
+				ev.CandidateUnit = u
 			}
 		}
 	}
 	ev.Reason = res.Reason
 	d.outcomes.fail(res.Reason)
+}
+
+// confirmedByUnit reports whether the system unit has a live process with
+// the record's uid and auid. Only root and the unit itself can put a
+// process into a system unit's cgroup, and a logged-in user cannot drop
+// their login uid (auid), so a user who runs the unit's binary under a
+// filter of their own is never taken for the unit. What it cannot tell
+// apart: a process of another unit that runs as the same user with the
+// same (usually unset) login uid; and a unit with no process left has no
+// evidence (unknown).
+func (d *Daemon) confirmedByUnit(x *exeIndex, unit string, rec *auditstream.Record) bool {
+	if rec.UID.Name != "" || rec.AUID.Name != "" {
+		return false // names, not numbers: not a live record
+	}
+	if x.procs == nil || time.Since(x.procsAt) > unitProcsTTL {
+		procs, err := d.attr.SystemUnitProcesses()
+		if err != nil {
+			d.log.Debug("exe attribution: unit processes", zap.Error(err))
+		}
+		x.procs, x.procsAt = procs, time.Now()
+		if x.procs == nil {
+			x.procs = map[string][]units.Process{}
+		}
+	}
+	for _, p := range x.procs[unit] {
+		if p.UID == rec.UID.N && p.AUID == rec.AUID.N {
+			return true
+		}
+	}
+	return false
 }
 
 // outcomes counts attributions by method and failures by reason.

@@ -477,8 +477,11 @@ func TestEventsReopenOnSIGHUP(t *testing.T) {
 }
 
 // TestExeFallback: a record of a process nothing knows about (reaped, BPF
-// off) is attributed by exe when exactly one unit runs that binary, stays
-// unknown when two do, and a known fact ("not in a unit") is never
+// off) is attributed by exe only when exactly one unit runs that binary
+// and that unit confirms it: it has a live process with the record's uid
+// and auid. A real denial by another user running the unit's binary stays
+// unknown, with the unit as candidate_unit; two units running the exe
+// give no candidate; and a known fact ("not in a unit") is never
 // overridden by the exe.
 func TestExeFallback(t *testing.T) {
 	requireRoot(t)
@@ -495,38 +498,94 @@ func TestExeFallback(t *testing.T) {
 		}
 	}
 	truePath, _ := filepath.EvalSymlinks("/bin/true") // as the kernel reports it
-	write("only.service", truePath)
+	only := fmt.Sprintf("sw-only-%d.service", os.Getpid())
+	write(only, truePath)
 	write("one.service", self)
 	write("two.service", self)
 	cfg := Config{DisableBPF: true}
 	cfg.UnitsRoot = root
 	r := startWithRoot(t, cfg)
 
-	// A pid that is gone: a child that ran and was reaped.
-	gone := exec.Command("/bin/true")
+	// The unit runs: a process of it as root (the test's uid and auid).
+	cmd, err := denier.Command(denier.Spec{Syscall: "swapoff", Action: "errno", Exec: "/bin/sleep", Args: []string{"30"},
+		Cgroups: unitCgroups(t, fmt.Sprintf("swtest-x%d.slice", os.Getpid()), only)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
+		c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid))
+		if strings.HasPrefix(string(b), "/bin/sleep") && strings.Contains(string(c), only) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("unit process not running in %s", only)
+		}
+	}
+
+	// realDenial makes /bin/true be killed for arch_prctl as uid, outside
+	// every unit, and returns its event once the daemon has it (the
+	// process is reaped by then).
+	realDenial := func(uid int) event.Event {
+		t.Helper()
+		cmd, err := denier.Command(denier.Spec{Syscall: "arch_prctl", Action: "kill_process", Exec: truePath, UID: uid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := cmd.CombinedOutput(); cmd.ProcessState == nil || cmd.ProcessState.ExitCode() == 3 {
+			t.Fatalf("helper: %v %s", err, out)
+		}
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			for _, e := range r.d.recent.list("", 1000) {
+				if e.PID == cmd.Process.Pid && e.SyscallName == "arch_prctl" {
+					if e.UID.N != uint32(uid) || e.Exe != truePath {
+						t.Fatalf("record uid %v exe %q, want %d %s", e.UID, e.Exe, uid, truePath)
+					}
+					// Live, the daemon saw it alive (not in a unit) or gone.
+					if e.Unit != event.UnknownUnit && (uid != 0 || e.Unit != only) {
+						t.Errorf("uid %d: live event attributed to %q (%s)", uid, e.Unit, e.Method)
+					}
+					return e
+				}
+			}
+		}
+		t.Fatalf("no event for the helper's denial (pid %d)", cmd.Process.Pid)
+		return event.Event{}
+	}
+	other, same := realDenial(65534), realDenial(0)
+	// A daemon that never saw those processes alive (no /proc history):
+	// all it has is the records.
+	r = startWithRoot(t, cfg)
+
+	gone := exec.Command("/bin/true") // a pid that is gone: a child that ran and was reaped
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name   string
-		rec    auditstream.Record
-		unit   string
-		method string
-		reason string
+		name              string
+		rec               auditstream.Record
+		unit, method      string
+		reason, candidate string
 	}{
-		{"gone, one unit runs the exe", auditstream.Record{PID: gone.Process.Pid, Exe: truePath}, "only.service", MethodExe, ""},
-		{"gone, two units run the exe", auditstream.Record{PID: gone.Process.Pid, Exe: self}, "unknown", "", "pid_gone"},
-		{"gone, exe unknown", auditstream.Record{PID: gone.Process.Pid, ExeUnknown: true}, "unknown", "", "pid_gone"},
-		{"alive and not in a unit", auditstream.Record{PID: os.Getpid(), Exe: truePath}, "unknown", "", "not_in_unit"},
+		{"gone, another user ran the unit's exe", other.Record, "unknown", "", "pid_gone", only},
+		{"gone, the unit's user ran its exe", same.Record, only, MethodExe, "", ""},
+		{"gone, two units run the exe", auditstream.Record{PID: gone.Process.Pid, Exe: self}, "unknown", "", "pid_gone", ""},
+		{"gone, exe unknown", auditstream.Record{PID: gone.Process.Pid, ExeUnknown: true}, "unknown", "", "pid_gone", ""},
+		{"alive and not in a unit", auditstream.Record{PID: os.Getpid(), Exe: truePath}, "unknown", "", "not_in_unit", ""},
 	} {
 		ev := event.Event{Unit: event.UnknownUnit}
 		r.d.attribute(&ev, &tc.rec)
-		if ev.Unit != tc.unit || ev.Method != tc.method || ev.Reason != tc.reason {
-			t.Errorf("%s: unit %q method %q reason %q, want %q %q %q", tc.name, ev.Unit, ev.Method, ev.Reason, tc.unit, tc.method, tc.reason)
+		if ev.Unit != tc.unit || ev.Method != tc.method || ev.Reason != tc.reason || ev.CandidateUnit != tc.candidate {
+			t.Errorf("%s: unit %q method %q reason %q candidate %q, want %q %q %q %q", tc.name,
+				ev.Unit, ev.Method, ev.Reason, ev.CandidateUnit, tc.unit, tc.method, tc.reason, tc.candidate)
 		}
 	}
-	if got := r.waitMetric(t, `seccompwatch_attributions_total{method="exe"}`); !strings.HasSuffix(got, " 1") {
-		t.Errorf("exe attributions: %s, want 1", got)
+	if got := r.waitMetric(t, `seccompwatch_attributions_total{method="exe"}`); strings.HasSuffix(got, " 0") {
+		t.Errorf("exe attributions: %s, want at least 1", got)
 	}
 }
 

@@ -36,6 +36,10 @@ type Event struct {
 	// Method says how the unit was found (bpf, proc, history, exe, flag);
 	// Reason why it was not ("" when attributed).
 	Method, Reason string
+	// CandidateUnit, for a denial left unknown, is the one unit whose
+	// ExecStart= runs the record's exe when nothing the sender cannot
+	// forge confirmed it (live only): a lead, never the unit.
+	CandidateUnit string
 }
 
 // ArchLabel returns the schema's arch value (e.g. "x86_64", "unknown:c0000008").
@@ -46,9 +50,10 @@ func (e *Event) ArchLabel() string {
 // JSONOptions selects the optional keys of the JSON form.
 type JSONOptions struct {
 	// Live adds the keys only live events have: "machine", "user_uid"
-	// (the UID of user@UID.service for a user unit, else null) and
-	// "attribution" (method or "failed:<reason>"). Replay output keeps
-	// exactly the documented keys.
+	// (the UID of user@UID.service for a user unit, else null),
+	// "attribution" (method or "failed:<reason>") and "candidate_unit"
+	// (Event.CandidateUnit, else null). Replay output keeps exactly the
+	// documented keys.
 	Live bool
 }
 
@@ -130,6 +135,12 @@ func (e *Event) AppendJSON(b []byte, opts JSONOptions) []byte {
 			attr = "failed:" + e.Reason
 		}
 		b = AppendString(append(b, `,"attribution":`...), attr)
+		b = append(b, `,"candidate_unit":`...)
+		if e.CandidateUnit == "" {
+			b = append(b, "null"...)
+		} else {
+			b = AppendString(b, e.CandidateUnit)
+		}
 	}
 	return append(b, '}')
 }

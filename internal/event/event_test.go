@@ -70,13 +70,27 @@ func TestAppendJSONNulls(t *testing.T) {
 	e.Unit, e.SyscallName = "", ""
 	e.Arch, e.AuditArch = syscalls.ArchUnknown, 0xc0000008
 	m := decode(t, e.AppendJSON(nil, JSONOptions{Live: true}))
-	for _, k := range []string{"file", "line", "time", "serial", "exe", "machine"} {
+	for _, k := range []string{"file", "line", "time", "serial", "exe", "machine", "candidate_unit"} {
 		if v, ok := m[k]; !ok || v != nil {
 			t.Errorf("%s = %#v, want null", k, v)
 		}
 	}
 	if m["unit"] != "unknown" || m["syscall"] != "unknown" || m["arch"] != "unknown:c0000008" {
 		t.Errorf("unit/syscall/arch = %v/%v/%v", m["unit"], m["syscall"], m["arch"])
+	}
+}
+
+// An unconfirmed exe attribution is a lead in "candidate_unit", live
+// only; replay keeps the documented keys.
+func TestAppendJSONCandidate(t *testing.T) {
+	e := sample()
+	e.Unit, e.Reason, e.CandidateUnit = "", "pid_gone", "sshd.service"
+	m := decode(t, e.AppendJSON(nil, JSONOptions{Live: true}))
+	if m["unit"] != "unknown" || m["candidate_unit"] != "sshd.service" || m["attribution"] != "failed:pid_gone" {
+		t.Errorf("unit %v candidate_unit %v attribution %v", m["unit"], m["candidate_unit"], m["attribution"])
+	}
+	if _, ok := decode(t, e.AppendJSON(nil, JSONOptions{}))["candidate_unit"]; ok {
+		t.Error("replay output has candidate_unit")
 	}
 }
 

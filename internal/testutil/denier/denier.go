@@ -63,6 +63,10 @@ type Spec struct {
 	Exec string
 	// Args are the arguments for Exec.
 	Args []string
+	// UID, when not 0, is the user (uid and gid, no supplementary groups)
+	// the child becomes after joining Cgroups and before installing the
+	// filter: a denial by another user than the test's.
+	UID int
 }
 
 // Command returns a command that re-executes the current test binary as a
@@ -132,6 +136,18 @@ func run(spec Spec) error {
 	for _, cg := range spec.Cgroups {
 		if err := os.WriteFile(filepath.Join(cg, "cgroup.procs"), []byte("0"), 0); err != nil {
 			return fmt.Errorf("join cgroup: %w", err)
+		}
+	}
+	if spec.UID != 0 {
+		// Go applies these to every thread of the process.
+		if err := syscall.Setgroups(nil); err != nil {
+			return fmt.Errorf("setgroups: %w", err)
+		}
+		if err := syscall.Setresgid(spec.UID, spec.UID, spec.UID); err != nil {
+			return fmt.Errorf("setresgid: %w", err)
+		}
+		if err := syscall.Setresuid(spec.UID, spec.UID, spec.UID); err != nil {
+			return fmt.Errorf("setresuid: %w", err)
 		}
 	}
 	// prctl(NO_NEW_PRIVS) and seccomp() must run on the same thread.
