@@ -90,6 +90,7 @@ func (d *Daemon) Health() httpapi.Health {
 		}
 		h.Checks["events"] = c
 	}
+	h.Checks["visibility"] = d.vis.report().health()
 	h.Healthy = audit.OK
 	return h
 }
@@ -114,6 +115,7 @@ func (d *Daemon) snapshot() metrics.Snapshot {
 		_, s.EventWriteErrors, _ = d.events.Stats()
 	}
 	s.Units = d.unitStates()
+	s.Visibility = d.vis.report().metrics()
 	return s
 }
 
@@ -130,15 +132,19 @@ func (d *Daemon) unitStates() []metrics.UnitState {
 		d.units = d.units[:0]
 		for _, r := range pipeline.Suggest(ctx, d.agg.Snapshot(), d.props, d.options(httpapi.Query{})) {
 			k := 0
+			var foreign time.Time
 			for _, l := range r.Suggestion.Lines {
 				k += len(l.Syscalls)
+				if l.Foreign && l.LastSeen.After(foreign) {
+					foreign = l.LastSeen
+				}
 			}
 			unit := metricUnit(r.Suggestion.Unit, r.Suggestion.UserUnit, r.Suggestion.UID)
 			machine := r.Suggestion.Machine
 			if suggest.IsPseudoUnit(unit) {
 				unit, machine = event.UnknownUnit, ""
 			}
-			d.units = append(d.units, metrics.UnitState{Unit: unit, Machine: machine, Suggested: k, LastDenial: r.Suggestion.LastSeen})
+			d.units = append(d.units, metrics.UnitState{Unit: unit, Machine: machine, Suggested: k, LastDenial: r.Suggestion.LastSeen, LastForeign: foreign})
 		}
 		d.unitsHandled, d.unitsAt = n, time.Now()
 	}

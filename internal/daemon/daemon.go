@@ -105,6 +105,7 @@ type Daemon struct {
 	recent   *ring
 	events   *eventlog.Writer
 	reg      *prometheus.Registry
+	vis      *visibility // what hides denials on this host (visibility.go)
 
 	addr      atomic.Pointer[string]
 	dbusState atomic.Pointer[string]
@@ -171,6 +172,8 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 	debug.FreeOSMemory()
 
 	d.files = unitprops.NewFiles(d.table, unitprops.FilesOptions{Root: d.cfg.UnitsRoot})
+	d.vis = newVisibility(d.cfg.UnitsRoot, d.files, log.Named("visibility"))
+	d.vis.check(ctx, true)
 	d.props = d.unitProviders(ctx)
 	d.refreshExeIndex(ctx)
 	d.agg = suggest.NewAggregator(suggest.Limits{MaxUnits: cfg.MaxUnits})
@@ -359,11 +362,12 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		defer d.sourceDone.Store(true)
 		err := d.source.Run(gctx, d.handle)
 		if err != nil {
-			return fmt.Errorf("audit stream: %w", err)
+			return fmt.Errorf("audit stream: %w%s", err, d.vis.hint())
 		}
 		return nil
 	}))
 	g.Go(guarded(func() error { d.serviceLoop(gctx); return nil }))
+	g.Go(guarded(func() error { d.vis.run(gctx); return nil }))
 	g.Go(guarded(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -31,7 +31,9 @@ const MaxDenials = 10000
 type Health struct {
 	Healthy bool `json:"healthy"`
 	// Checks holds one entry per component (audit stream, attribution,
-	// D-Bus, state, events), each with a status and details.
+	// D-Bus, state, events) and "visibility" (what on the host keeps
+	// denials from being logged at all), each with a status and details.
+	// Only the audit stream decides Healthy.
 	Checks map[string]Check `json:"checks"`
 }
 

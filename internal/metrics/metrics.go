@@ -30,6 +30,27 @@ type UnitState struct {
 	Machine    string
 	Suggested  int       // syscalls the unit's pending suggestion adds
 	LastDenial time.Time // zero when unknown
+	// LastForeign is the last denial of a syscall that a binary not among
+	// the unit's own was denied (possible compromise); zero when none.
+	LastForeign time.Time
+}
+
+// Visibility is what the daemon found on the host that keeps seccomp
+// denials from being logged at all.
+type Visibility struct {
+	// Checked is false until the first check: no series are exported.
+	Checked bool
+	// AuditDisabled: audit=0 on the kernel command line.
+	AuditDisabled bool
+	// ActionsLogged maps seccomp actions to whether the kernel logs them
+	// (kernel.seccomp.actions_logged); nil when unreadable.
+	ActionsLogged map[string]bool
+	// ManagerKnown: there is a systemd manager and ManagerLogs says
+	// whether it loads filters with the log flag (SYSTEMD_LOG_SECCOMP=1).
+	ManagerKnown, ManagerLogs bool
+	// ErrnoUnits is the number of host units whose SystemCallFilter=
+	// returns an errno; negative when unknown.
+	ErrnoUnits int
 }
 
 // Snapshot is every count the collector exports besides the denials.
@@ -46,6 +67,7 @@ type Snapshot struct {
 	EventWriteErrors    uint64
 	LogLinesDropped     uint64 // by sampling
 	Units               []UnitState
+	Visibility          Visibility
 }
 
 // Denials is the bounded seccompwatch_denials_total counter family.
@@ -126,12 +148,18 @@ var (
 	attrModeDesc     = desc("attribution_mode", "The attribution method in use (1 for the active one): bpf, or proc when BPF could not load.", "mode")
 	eventErrorsDesc  = desc("event_write_errors_total", "Denial events that could not be written to --events.file.")
 	logDroppedDesc   = desc("log_lines_sampled_out_total", "Per-record log lines dropped by log sampling (the event stream is never sampled).")
+	foreignDesc      = desc("foreign_binary_last_denial_timestamp_seconds", "Unix time of the last denial of a syscall that a binary not among the unit's own (ExecStart= and siblings) was denied (possible compromise), by machine (empty for the host) and unit.", "machine", "unit")
+	auditOffDesc     = desc("kernel_audit_disabled", "1 when audit=0 on the kernel command line: the kernel emits no audit record, seccomp denials included.")
+	actionLogDesc    = desc("seccomp_action_logged", "1 when the kernel logs seccomp denials with this action (kernel.seccomp.actions_logged), 0 when it never does.", "action")
+	managerLogDesc   = desc("manager_logs_seccomp", "1 when the systemd manager loads seccomp filters with the log flag (SYSTEMD_LOG_SECCOMP=1), so errno denials are logged; absent without systemd.")
+	errnoUnitsDesc   = desc("errno_units", "Units (unit files) whose SystemCallFilter= answers denied calls with an errno: without manager_logs_seccomp their denials leave no record.")
 )
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{denialsDesc, recordsDesc, parseErrorsDesc, attributionsDesc, attrFailuresDesc,
-		lostDesc, backlogDesc, suggestedDesc, lastDenialDesc, overflowDesc, auditUpDesc, attrModeDesc, eventErrorsDesc, logDroppedDesc} {
+		lostDesc, backlogDesc, suggestedDesc, lastDenialDesc, overflowDesc, auditUpDesc, attrModeDesc, eventErrorsDesc, logDroppedDesc,
+		foreignDesc, auditOffDesc, actionLogDesc, managerLogDesc, errnoUnitsDesc} {
 		ch <- d
 	}
 }
@@ -169,29 +197,58 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(overflowDesc, prometheus.CounterValue, float64(overflow))
 	ch <- prometheus.MustNewConstMetric(eventErrorsDesc, prometheus.CounterValue, float64(s.EventWriteErrors))
 	ch <- prometheus.MustNewConstMetric(logDroppedDesc, prometheus.CounterValue, float64(s.LogLinesDropped))
+	collectVisibility(ch, s.Visibility)
 
 	units := mergeUnits(s.Units)
-	var ovSuggested int
-	var ovLast time.Time
+	var ov UnitState
 	for i, u := range units {
 		if i >= c.maxSeries {
-			ovSuggested += u.Suggested
-			if u.LastDenial.After(ovLast) {
-				ovLast = u.LastDenial
-			}
+			ov.Suggested += u.Suggested
+			ov.LastDenial = later(ov.LastDenial, u.LastDenial)
+			ov.LastForeign = later(ov.LastForeign, u.LastForeign)
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(suggestedDesc, prometheus.GaugeValue, float64(u.Suggested), u.Machine, u.Unit)
-		if !u.LastDenial.IsZero() {
-			ch <- prometheus.MustNewConstMetric(lastDenialDesc, prometheus.GaugeValue, float64(u.LastDenial.UnixMilli())/1e3, u.Machine, u.Unit)
-		}
+		unitGauges(ch, u.Machine, u.Unit, u)
 	}
 	if len(units) > c.maxSeries {
-		ch <- prometheus.MustNewConstMetric(suggestedDesc, prometheus.GaugeValue, float64(ovSuggested), OverflowLabel, OverflowLabel)
-		if !ovLast.IsZero() {
-			ch <- prometheus.MustNewConstMetric(lastDenialDesc, prometheus.GaugeValue, float64(ovLast.UnixMilli())/1e3, OverflowLabel, OverflowLabel)
-		}
+		unitGauges(ch, OverflowLabel, OverflowLabel, ov)
 	}
+}
+
+// unitGauges emits one unit's gauges under the label values machine, unit.
+func unitGauges(ch chan<- prometheus.Metric, machine, unit string, u UnitState) {
+	ch <- prometheus.MustNewConstMetric(suggestedDesc, prometheus.GaugeValue, float64(u.Suggested), machine, unit)
+	if !u.LastDenial.IsZero() {
+		ch <- prometheus.MustNewConstMetric(lastDenialDesc, prometheus.GaugeValue, unixSeconds(u.LastDenial), machine, unit)
+	}
+	if !u.LastForeign.IsZero() {
+		ch <- prometheus.MustNewConstMetric(foreignDesc, prometheus.GaugeValue, unixSeconds(u.LastForeign), machine, unit)
+	}
+}
+
+func collectVisibility(ch chan<- prometheus.Metric, v Visibility) {
+	if !v.Checked {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(auditOffDesc, prometheus.GaugeValue, b2f(v.AuditDisabled))
+	for a, on := range v.ActionsLogged {
+		ch <- prometheus.MustNewConstMetric(actionLogDesc, prometheus.GaugeValue, b2f(on), a)
+	}
+	if v.ManagerKnown {
+		ch <- prometheus.MustNewConstMetric(managerLogDesc, prometheus.GaugeValue, b2f(v.ManagerLogs))
+	}
+	if v.ErrnoUnits >= 0 {
+		ch <- prometheus.MustNewConstMetric(errnoUnitsDesc, prometheus.GaugeValue, float64(v.ErrnoUnits))
+	}
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1e3 }
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // mergeUnits folds states that share a label set into one, sorted by
@@ -210,9 +267,8 @@ func mergeUnits(in []UnitState) []UnitState {
 			continue
 		}
 		out[i].Suggested += u.Suggested
-		if u.LastDenial.After(out[i].LastDenial) {
-			out[i].LastDenial = u.LastDenial
-		}
+		out[i].LastDenial = later(out[i].LastDenial, u.LastDenial)
+		out[i].LastForeign = later(out[i].LastForeign, u.LastForeign)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Machine != out[j].Machine {

@@ -27,7 +27,9 @@ func TestLintClean(t *testing.T) {
 		HasBacklog:          true,
 		AuditUp:             true,
 		AttributionMode:     "bpf",
-		Units:               []UnitState{{Unit: "nginx.service", Suggested: 1, LastDenial: time.Unix(1700000000, 500e6)}},
+		Units:               []UnitState{{Unit: "nginx.service", Suggested: 1, LastDenial: time.Unix(1700000000, 500e6), LastForeign: time.Unix(1700000000, 0)}},
+		Visibility: Visibility{Checked: true, ActionsLogged: map[string]bool{"errno": true, "log": false},
+			ManagerKnown: true, ErrnoUnits: 3},
 	}
 	problems, err := testutil.GatherAndLint(registry(t, snap, d, 10))
 	if err != nil {
@@ -131,6 +133,68 @@ seccompwatch_last_denial_timestamp_seconds{machine="overflow",unit="overflow"} 1
 			reg := registry(t, Snapshot{Units: tc.units}, NewDenials(1), 1)
 			// a.service fits below the limit but has no time either.
 			if err := testutil.GatherAndCompare(reg, strings.NewReader(tc.want), "seccompwatch_last_denial_timestamp_seconds"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// The foreign-binary gauge is per unit, merged and bounded like the other
+// per-unit gauges.
+func TestForeignBinaryGauge(t *testing.T) {
+	units := []UnitState{
+		{Unit: "a.service", LastDenial: time.Unix(300, 0), LastForeign: time.Unix(200, 0)},
+		{Unit: "a.service", LastDenial: time.Unix(100, 0), LastForeign: time.Unix(250, 0)},
+		{Unit: "b.service", LastDenial: time.Unix(100, 0)},
+		{Unit: "c.service", LastDenial: time.Unix(100, 0), LastForeign: time.Unix(90, 0)},
+		{Unit: "d.service", LastDenial: time.Unix(100, 0), LastForeign: time.Unix(95, 0)},
+	}
+	reg := registry(t, Snapshot{Units: units}, NewDenials(2), 2)
+	want := `
+# HELP seccompwatch_foreign_binary_last_denial_timestamp_seconds Unix time of the last denial of a syscall that a binary not among the unit's own (ExecStart= and siblings) was denied (possible compromise), by machine (empty for the host) and unit.
+# TYPE seccompwatch_foreign_binary_last_denial_timestamp_seconds gauge
+seccompwatch_foreign_binary_last_denial_timestamp_seconds{machine="",unit="a.service"} 250
+seccompwatch_foreign_binary_last_denial_timestamp_seconds{machine="overflow",unit="overflow"} 95
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "seccompwatch_foreign_binary_last_denial_timestamp_seconds"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVisibility(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		v    Visibility
+		want string
+	}{
+		{"not checked", Visibility{ErrnoUnits: 5, AuditDisabled: true}, ""},
+		{"all known", Visibility{Checked: true, AuditDisabled: true, ActionsLogged: map[string]bool{"errno": false, "kill_process": true},
+			ManagerKnown: true, ManagerLogs: true, ErrnoUnits: 2}, `
+# HELP seccompwatch_errno_units Units (unit files) whose SystemCallFilter= answers denied calls with an errno: without manager_logs_seccomp their denials leave no record.
+# TYPE seccompwatch_errno_units gauge
+seccompwatch_errno_units 2
+# HELP seccompwatch_kernel_audit_disabled 1 when audit=0 on the kernel command line: the kernel emits no audit record, seccomp denials included.
+# TYPE seccompwatch_kernel_audit_disabled gauge
+seccompwatch_kernel_audit_disabled 1
+# HELP seccompwatch_manager_logs_seccomp 1 when the systemd manager loads seccomp filters with the log flag (SYSTEMD_LOG_SECCOMP=1), so errno denials are logged; absent without systemd.
+# TYPE seccompwatch_manager_logs_seccomp gauge
+seccompwatch_manager_logs_seccomp 1
+# HELP seccompwatch_seccomp_action_logged 1 when the kernel logs seccomp denials with this action (kernel.seccomp.actions_logged), 0 when it never does.
+# TYPE seccompwatch_seccomp_action_logged gauge
+seccompwatch_seccomp_action_logged{action="errno"} 0
+seccompwatch_seccomp_action_logged{action="kill_process"} 1
+`},
+		// No systemd, actions_logged unreadable, unit files not scanned.
+		{"unknowns", Visibility{Checked: true, ErrnoUnits: -1}, `
+# HELP seccompwatch_kernel_audit_disabled 1 when audit=0 on the kernel command line: the kernel emits no audit record, seccomp denials included.
+# TYPE seccompwatch_kernel_audit_disabled gauge
+seccompwatch_kernel_audit_disabled 0
+`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := registry(t, Snapshot{Visibility: tc.v}, NewDenials(1), 1)
+			if err := testutil.GatherAndCompare(reg, strings.NewReader(tc.want), "seccompwatch_errno_units", "seccompwatch_kernel_audit_disabled",
+				"seccompwatch_manager_logs_seccomp", "seccompwatch_seccomp_action_logged"); err != nil {
 				t.Fatal(err)
 			}
 		})
