@@ -8,17 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
-// LineError is a malformed SECCOMP record in a replayed file. Reader.Next
-// returns it and can be called again to go on; errors.Is(err, ErrMalformed)
-// holds.
+// LineError is a malformed SECCOMP record in a replayed file, or a line
+// longer than MaxLineLength (skipped unread: Err's Reason is
+// ReasonLineTooLong). Reader.Next returns it and can be called again to go
+// on; errors.Is(err, ErrMalformed) holds.
 type LineError struct {
 	File string
 	Line int
@@ -41,7 +44,10 @@ type Reader struct {
 	br   *bufio.Reader
 	p    *Parser
 	long []byte // accumulates a line longer than the bufio buffer
-	err  error  // sticky read error
+	// longAt is the number of a line readLine skipped as too long, until
+	// Next reports it.
+	longAt int
+	err    error // sticky read error
 }
 
 // readBufSize is the bufio buffer; longer lines are assembled in Reader.long.
@@ -65,8 +71,9 @@ func (r *Reader) SetLocation(loc *time.Location) {
 func (r *Reader) Stats() Stats { return r.p.Stats() }
 
 // Next returns the next SECCOMP record, io.EOF at the end of the input, a
-// *LineError (matching ErrMalformed) for a malformed SECCOMP record — call
-// Next again to go on — or another error when reading fails.
+// *LineError (matching ErrMalformed) for a malformed SECCOMP record or a
+// line too long to read — call Next again to go on — or another error when
+// reading fails.
 func (r *Reader) Next() (Record, error) {
 	for {
 		if r.err != nil {
@@ -84,14 +91,19 @@ func (r *Reader) Next() (Record, error) {
 			return Record{}, r.err
 		}
 		line, err := r.readLine()
+		if r.longAt > 0 { // skipped, counted: say where
+			at := r.longAt
+			r.longAt = 0
+			if err != nil {
+				r.err = err
+			}
+			return Record{}, &LineError{File: r.name, Line: at, Err: errLineTooLong}
+		}
 		if err != nil {
 			r.err = err
 			if len(line) == 0 {
 				continue
 			}
-		}
-		if line == nil && err == nil {
-			continue // a line too long, already counted
 		}
 		if t := trimEOL(line); r.p.InExport() && len(t) > 0 && bytes.IndexByte(t, '=') < 0 && err == nil {
 			if berr := r.readBinaryField(t); berr != nil {
@@ -141,6 +153,7 @@ func (r *Reader) readLine() ([]byte, error) {
 				r.long = nil // do not keep a megabyte around
 			}
 			r.p.MalformedLine(ReasonLineTooLong, 1)
+			r.longAt = r.p.line
 			if err != nil && err != io.EOF {
 				return nil, fmt.Errorf("auditstream: read %s: %w", r.name, err)
 			}
@@ -230,6 +243,9 @@ func eofOr(err error, name string) error {
 	return fmt.Errorf("auditstream: read %s: %w", name, err)
 }
 
+// errLineTooLong is the ParseError of a line longer than MaxLineLength.
+var errLineTooLong = &ParseError{Reason: ReasonLineTooLong}
+
 // MultiReader reads several inputs one after the other (see Open).
 type MultiReader struct {
 	inputs []input
@@ -270,7 +286,7 @@ func OpenWithStdin(paths []string, stdin io.Reader) (*MultiReader, error) {
 		if err == nil {
 			var st os.FileInfo
 			if st, err = f.Stat(); err == nil && st.IsDir() {
-				err = fmt.Errorf("open %s: is a directory", p)
+				err = &fs.PathError{Op: "open", Path: p, Err: syscall.EISDIR}
 			}
 			if err != nil {
 				_ = f.Close()

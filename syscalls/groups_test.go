@@ -89,6 +89,16 @@ func TestBundledNesting(t *testing.T) {
 					}
 				}
 			}
+			// The groups @system-service lists itself (systemd-analyze
+			// syscall-filter @system-service on systemd 252 and 256).
+			want := []string{"@aio", "@basic-io", "@chown", "@default", "@file-system", "@io-event", "@ipc", "@keyring",
+				"@memlock", "@network-io", "@process", "@resources", "@setuid", "@signal", "@sync", "@timer"}
+			if got := tab.Includes("@system-service"); !slices.Equal(got, want) {
+				t.Errorf("%s: Includes(@system-service) = %v, want %v", v, got, want)
+			}
+			if got := tab.Includes("@mount"); got != nil {
+				t.Errorf("%s: Includes(@mount) = %v, want none", v, got)
+			}
 			if d := tab.Description("@mount"); d != "Mounting and unmounting of file systems" {
 				t.Errorf("%s: Description(@mount) = %q", v, d)
 			}

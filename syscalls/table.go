@@ -1,6 +1,7 @@
 package syscalls
 
 import (
+	"slices"
 	"sort"
 )
 
@@ -17,6 +18,7 @@ type Table struct {
 	groups  map[string][]string            // syscall -> sorted groups containing it
 	in      map[string]map[string]struct{} // group -> set of syscalls
 	desc    map[string]string              // group -> description, where known
+	nested  map[string][]string            // group -> the @groups it lists itself, sorted
 }
 
 // NewTable builds a Table from each group's direct entries, as systemd lists
@@ -49,6 +51,15 @@ func NewTable(version, source string, direct map[string][]string) *Table {
 			set[e] = struct{}{}
 		}
 	}
+	t.nested = make(map[string][]string)
+	for g, es := range direct {
+		for _, e := range es {
+			if _, ok := direct[e]; ok && len(e) > 0 && e[0] == '@' && !slices.Contains(t.nested[g], e) {
+				t.nested[g] = append(t.nested[g], e)
+			}
+		}
+		sort.Strings(t.nested[g])
+	}
 	for g := range direct {
 		set := make(map[string]struct{})
 		walk(g, set, map[string]bool{})
@@ -79,6 +90,13 @@ func (t *Table) Groups(syscall string) []string {
 // resolved, sorted; nil for an unknown group.
 func (t *Table) Members(group string) []string {
 	return t.members[group]
+}
+
+// Includes returns the groups that a group lists among its own entries
+// (systemd's "@system-service" lists "@aio", "@basic-io", ...), sorted;
+// nil when it nests none. Their members are in Members(group).
+func (t *Table) Includes(group string) []string {
+	return t.nested[group]
 }
 
 // HasGroup reports whether the table knows the group.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 
@@ -110,8 +109,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 		return ExitUsage
 	}
 	if err := run(); err != nil {
-		// One line, whatever the error: joined errors carry newlines.
-		fmt.Fprintf(stderr, "seccompwatch %s: %s\n", selected, strings.ReplaceAll(err.Error(), "\n", "; "))
+		fmt.Fprintf(stderr, "seccompwatch %s: %s\n", selected, message(err))
 		var ue usageError
 		if errors.As(err, &ue) {
 			return ExitUsage

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/seccompwatch/seccompwatch/internal/pipeline"
+	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
 var update = flag.Bool("update", false, "update golden files")
@@ -61,6 +64,9 @@ func TestSample(t *testing.T) {
 		{"explain-socket", []string{"explain", "--systemd.table", "252", "--output", "json", "socket"}},
 		{"explain-number", []string{"explain", "--systemd.table", "252", "x86_64", "165"}},
 		{"explain-group", []string{"explain", "--systemd.table", "256", "@mount"}},
+		{"explain-nested", []string{"explain", "--systemd.table", "252", "@System-Service"}},
+		{"explain-several", []string{"explain", "--systemd.table", "252", "Socket", "bind", "x86_64", "165"}},
+		{"explain-several-jsonl", []string{"explain", "--systemd.table", "252", "--output", "jsonl", "socket", "@mount"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := run(t, "", tc.args...)
@@ -101,19 +107,28 @@ func TestExitCodes(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"replay", "/nonexistent/audit.log"}, ExitError, "no such file"},
-		{[]string{"replay"}, ExitUsage, "required argument"},
 		{[]string{"explain", "nosuchcall"}, ExitUsage, "unknown syscall"},
+		{[]string{"explain", "sockett"}, ExitUsage, `unknown syscall "sockett"; did you mean socket?`},
+		{[]string{"explain", "--systemd.table", "252", "@mont"}, ExitUsage, `unknown group "@mont" in bundled systemd 252; did you mean @mount?`},
+		{[]string{"explain", "socket", "bindd"}, ExitUsage, `unknown syscall "bindd"; did you mean bind?`},
+		{[]string{"explain", "x86_64"}, ExitUsage, "x86_64 needs a syscall number after it"},
 		{[]string{"explain", "vax", "1"}, ExitUsage, "unknown arch"},
 		{[]string{"explain", "x86_64", "99999"}, ExitError, "no syscall number"},
 		{[]string{"explain", "@nosuchgroup"}, ExitUsage, "unknown group"},
 		{[]string{"suggest", "--replay", sample, "--unit", "../../etc/passwd"}, ExitUsage, "invalid unit name"},
-		{[]string{"suggest", "--server", "http://127.0.0.1:1", "x.service"}, ExitError, "not reachable"},
+		{[]string{"suggest", "--server", "http://127.0.0.1:1", "x.service"}, ExitError, "cannot reach the daemon at http://127.0.0.1:1 (connection refused)"},
+		{[]string{"suggest", "--server", "127.0.0.1:1", "x.service"}, ExitUsage, `--server: "127.0.0.1:1" is not a URL such as http://127.0.0.1:9872`},
+		{[]string{"denials", "--server", "http://127.0.0.1:1"}, ExitError, "cannot reach the daemon at http://127.0.0.1:1 (connection refused)"},
+		{[]string{"denials", "--unit", "a/b"}, ExitUsage, `--unit: invalid unit name "a/b.service": character '/' is not allowed`},
+		{[]string{"replay", "/nonexistent/audit.log"}, ExitError, "seccompwatch replay: cannot open /nonexistent/audit.log: no such file or directory\n"},
+		{[]string{"replay", "."}, ExitError, "seccompwatch replay: cannot open .: is a directory\n"},
+		{[]string{"replay", "--unit", "@x", "/dev/null"}, ExitUsage, `seccompwatch replay: --unit: invalid unit name "@x.service": it starts with '@'` + "\n"},
 		{[]string{"bogus"}, ExitUsage, "expected command"},
 		{[]string{"suggest", "--unit", "x.service"}, ExitUsage, "--unit works with --replay"},
 		{[]string{"suggest", "--out-dir", "/tmp/x", "x.service"}, ExitUsage, "--out-dir works with --replay"},
 		{[]string{"suggest", "--machine", "web"}, ExitUsage, "--machine needs a UNIT"},
 		{[]string{"suggest", "--machine", "../x", "x.service"}, ExitUsage, "not a machine name"},
-		{[]string{"explain", "--systemd.table", "1", "socket"}, ExitUsage, "no such systemd table"},
+		{[]string{"explain", "--systemd.table", "1", "socket"}, ExitUsage, `seccompwatch explain: --systemd.table: no such systemd table "1" (choose auto, host or one of 252, 256)` + "\n"},
 		{[]string{"replay", "--systemd.table", "999", "/dev/null"}, ExitUsage, "no such systemd table"},
 		{[]string{"suggest", "--replay", "/dev/null", "--systemd.table", "x"}, ExitUsage, "no such systemd table"},
 	} {
@@ -124,6 +139,23 @@ func TestExitCodes(t *testing.T) {
 		if strings.Count(strings.TrimSpace(errs), "\n") > 0 && tc.code != ExitOK {
 			t.Errorf("%v: error is not one line: %q", tc.args, errs)
 		}
+	}
+}
+
+// TestExplainNativeNumber: a number alone is one of the host's own ABI.
+func TestExplainNativeNumber(t *testing.T) {
+	arch := pipeline.NativeArch()
+	code, alone, errs := run(t, "", "explain", "--systemd.table", "252", "41")
+	if code != 0 {
+		t.Fatalf("explain 41: exit %d: %s", code, errs)
+	}
+	_, pair, _ := run(t, "", "explain", "--systemd.table", "252", arch.String(), "41")
+	if alone != pair || alone == "" {
+		t.Errorf("explain 41:\n%s\nexplain %s 41:\n%s", alone, arch, pair)
+	}
+	name, _ := syscalls.Name(arch, 41)
+	if !strings.HasPrefix(alone, name+"\n") {
+		t.Errorf("explain 41 on %s is not %s:\n%s", arch, name, alone)
 	}
 }
 

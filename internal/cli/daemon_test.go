@@ -12,7 +12,9 @@ import (
 
 	"github.com/seccompwatch/seccompwatch/internal/daemon"
 	"github.com/seccompwatch/seccompwatch/internal/logging"
+	"github.com/seccompwatch/seccompwatch/internal/pipeline"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
+	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
 func TestMain(m *testing.M) {
@@ -92,21 +94,45 @@ func TestClientCommands(t *testing.T) {
 	if !strings.Contains(out, "\nSystemCallFilter=getcpu\n") {
 		t.Fatalf("suggest %s from the daemon:\n%s", unit, out)
 	}
-	code, out, errs := run(t, "", "denials", "--server", server, "--unit", unit)
+	code, out, errs := run(t, "", "denials", "--server", server, "--unit", unit, "--output", "json")
 	var doc struct {
 		Denials []struct{ Unit, Syscall, Action string }
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Denials) != 2 || doc.Denials[0].Syscall != "getcpu" {
 		t.Fatalf("denials: exit %d %s %s", code, out, errs)
 	}
-	if code, _, errs := run(t, "", "suggest", "--server", server, "nothere.service"); code != ExitError || !strings.Contains(errs, "404") {
-		t.Errorf("unknown unit: exit %d, %s", code, errs)
+	// A bare name is a .service, as in systemctl; the server comes from
+	// the environment.
+	t.Setenv("SECCOMPWATCH_SERVER", server)
+	bare := strings.TrimSuffix(unit, ".service")
+	code, out, errs = run(t, "", "denials", "--unit", bare, "--output", "jsonl")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	var rec struct{ Unit, Syscall string }
+	if code != 0 || len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &rec) != nil || rec.Unit != unit || rec.Syscall != "getcpu" {
+		t.Fatalf("denials --output jsonl: exit %d %q %s", code, out, errs)
+	}
+	arch := pipeline.NativeArch()
+	nr, _ := syscalls.Number(arch, "getcpu")
+	code, out, errs = run(t, "", "denials", "--unit", bare)
+	if code != 0 || strings.Count(out, "\n") != 2 || strings.Count(out, " "+unit+" pid=") != 2 || strings.Count(out, fmt.Sprintf(" %s getcpu(%d) errno groups=", arch, nr)) != 2 {
+		t.Fatalf("denials (text): exit %d %q %s", code, out, errs)
+	}
+	if code, out, errs := run(t, "", "suggest", bare); code != 0 || !strings.Contains(out, "\nSystemCallFilter=getcpu\n") {
+		t.Fatalf("suggest %s: exit %d %s %s", bare, code, out, errs)
+	}
+	code, _, errs = run(t, "", "suggest", "nothere")
+	if want := "seccompwatch suggest: the daemon at " + server + " has recorded no denials of nothere.service\n"; code != ExitError || errs != want {
+		t.Errorf("unknown unit: exit %d, %q; want %q", code, errs, want)
+	}
+	code, _, errs = run(t, "", "denials", "--limit", "0")
+	if want := "seccompwatch denials: the daemon at " + server + " answered: limit must be a positive integer (HTTP 400)\n"; code != ExitError || errs != want {
+		t.Errorf("bad limit: exit %d, %q; want %q", code, errs, want)
 	}
 	// The unit runs on the host: found as .host's, not as a container's.
 	if code, out, errs := run(t, "", "suggest", "--server", server, "--machine", ".host", unit); code != ExitOK || !strings.Contains(out, "\nSystemCallFilter=getcpu\n") {
 		t.Errorf("--machine .host: exit %d, %s %s", code, out, errs)
 	}
-	if code, _, errs := run(t, "", "suggest", "--server", server, "--machine", "web", unit); code != ExitError || !strings.Contains(errs, "404") {
+	if code, _, errs := run(t, "", "suggest", "--server", server, "--machine", "web", unit); code != ExitError || !strings.Contains(errs, "has recorded no denials of "+unit+" in machine web\n") {
 		t.Errorf("--machine web: exit %d, %s", code, errs)
 	}
 }

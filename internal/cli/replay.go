@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/event"
@@ -44,8 +47,14 @@ Examples:
 	output := c.Flag("output", "text, or jsonl (one JSON object per record, schema in the README).").Default("text").Enum("text", "jsonl")
 	root := c.Flag("root", "Root directory of the unit files used to attribute records by exe.").Default("/").String()
 	table := tableFlag(c)
-	files := c.Arg("files", "Audit logs to read; - for standard input.").Required().Strings()
+	files := c.Arg("files", "Audit logs to read; - for standard input (the default when it is not a terminal).").Strings()
 	cmds[c.FullCommand()] = func() error {
+		if len(*files) == 0 {
+			if isTerminal(e.stdin) {
+				return usagef("replay needs an audit log to read: a FILE, or - for standard input")
+			}
+			*files = []string{"-"}
+		}
 		t, err := selectTable(*table)
 		if err != nil {
 			return err
@@ -71,7 +80,10 @@ Examples:
 			err = ferr
 		}
 		r.summary(e)
-		return err
+		if err != nil {
+			return err
+		}
+		return r.recognized()
 	}
 }
 
@@ -90,6 +102,7 @@ type replay struct {
 
 func newReplay(e *env, files []string, unit, root string, t *syscalls.Table) (*replay, error) {
 	if unit != "" {
+		unit = unitname.Complete(unit)
 		if err := unitname.Validate(unit, unitname.Any); err != nil {
 			return nil, usagef("--unit: %v", err)
 		}
@@ -129,7 +142,7 @@ func (r *replay) each(e *env, fn func(*event.Event) error) error {
 		if errors.As(err, &le) {
 			r.malformed++
 			if r.malformed <= maxShownMalformed {
-				fmt.Fprintf(e.stderr, "skipped %s\n", sanitizeLine(le.Error()))
+				fmt.Fprintf(e.stderr, "skipped %s\n", lineMessage(le))
 			}
 			continue
 		}
@@ -186,41 +199,97 @@ func (r *replay) summary(e *env) {
 	fmt.Fprintln(e.stderr)
 }
 
-// appendText formats one denial for humans. comm and exe are quoted with
-// control characters escaped: a record cannot move the terminal's cursor.
+// recognized fails a replay whose input had lines but not one audit
+// record of any type: random bytes, a binary, the wrong file.
+func (r *replay) recognized() error {
+	st := r.in.Stats()
+	if st.Lines == 0 {
+		return nil
+	}
+	for _, n := range st.Records {
+		if n > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("no audit records found in %d lines: is this an audit log?", st.Lines)
+}
+
+// isTerminal reports whether r is a terminal (then replay does not wait
+// for typed input).
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// textRow is what the text form of a denial shows: from an Event
+// (replay) or from the record schema's JSON (denials).
+type textRow struct {
+	Time          time.Time
+	Unit, Machine string
+	PID           int
+	Comm, Exe     string
+	ExeNull       bool
+	Arch, Syscall string
+	Nr            int
+	Action        string
+	Groups        []string
+	File          string
+	Line          int
+}
+
+// appendText formats one denial for humans.
 func appendText(b []byte, ev *event.Event) []byte {
-	if ev.Time.IsZero() {
+	return appendRow(b, &textRow{
+		Time: ev.Time, Unit: ev.Unit, Machine: ev.Machine, PID: ev.PID, Comm: ev.Comm, Exe: ev.Exe, ExeNull: ev.ExeUnknown,
+		Arch: ev.ArchLabel(), Syscall: ev.SyscallName, Nr: ev.Syscall, Action: ev.Action.String(), Groups: ev.Groups,
+		File: ev.File, Line: ev.Line,
+	})
+}
+
+// appendRow formats one denial for humans. comm and exe are quoted with
+// control characters escaped, and every other value a record or a daemon
+// supplies is sanitized: a record cannot move the terminal's cursor.
+func appendRow(b []byte, r *textRow) []byte {
+	if r.Time.IsZero() {
 		b = append(b, "-                       "...)
 	} else {
-		b = ev.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+		b = r.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
 	}
 	b = append(b, ' ')
-	b = append(b, suggest.Sanitize(ev.Unit, 128)...)
+	b = append(b, suggest.Sanitize(r.Unit, 128)...)
+	if r.Machine != "" {
+		b = append(b, " machine="...)
+		b = append(b, suggest.Sanitize(r.Machine, 64)...)
+	}
 	b = append(b, " pid="...)
-	b = strconv.AppendInt(b, int64(ev.PID), 10)
+	b = strconv.AppendInt(b, int64(r.PID), 10)
 	b = append(b, " comm="...)
-	b = strconv.AppendQuoteToASCII(b, ev.Comm)
+	b = strconv.AppendQuoteToASCII(b, r.Comm)
 	b = append(b, " exe="...)
-	if ev.ExeUnknown {
+	if r.ExeNull {
 		b = append(b, "(null)"...)
 	} else {
-		b = strconv.AppendQuoteToASCII(b, ev.Exe)
+		b = strconv.AppendQuoteToASCII(b, r.Exe)
 	}
 	b = append(b, ' ')
-	b = append(b, ev.ArchLabel()...)
+	b = append(b, suggest.Sanitize(r.Arch, 32)...)
 	b = append(b, ' ')
-	b = append(b, suggest.Sanitize(ev.SyscallName, 64)...) // ausearch -i: a name from the file
+	b = append(b, suggest.Sanitize(r.Syscall, 64)...) // ausearch -i: a name from the file
 	b = append(b, '(')
-	b = strconv.AppendInt(b, int64(ev.Syscall), 10)
+	b = strconv.AppendInt(b, int64(r.Nr), 10)
 	b = append(b, ") "...)
-	b = append(b, ev.Action.String()...)
-	if len(ev.Groups) > 0 {
+	b = append(b, suggest.Sanitize(r.Action, 32)...)
+	if len(r.Groups) > 0 {
 		b = append(b, " groups="...)
-		b = append(b, strings.Join(ev.Groups, ",")...)
+		b = append(b, suggest.Sanitize(strings.Join(r.Groups, ","), 1024)...)
 	}
-	if ev.File != "" {
+	if r.File != "" {
 		b = append(b, " at="...)
-		b = strconv.AppendQuoteToASCII(b, ev.File+":"+strconv.Itoa(ev.Line))
+		b = strconv.AppendQuoteToASCII(b, r.File+":"+strconv.Itoa(r.Line))
 	}
 	return append(b, '\n')
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,8 +29,12 @@ import (
 // the default --server of the commands that read a running daemon.
 const DefaultListenAddress = "127.0.0.1:9872"
 
+// serverEnv is the environment variable that --server defaults to.
+const serverEnv = "SECCOMPWATCH_SERVER"
+
 func serverFlag(c *kingpin.CmdClause) *string {
-	return c.Flag("server", "URL of a running seccompwatch daemon.").Default("http://" + DefaultListenAddress).String()
+	return c.Flag("server", "URL of a running seccompwatch daemon (default $"+serverEnv+", else http://"+DefaultListenAddress+").").
+		Default("http://" + DefaultListenAddress).Envar(serverEnv).String()
 }
 
 func registerSuggest(app *kingpin.Application, e *env, cmds map[string]func() error) {
@@ -112,6 +118,9 @@ func suggestFromReplay(e *env, files []string, unit, root string, t *syscalls.Ta
 		return nil, err
 	}
 	r.summary(e)
+	if err := r.recognized(); err != nil {
+		return nil, err
+	}
 	return pipeline.Suggest(context.Background(), agg.Snapshot(), r.files, opts), nil
 }
 
@@ -198,6 +207,7 @@ func suggestFromServer(e *env, server, unit, machine, format string, allowRisky 
 	}
 	path := "/api/v1/suggestions"
 	if unit != "" {
+		unit = unitname.Complete(unit)
 		if err := unitname.Validate(unit, unitname.Any); err != nil {
 			return usagef("%v", err)
 		}
@@ -205,7 +215,16 @@ func suggestFromServer(e *env, server, unit, machine, format string, allowRisky 
 	} else if format == "diff" {
 		return usagef("--format diff needs a unit")
 	}
-	return getTo(e.stdout, server, path, q)
+	err := getTo(e.stdout, server, path, q)
+	var de *daemonError
+	if unit != "" && errors.As(err, &de) && de.status == http.StatusNotFound {
+		where := ""
+		if machine != "" {
+			where = " in machine " + plainName(machine)
+		}
+		return fmt.Errorf("the daemon at %s has recorded no denials of %s%s", server, plainName(unit), where)
+	}
+	return err
 }
 
 // getTo copies a daemon's response for path to w; a non-2xx status is an
@@ -213,18 +232,23 @@ func suggestFromServer(e *env, server, unit, machine, format string, allowRisky 
 func getTo(w io.Writer, server, path string, q url.Values) error {
 	u, err := url.Parse(server)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return usagef("--server: not a URL: %q", server)
+		return usagef("--server: %q is not a URL such as http://%s", plainName(server), DefaultListenAddress)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	u.RawQuery = q.Encode()
 	resp, err := httpClient.Get(u.String())
 	if err != nil {
-		return fmt.Errorf("daemon at %s not reachable (is `seccompwatch run` running?): %v", server, err)
+		return unreachable(server, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("daemon: %s: %s", resp.Status, sanitizeLine(strings.TrimSpace(string(body))))
+		var doc struct{ Error string }
+		msg := strings.TrimSpace(string(body))
+		if json.Unmarshal(body, &doc) == nil && doc.Error != "" {
+			msg = doc.Error
+		}
+		return &daemonError{server: server, status: resp.StatusCode, msg: sanitizeLine(msg)}
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err

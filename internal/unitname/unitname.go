@@ -74,23 +74,26 @@ func check(name string, forms Form) string {
 	if len(name) > Max {
 		return fmt.Sprintf("longer than %d bytes", Max)
 	}
-	dot := strings.LastIndexByte(name, '.')
-	if dot <= 0 || !types[name[dot+1:]] {
-		return "no unit type suffix (.service, .socket, .mount, .timer, ...)"
-	}
-	at := -1
-	for i := 0; i < dot; i++ {
+	// The characters first (systemd checks the suffix first; the answer
+	// is the same, the message is clearer for "a/b.service").
+	dot, at := -1, -1
+	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
 		case c == '@':
 			if at < 0 {
 				at = i
 			}
+		case c == '.':
+			dot = i
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == ':', c == '-', c == '_', c == '.', c == '\\':
+		case c == ':', c == '-', c == '_', c == '\\':
 		default:
 			return fmt.Sprintf("character %q is not allowed", c)
 		}
+	}
+	if dot <= 0 || !types[name[dot+1:]] {
+		return "no unit type suffix (.service, .socket, .mount, .timer, ...)"
 	}
 	switch {
 	case at == 0:

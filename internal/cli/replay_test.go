@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"bytes"
+	"crypto/rand"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/seccompwatch/seccompwatch/auditstream"
+)
+
+// TestReplayDefaultsToStdin: without a file, replay reads standard input
+// when it is not a terminal, as `ausearch ... | seccompwatch replay` does.
+func TestReplayDefaultsToStdin(t *testing.T) {
+	data, err := os.ReadFile(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := run(t, string(data), "replay", "--systemd.table", "252")
+	if code != 0 || strings.Count(out, "\n") != 11 || !strings.Contains(errs, "replay: 11 SECCOMP records in 33 lines") {
+		t.Fatalf("exit %d, %d lines, stderr %q", code, strings.Count(out, "\n"), errs)
+	}
+}
+
+// TestReplayTerminalStdin: on a terminal replay does not wait for typed
+// input; it says what it needs (a real pseudo-terminal as stdin).
+func TestReplayTerminalStdin(t *testing.T) {
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pts.Close()
+	var out, errb bytes.Buffer
+	code := Main([]string{"replay"}, pts, &out, &errb)
+	if code != ExitUsage || errb.String() != "seccompwatch replay: replay needs an audit log to read: a FILE, or - for standard input\n" {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// TestReplayNotAnAuditLog: random bytes are no audit log, and replay says
+// so instead of reporting 0 denials as if all were well.
+func TestReplayNotAnAuditLog(t *testing.T) {
+	junk := make([]byte, 8192)
+	if _, err := rand.Read(junk); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"replay", "-"}, {"suggest", "--replay", "-"}} {
+		code, out, errs := run(t, string(junk), append(args, "--systemd.table", "252")...)
+		if code != ExitError || out != "" || !strings.HasSuffix(errs, ": no audit records found in "+strconv.Itoa(bytes.Count(junk, []byte("\n"))+1)+" lines: is this an audit log?\n") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errs)
+		}
+	}
+	// An audit log without SECCOMP records is an audit log.
+	code, _, errs := run(t, "type=SERVICE_START msg=audit(1.000:1): pid=1 uid=0 msg='unit=a'\n", "replay", "--systemd.table", "252", "-")
+	if code != 0 {
+		t.Errorf("an audit log without denials: exit %d, %s", code, errs)
+	}
+}
+
+// TestReplayNamesLongLine: a line too long to read is skipped by number,
+// as the README promises for every skipped line.
+func TestReplayNamesLongLine(t *testing.T) {
+	data, err := os.ReadFile(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := "type=SECCOMP msg=audit(1.000:1): comm=\"" + strings.Repeat("x", auditstream.MaxLineLength) + "\"\n" + string(data)
+	code, out, errs := run(t, in, "replay", "--systemd.table", "252", "-")
+	want := "skipped -:1: line longer than " + strconv.Itoa(auditstream.MaxLineLength) + " bytes (line_too_long)\n"
+	if code != 0 || strings.Count(out, "\n") != 11 || !strings.HasPrefix(errs, want) || !strings.Contains(errs, "skipped malformed: line_too_long 1") {
+		t.Errorf("exit %d, stderr %q; want it to start %q", code, errs, want)
+	}
+}
