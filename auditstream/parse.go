@@ -31,6 +31,7 @@ const (
 	ReasonLineTooLong    = "line_too_long"   // a line longer than MaxLineLength
 	ReasonDuplicateKey   = "duplicate_key"   // a key given twice (which value is the record's is a guess)
 	ReasonBadQuote       = "bad_quote"       // a quote where a raw record cannot have one
+	ReasonAmbiguous      = "ambiguous"       // a value only a guess could decode (see ParseError.Field)
 )
 
 // ParseError says why a SECCOMP record could not be decoded.
@@ -61,6 +62,8 @@ var (
 	errMissingCode    = &ParseError{Reason: ReasonMissingCode}
 	errBadHex         = &ParseError{Reason: ReasonBadHex}
 	errBadQuote       = &ParseError{Reason: ReasonBadQuote}
+
+	errAmbiguousSyscall = &ParseError{Reason: ReasonAmbiguous, Field: "syscall"}
 )
 
 func duplicateKey(field string) error { return &ParseError{Reason: ReasonDuplicateKey, Field: field} }
@@ -302,10 +305,12 @@ func fieldIndex(key []byte) int {
 const maxOtherKeys = 16
 
 // enrichedStart is how auditd's enriched tail of a SECCOMP record begins
-// (AUID is the upper-case form of the record's first field, auid): where a
-// copy lost the 0x1d separator, the kernel's code= value runs straight into
-// it ("code=0x7ffc0000AUID=..."). 'A' is a hex digit but 'U' is not, so the
-// tail can start at one place only.
+// (auditd 3.x upper-cases the record's uid, gid, arch and syscall fields in
+// order, and the first is auid): where a copy lost the 0x1d separator, the
+// kernel's code= value runs straight into it ("code=0x7ffc0000AUID=...").
+// 'A' is a hex digit but 'U' is not, so the tail can start at one place
+// only. A record without auid would begin its tail with UID= and could not
+// be split: it stays malformed.
 var enrichedStart = []byte("AUID=")
 
 // isBlank reports whether c ends a value: space and control bytes (the
@@ -409,7 +414,7 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 			}
 			val = body[vs:i]
 			if !interp {
-				if fi == fCode {
+				if fi == fCode && seen&(1<<fAUID) != 0 {
 					if k := bytes.Index(val, enrichedStart); k > 0 {
 						val, stop = val[:k], true
 					}
@@ -592,6 +597,13 @@ func resolveArch(r *Record, archName []byte) error {
 				v, ok := parseHex(inner)
 				if !ok || v > 0xffffffff {
 					return badNumber("arch")
+				}
+				if r.SyscallNm != "" {
+					// auparse did not know the machine (3.0.9:
+					// riscv64) and named the number from the
+					// table of the host ausearch ran on, which
+					// the line does not say
+					return errAmbiguousSyscall
 				}
 				r.AuditArch = uint32(v)
 			}

@@ -162,3 +162,39 @@ func FuzzInterpretedValues(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTaggedComm renders a record the way journal viewers print it, with
+// the record's comm as the tag ("10:39:55 COMM: SECCOMP ..."), and with a
+// tag that is not its comm: the first reads back exactly or is malformed,
+// the second never becomes a record.
+func FuzzTaggedComm(f *testing.F) {
+	for _, s := range []string{"nginx", "runc:[2:INIT]", "a: SECCOMP pid", ": SECCOMP pid=1", "with space", "x[1]", "audit"} {
+		f.Add(s, "other")
+	}
+	f.Fuzz(func(t *testing.T, comm, tag string) {
+		if len(comm) == 0 || len(comm) > 15 || strings.ContainsAny(comm+tag, "\n\r\x00") {
+			return
+		}
+		enc := `"` + comm + `"`
+		for i := 0; i < len(comm); i++ {
+			if c := comm[i]; c == '"' || c < 0x21 || c > 0x7e {
+				enc = hex.EncodeToString([]byte(comm)) // as the kernel does
+				break
+			}
+		}
+		body := "auid=1000 uid=1000 gid=1000 ses=3 pid=4242 comm=" + enc + ` exe="/usr/bin/app" sig=0 arch=c000003e syscall=110 compat=0 ip=0x1 code=0x7ffc0000`
+		r, ok, err := NewParser(time.UTC).ParseLine([]byte("10:39:55 " + comm + ": SECCOMP " + body))
+		if ok && (r.Comm != comm || r.PID != 4242 || r.UID.N != 1000 || r.Syscall != 110) {
+			t.Fatalf("comm %q: read comm %q pid %d uid %d nr %d", comm, r.Comm, r.PID, r.UID.N, r.Syscall)
+		}
+		if !ok && err != nil && !isMalformed(err) {
+			t.Fatalf("comm %q: %v", comm, err)
+		}
+		if strings.Contains(tag, comm) || strings.Contains(tag, "audit") || strings.Contains(tag, "SECCOMP") || strings.Contains(tag, "type=") {
+			return // a tag that may rightly name the record
+		}
+		if r, ok, _ := NewParser(time.UTC).ParseLine([]byte("10:39:55 " + tag + ": SECCOMP " + body)); ok {
+			t.Fatalf("tag %q is not comm %q but gave a record %+v", tag, comm, r)
+		}
+	})
+}

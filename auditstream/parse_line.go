@@ -207,7 +207,7 @@ func (p *Parser) parseText(line []byte) (Record, bool, error) {
 				break
 			}
 			i += off
-			if line[i-1] == ' ' {
+			if line[i-1] == ' ' || line[i-1] == ':' && grepPrefix(line[:i-1]) {
 				pos = i
 				break
 			}
@@ -385,6 +385,20 @@ func parseInterpTime(date, clock []byte, loc *time.Location) (time.Time, bool) {
 		return time.Time{}, false // 02/31 is not a date (time.Date would move it to March)
 	}
 	return time.Date(int(y), time.Month(m), int(d), int(hh), int(mm), int(ss), ms*int(time.Millisecond), loc).UTC(), true
+}
+
+// grepPrefix reports whether b is the line number `grep -n` printed
+// before a line ("52" in "52:type=SECCOMP ...").
+func grepPrefix(b []byte) bool {
+	if len(b) == 0 || len(b) > 12 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func hasPrefix(b []byte, p string) bool {

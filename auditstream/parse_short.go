@@ -20,34 +20,167 @@ import (
 
 var journalAudit = []byte(" audit")
 
+// Other viewers of the same journal print the entry's _COMM (which
+// journald copies from the record's comm=) as the tag, or only the
+// message:
+//
+//	10:39:55 pool-org.gnome.: SECCOMP auid=1000 uid=1000 ... comm="pool-org.gnome." ...
+//	SECCOMP auid=1000 uid=1000 ...                      (journalctl -o cat)
+//
+// A tag other than "audit" is read only where it is the record's own comm
+// (and its [pid], if printed, the record's pid); a line whose tag is not
+// is counted as bad_prefix (field tag), not guessed at.
+var seccompMsg = []byte(": SECCOMP ")
+
 // parseJournalShort decodes such a line; anything else is not a record.
 func (p *Parser) parseJournalShort(line []byte) (Record, bool, error) {
+	if hasPrefix(line, "audit") { // no time, no host: "audit[123]: SECCOMP ..."
+		if r, ok, err, done := p.journalAuditAt(line, 0, len("audit")); done {
+			return r, ok, err
+		}
+	}
 	off := 0
 	for {
 		i := bytes.Index(line[off:], journalAudit)
 		if i < 0 {
-			return Record{}, false, nil
+			break
 		}
 		i += off
 		off = i + len(journalAudit)
-		typ, body, ok := journalShortMessage(line[off:])
-		if !ok {
-			continue
+		if r, ok, err, done := p.journalAuditAt(line, i, off); done {
+			return r, ok, err
 		}
-		if string(typ) != "SECCOMP" {
-			p.countType(typ)
-			return Record{}, false, nil
-		}
+	}
+	if hasPrefix(line, "SECCOMP ") && startsWithKey(line[len("SECCOMP "):]) {
 		p.types.inc(seccomp)
 		var r Record
-		if t, ok := journalShortTime(line[:i]); ok {
-			r.Time = t
-		}
-		if err := parseFields(&r, body, false, &p.in); err != nil {
+		if err := parseFields(&r, line[len("SECCOMP "):], false, &p.in); err != nil {
 			return p.fail(err)
 		}
 		return p.ok(r)
 	}
+	return p.parseTaggedSeccomp(line)
+}
+
+// journalAuditAt decodes the line if what follows line[:end] (" audit" at
+// i) is a journal audit message; done is false if it is not one.
+func (p *Parser) journalAuditAt(line []byte, i, end int) (r Record, ok bool, err error, done bool) {
+	typ, body, isMsg := journalShortMessage(line[end:])
+	if !isMsg {
+		return Record{}, false, nil, false
+	}
+	if string(typ) != "SECCOMP" {
+		p.countType(typ)
+		return Record{}, false, nil, true
+	}
+	p.types.inc(seccomp)
+	if t, ok := journalShortTime(line[:i]); ok {
+		r.Time = t
+	}
+	if err := parseFields(&r, body, false, &p.in); err != nil {
+		r, ok, err = p.fail(err)
+		return r, ok, err, true
+	}
+	r, ok, err = p.ok(r)
+	return r, ok, err, true
+}
+
+// parseTaggedSeccomp decodes "PREFIX TAG: SECCOMP key=..." where TAG (or
+// TAG[pid]) is the record's own comm (and pid). Each ": SECCOMP " is tried
+// in turn, since a comm may contain one.
+func (p *Parser) parseTaggedSeccomp(line []byte) (Record, bool, error) {
+	var firstErr error
+	found := false
+	off := 0
+	for {
+		k := bytes.Index(line[off:], seccompMsg)
+		if k < 0 {
+			break
+		}
+		k += off
+		off = k + 1
+		body := line[k+len(seccompMsg):]
+		if !startsWithKey(body) {
+			continue
+		}
+		found = true
+		var r Record
+		if err := parseFields(&r, body, false, &p.in); err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		start, ok := tagIsComm(line[:k], r)
+		if !ok {
+			continue
+		}
+		if start > 0 {
+			if t, ok := journalShortTime(line[:start-1]); ok {
+				r.Time = t
+			}
+		}
+		p.types.inc(seccomp)
+		return p.ok(r)
+	}
+	if !found {
+		return Record{}, false, nil
+	}
+	p.types.inc(seccomp)
+	if firstErr != nil {
+		return p.fail(firstErr)
+	}
+	return p.fail(errBadTag)
+}
+
+// errBadTag: a journal text line whose tag is neither "audit" nor the
+// record's comm.
+var errBadTag = &ParseError{Reason: ReasonBadPrefix, Field: "tag"}
+
+// tagIsComm reports whether prefix ends with r's comm, or comm[pid] with
+// r's pid, at the start of the line or after a blank; start is where the
+// tag begins.
+func tagIsComm(prefix []byte, r Record) (int, bool) {
+	if r.Comm == "" {
+		return 0, false
+	}
+	if start, ok := endsWithWord(prefix, r.Comm); ok {
+		return start, true
+	}
+	n := len(prefix)
+	if n == 0 || prefix[n-1] != ']' {
+		return 0, false
+	}
+	j := bytes.LastIndexByte(prefix, '[')
+	if j < 0 {
+		return 0, false
+	}
+	if pid, ok := parseDec(prefix[j+1 : n-1]); !ok || pid != uint64(r.PID) {
+		return 0, false
+	}
+	return endsWithWord(prefix[:j], r.Comm)
+}
+
+// endsWithWord reports whether b ends with w at its start or after a blank,
+// and where w starts.
+func endsWithWord(b []byte, w string) (int, bool) {
+	if !bytes.HasSuffix(b, []byte(w)) {
+		return 0, false
+	}
+	start := len(b) - len(w)
+	if start > 0 && b[start-1] != ' ' {
+		return 0, false
+	}
+	return start, true
+}
+
+// startsWithKey reports whether b begins with a lower-case key and '='.
+func startsWithKey(b []byte) bool {
+	j := 0
+	for j < len(b) && (b[j] >= 'a' && b[j] <= 'z' || b[j] == '_') {
+		j++
+	}
+	return j > 0 && j < len(b) && b[j] == '='
 }
 
 // journalShortMessage splits what follows " audit": an optional "[pid]",

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
 // spoofOutcome is what one input must give: a record with these fields, or
@@ -218,5 +221,75 @@ func TestDuplicateJournalFields(t *testing.T) {
 			}
 			checkOutcome(t, in, tc.want)
 		})
+	}
+}
+
+// TestHostileInterpretedMatchesRaw reads genuine `ausearch -i` output
+// (auditd 3.0.9) of records whose comm and exe look like keys, and of
+// riscv64 records, against the raw records it was made from: what it reads
+// is what the kernel wrote, and what it cannot read without a guess is
+// malformed, by reason.
+func TestHostileInterpretedMatchesRaw(t *testing.T) {
+	raw := readAll(t, "testdata/hostile_raw.log")
+	interp := readAll(t, "testdata/ausearch_i_hostile.log")
+	if len(raw.Errors) != 0 || len(raw.Records) != 10 {
+		t.Fatalf("raw: %d records, errors %v", len(raw.Records), raw.Errors)
+	}
+	bySerial := map[uint64]goldenRecord{}
+	for _, r := range raw.Records {
+		bySerial[r.Serial] = r
+	}
+	for _, in := range interp.Records {
+		r, ok := bySerial[in.Serial]
+		if !ok {
+			t.Errorf("interpreted serial %d not in raw", in.Serial)
+			continue
+		}
+		if in.PID != r.PID || in.Comm != r.Comm || in.Exe != r.Exe || in.Arch != r.Arch || in.Syscall != r.Syscall || in.Signal != r.Signal || in.Time != r.Time {
+			t.Errorf("serial %d: interpreted %+v\nraw %+v", in.Serial, in, r)
+		}
+	}
+	want := []string{
+		"ausearch_i_hostile.log:10: auditstream: malformed SECCOMP record: duplicate_key (syscall)", // exe "/tmp/x syscall=mount"
+		"ausearch_i_hostile.log:12: auditstream: malformed SECCOMP record: duplicate_key (exe)",     // comm "x exe=/bin/sh"
+		"ausearch_i_hostile.log:16: auditstream: malformed SECCOMP record: ambiguous (syscall)",     // riscv64 173 printed as x86_64's ioperm
+		"ausearch_i_hostile.log:20: auditstream: malformed SECCOMP record: ambiguous (syscall)",     // riscv64 63 printed as x86_64's uname
+	}
+	if d := cmp.Diff(want, interp.Errors); d != "" {
+		t.Errorf("errors (-want +got):\n%s", d)
+	}
+	if len(interp.Records)+len(want) != len(raw.Records) {
+		t.Errorf("%d records + %d errors, want %d", len(interp.Records), len(want), len(raw.Records))
+	}
+}
+
+// TestInterpretedUnknownMachine: where auparse did not know the machine it
+// prints unknown-elf-type(ARCH); a number (unknown-syscall(N), or the bare
+// number auparse prints on a machine it does not know either) is exact, a
+// name is from ausearch's host table and is ambiguous.
+func TestInterpretedUnknownMachine(t *testing.T) {
+	const pfx = "type=SECCOMP msg=audit(11/24/26 08:20:15.744:12) : auid=unset uid=root gid=root ses=unset pid=1 comm=x exe=/x sig=SIG0 arch=unknown-elf-type(c00000f3) "
+	tests := []struct {
+		tail   string
+		nr     int
+		reason string
+	}{
+		{"syscall=173 compat=0 ip=0x1 code=log", 173, ""},
+		{"syscall=unknown-syscall(600) compat=0 ip=0x1 code=log", 600, ""},
+		{"syscall=ioperm compat=0 ip=0x1 code=log", 0, ReasonAmbiguous},
+		{"syscall=getppid compat=0 ip=0x1 code=log", 0, ReasonAmbiguous},
+	}
+	for _, tc := range tests {
+		r, ok, err := NewParser(time.UTC).ParseLine([]byte(pfx + tc.tail))
+		if tc.reason != "" {
+			var pe *ParseError
+			if ok || !errors.As(err, &pe) || pe.Reason != tc.reason || pe.Field != "syscall" {
+				t.Errorf("%s: ok=%v err=%v, want %s", tc.tail, ok, err, tc.reason)
+			}
+			continue
+		}
+		if !ok || err != nil || r.Arch != syscalls.ArchRISCV64 || r.Syscall != tc.nr || r.AuditArch != 0xc00000f3 {
+			t.Errorf("%s: ok=%v err=%v arch %v nr %d", tc.tail, ok, err, r.Arch, r.Syscall)
+		}
 	}
 }

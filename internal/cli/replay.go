@@ -33,7 +33,9 @@ func registerReplay(app *kingpin.Application, e *env, cmds map[string]func() err
 
 Reads raw audit.log (auditd 2.x/3.x), ausearch --raw and ausearch -i output,
 kernel log text (dmesg, syslog, journalctl), journalctl's own audit lines
-("audit[PID]: SECCOMP ..."; time only from -o short-iso or short-unix), and
+("audit[PID]: SECCOMP ..."; time only from -o short-iso or short-unix, or a
+viewer's "10:39:55 COMM: SECCOMP ..." where COMM is the record's own comm;
+-o cat), and
 journalctl -o json/-o export (preferred: their _TRANSPORT=audit cannot be
 forged, text lines can), detected per line; .gz files and rotated sets (audit.log.N) work; - is stdin.
 
