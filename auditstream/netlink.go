@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/seccompwatch/seccompwatch/internal/guard"
+	"github.com/seccompwatch/seccompwatch/internal/state"
 )
 
 // The live audit modes.
@@ -77,6 +78,14 @@ type Options struct {
 	StatusInterval time.Duration
 	// Logger receives lifecycle and loss messages (nil: no logging).
 	Logger *zap.Logger
+	// StateFile is where a unicast source records the kernel audit state
+	// before it changes anything (atomically; removed once restored), so
+	// that a run that dies without restoring (SIGKILL, OOM, SIGABRT) is
+	// undone by RecoverAuditState at the next start or by `seccompwatch
+	// audit-restore`. The source holds StateFile+".lock" while it runs
+	// and, before registering, restores what a previous run left there.
+	// "" keeps the saved state in memory only.
+	StateFile string
 }
 
 // LiveStats is a snapshot of a live Source's counters.
@@ -195,6 +204,23 @@ func (s *Source) Run(ctx context.Context, out func(Record, []byte)) (err error) 
 			return err
 		}
 	case ModeUnicast:
+		if f := s.opts.StateFile; f != "" {
+			lock, lerr := lockState(f)
+			if lerr != nil {
+				return lerr
+			}
+			defer lock.unlock() // after the restore below
+			r, rerr := recoverLocked(f)
+			switch {
+			case errors.Is(rerr, state.ErrCorrupt):
+				s.log.Warn("a previous run's kernel audit state could not be restored", zap.Error(rerr))
+			case rerr != nil:
+				return fmt.Errorf("auditstream: a previous run's kernel audit state is still to be restored; not changing it again: %w", rerr)
+			case r.Found:
+				s.log.Warn("kernel audit state of a previous run that did not restore it", zap.String("recovery", r.String()))
+			}
+			s.guard.file = f
+		}
 		defer func() {
 			if rerr := s.Restore(); rerr != nil {
 				err = errors.Join(err, rerr)

@@ -101,6 +101,10 @@ type stateGuard struct {
 	enabled bool
 	limit   bool
 	wait    bool
+	// file is where register records saved before the first change ("":
+	// nowhere); recorded tells that it did, so that restore removes it.
+	file     string
+	recorded bool
 }
 
 // restore puts every changed field back. It is idempotent: what was
@@ -109,7 +113,7 @@ func (g *stateGuard) restore() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.pid && !g.enabled && !g.limit && !g.wait {
-		return nil
+		return g.forgetLocked()
 	}
 	c, err := libaudit.NewAuditClient(nil)
 	if err != nil {
@@ -151,6 +155,19 @@ func (g *stateGuard) restore() error {
 	if len(errs) > 0 {
 		return fmt.Errorf("auditstream: restore audit state: %w", errors.Join(errs...))
 	}
+	return g.forgetLocked()
+}
+
+// forgetLocked removes the record of the saved state once nothing is left
+// to restore.
+func (g *stateGuard) forgetLocked() error {
+	if !g.recorded {
+		return nil
+	}
+	if err := removeRecord(g.file); err != nil {
+		return err
+	}
+	g.recorded = false
 	return nil
 }
 
@@ -173,6 +190,35 @@ func (g *stateGuard) register(ctl *libaudit.AuditClient, data *nlSocket, limit u
 	if st.PID != 0 && (st.PID == uint32(os.Getpid()) || processAlive(st.PID)) {
 		return pidTaken(st.PID)
 	}
+	if waitTime < 0 {
+		waitTime = 0
+	} else if waitTime == 0 {
+		waitTime = int32(st.BacklogWaitTime)
+	}
+	changeLimit := limit > 0 && limit != st.BacklogLimit
+	changeWait := uint32(waitTime) != st.BacklogWaitTime
+	if g.file != "" {
+		// Before anything changes: a run that dies without restoring
+		// (SIGKILL, OOM, the watchdog's SIGABRT) leaves this behind for
+		// the next start or `seccompwatch audit-restore`.
+		var changed []string
+		if changeLimit {
+			changed = append(changed, FieldBacklogLimit)
+		}
+		if changeWait {
+			changed = append(changed, FieldBacklogWaitTime)
+		}
+		changed = append(changed, FieldPID)
+		if st.Enabled == 0 {
+			changed = append(changed, FieldEnabled)
+		}
+		if err := writeRecord(g.file, g.saved, changed); err != nil {
+			return err
+		}
+		g.mu.Lock()
+		g.recorded = true
+		g.mu.Unlock()
+	}
 	defer func() {
 		if err != nil {
 			if rerr := g.restore(); rerr != nil {
@@ -192,17 +238,12 @@ func (g *stateGuard) register(ctl *libaudit.AuditClient, data *nlSocket, limit u
 		}
 		return nil
 	}
-	if limit > 0 && limit != st.BacklogLimit {
+	if changeLimit {
 		if err := set("backlog_limit", &g.limit, func() error { return ctl.SetBacklogLimit(limit, libaudit.WaitForReply) }); err != nil {
 			return err
 		}
 	}
-	if waitTime < 0 {
-		waitTime = 0
-	} else if waitTime == 0 {
-		waitTime = int32(st.BacklogWaitTime)
-	}
-	if uint32(waitTime) != st.BacklogWaitTime {
+	if changeWait {
 		if err := set("backlog_wait_time", &g.wait, func() error { return ctl.SetBacklogWaitTime(waitTime, libaudit.WaitForReply) }); err != nil {
 			return err
 		}

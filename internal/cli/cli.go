@@ -126,6 +126,7 @@ func register(app *kingpin.Application, e *env, cmds map[string]func() error) {
 	registerSuggest(app, e, cmds)
 	registerExplain(app, e, cmds)
 	registerRun(app, e, cmds)
+	registerAuditRestore(app, e, cmds)
 	registerDenials(app, e, cmds)
 	v := app.Command("version", "Print the version and build details.")
 	cmds[v.FullCommand()] = func() error {

@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
@@ -77,5 +79,33 @@ Examples:
 		}
 		log.Info("stopped", zap.Duration("uptime", time.Since(start)))
 		return nil
+	}
+}
+
+func registerAuditRestore(app *kingpin.Application, e *env, cmds map[string]func() error) {
+	c := app.Command("audit-restore", `Restore the kernel audit state that a unicast run changed and did not put
+back because it died without running its clean-up (SIGKILL, the OOM killer,
+SIGABRT from the service manager's watchdog). Unicast mode records enabled,
+backlog_limit and backlog_wait_time under --state.dir before changing them;
+this puts them back, unregisters the dead run's audit pid, and removes the
+record. Nothing recorded: nothing to do (exit 0). It refuses while a
+unicast run holds the record, and leaves everything alone when another
+audit daemon has registered since. Needs CAP_AUDIT_CONTROL when there is
+something to restore. The daemon does the same at its next start; as
+ExecStopPost= of the service it runs as soon as the daemon is gone.
+
+Example:
+  seccompwatch audit-restore --state.dir=/var/lib/seccompwatch`)
+	dir := c.Flag("state.dir", "The daemon's --state.dir.").Default("/var/lib/seccompwatch").String()
+	cmds[c.FullCommand()] = func() error {
+		if *dir == "" {
+			return usagef("--state.dir must not be empty")
+		}
+		r, err := auditstream.RecoverAuditState(filepath.Join(*dir, auditstream.AuditStateFile))
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(e.stdout, r.String())
+		return err
 	}
 }

@@ -148,6 +148,7 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 		BacklogLimit:    cfg.BacklogLimit,
 		BacklogWaitTime: cfg.BacklogWaitTime,
 		Logger:          log.Logger,
+		StateFile:       d.auditStatePath(),
 	})
 	if err != nil {
 		return nil, err
@@ -178,6 +179,10 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 	d.refreshExeIndex(ctx)
 	d.agg = suggest.NewAggregator(suggest.Limits{MaxUnits: cfg.MaxUnits})
 	d.restoreState()
+	d.recoverAuditState()
+	if cfg.AuditMode == auditstream.ModeUnicast && cfg.StateDir == "" {
+		log.Warn("unicast without --state.dir: the kernel audit state is saved in memory only, so a run killed by SIGKILL, the OOM killer or the watchdog's SIGABRT leaves it changed")
+	}
 	d.denials = metrics.NewDenials(cfg.MaxSeries)
 	d.recent = newRing(max(cfg.RecentDenials, 1))
 	if cfg.EventsFile != "" {
@@ -243,6 +248,32 @@ func (d *Daemon) closeBus() {
 }
 
 func (d *Daemon) statePath() string { return filepath.Join(d.cfg.StateDir, stateFile) }
+
+// auditStatePath is where unicast mode records the kernel audit state
+// before changing it ("" without --state.dir).
+func (d *Daemon) auditStatePath() string {
+	if d.cfg.StateDir == "" {
+		return ""
+	}
+	return filepath.Join(d.cfg.StateDir, auditstream.AuditStateFile)
+}
+
+// recoverAuditState restores what a previous unicast run left changed in
+// the kernel (it died without restoring). A unicast source does it itself
+// under its lock when it starts; this covers a restart in multicast mode.
+func (d *Daemon) recoverAuditState() {
+	path := d.auditStatePath()
+	if path == "" || d.cfg.AuditMode == auditstream.ModeUnicast {
+		return
+	}
+	r, err := auditstream.RecoverAuditState(path)
+	switch {
+	case err != nil:
+		d.log.Warn("a previous unicast run's kernel audit state was not restored", zap.String("file", path), zap.Error(err))
+	case r.Found:
+		d.log.Warn("kernel audit state of a previous run that did not restore it", zap.String("recovery", r.String()))
+	}
+}
 
 func (d *Daemon) restoreState() {
 	if d.cfg.StateDir == "" {

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	libaudit "github.com/elastic/go-libaudit/v2"
+
+	"github.com/seccompwatch/seccompwatch/auditstream"
+)
+
+// hostAudit returns the host's audit state and puts enabled, backlog_limit
+// and backlog_wait_time back to it when the test ends, whatever happened
+// (the pid is the kernel's: it drops a dead registration on its own, and
+// the test's daemons unregister or die). With enabled=1 on the host it
+// first sets 0, so that the test sees the daemon change enabled too.
+func hostAudit(t *testing.T) auditstream.AuditState {
+	t.Helper()
+	host := noAuditDaemon(t)
+	set := func(st auditstream.AuditState) error {
+		c, err := libaudit.NewAuditClient(nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if err := c.SetEnabled(st.Enabled == 1, libaudit.WaitForReply); err != nil {
+			return err
+		}
+		if err := c.SetBacklogLimit(st.BacklogLimit, libaudit.WaitForReply); err != nil {
+			return err
+		}
+		return c.SetBacklogWaitTime(int32(st.BacklogWaitTime), libaudit.WaitForReply)
+	}
+	t.Cleanup(func() {
+		now, err := auditstream.ReadAuditState()
+		if err == nil && now.PID == 0 && now.Enabled == host.Enabled && now.BacklogLimit == host.BacklogLimit && now.BacklogWaitTime == host.BacklogWaitTime {
+			return
+		}
+		if err := set(host); err != nil {
+			t.Errorf("restoring the host's audit state %+v: %v", host, err)
+		}
+	})
+	if host.Enabled == 2 {
+		t.Fatal("audit configuration is locked (enabled=2)")
+	}
+	before := host
+	if before.Enabled == 1 {
+		before.Enabled = 0
+		if err := set(before); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return before
+}
+
+// startUnicast starts the daemon in unicast mode with backlog_limit 5555
+// and backlog_wait_time 777 and waits until it is the audit daemon.
+func startUnicast(t *testing.T, stateDir string, extra ...string) (*exec.Cmd, func() string) {
+	t.Helper()
+	args := append([]string{"run", "--audit.mode=unicast", "--audit.backlog-limit=5555", "--audit.backlog-wait-time=777",
+		"--web.listen-address=127.0.0.1:0", "--state.dir=" + stateDir, "--dbus.address=none", "--log.level=warn"}, extra...)
+	cmd := command(t, nil, args...)
+	logf := filepath.Join(t.TempDir(), "log")
+	f, err := os.Create(logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	cmd.Stdout, cmd.Stderr = f, f
+	output := func() string { b, _ := os.ReadFile(logf); return string(b) }
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, err := auditstream.ReadAuditState()
+		if err == nil && st.PID == uint32(cmd.Process.Pid) && st.BacklogLimit == 5555 && st.BacklogWaitTime == 777 && st.Enabled == 1 {
+			return cmd, output
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon did not register as the audit daemon: %+v %v\n%s", st, err, output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestUnicastCrashRecovery kills the unicast daemon where Go runs no
+// deferred call (SIGKILL; SIGABRT, what systemd's watchdog sends) and
+// checks that enabled, backlog_limit, backlog_wait_time and pid are back
+// to the values before the run after `seccompwatch audit-restore` (the
+// service's ExecStopPost=) or after the next start.
+func TestUnicastCrashRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		sig      syscall.Signal
+		recovery string // "command", "unicast" or "multicast" (the next start's mode)
+	}{
+		{"sigkill then audit-restore", syscall.SIGKILL, "command"},
+		{"sigabrt then audit-restore", syscall.SIGABRT, "command"},
+		{"sigkill then unicast start", syscall.SIGKILL, "unicast"},
+		{"sigabrt then multicast start", syscall.SIGABRT, "multicast"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := hostAudit(t)
+			dir := t.TempDir()
+			record := filepath.Join(dir, auditstream.AuditStateFile)
+			cmd, output := startUnicast(t, dir)
+			b, err := os.ReadFile(record)
+			if err != nil {
+				t.Fatalf("no audit-state record while running: %v", err)
+			}
+			var rec struct {
+				PID   int `json:"pid"`
+				Saved struct {
+					Enabled         uint32 `json:"enabled"`
+					PID             uint32 `json:"pid"`
+					BacklogLimit    uint32 `json:"backlog_limit"`
+					BacklogWaitTime uint32 `json:"backlog_wait_time"`
+				} `json:"saved"`
+			}
+			if err := json.Unmarshal(b, &rec); err != nil {
+				t.Fatal(err)
+			}
+			if rec.PID != cmd.Process.Pid || rec.Saved.Enabled != before.Enabled || rec.Saved.BacklogLimit != before.BacklogLimit ||
+				rec.Saved.BacklogWaitTime != before.BacklogWaitTime || rec.Saved.PID != 0 {
+				t.Fatalf("record %s, want pid %d and %+v", b, cmd.Process.Pid, before)
+			}
+
+			// While the run lives, audit-restore refuses and changes nothing.
+			out, err := command(t, nil, "audit-restore", "--state.dir="+dir).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "a running seccompwatch holds the audit-state record") {
+				t.Fatalf("audit-restore beside a running daemon: %v\n%s", err, out)
+			}
+			if st, _ := auditstream.ReadAuditState(); st.PID != uint32(cmd.Process.Pid) || st.BacklogLimit != 5555 {
+				t.Fatalf("audit-restore beside a running daemon changed the kernel: %+v", st)
+			}
+
+			cmd.Process.Signal(tc.sig)
+			err = cmd.Wait()
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || (tc.sig == syscall.SIGKILL && ws.Signal() != syscall.SIGKILL) ||
+				(tc.sig == syscall.SIGABRT && ws.ExitStatus() != 2) {
+				t.Fatalf("daemon ended with %v, want death by %v:\n%s", err, tc.sig, output())
+			}
+			left, err := auditstream.ReadAuditState()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if left.Enabled != 1 || left.BacklogLimit != 5555 || left.BacklogWaitTime != 777 {
+				t.Fatalf("after %v the kernel has %+v: the crash left nothing to recover, the test proves nothing", tc.sig, left)
+			}
+			if _, err := os.Stat(record); err != nil {
+				t.Fatalf("record gone after %v: %v", tc.sig, err)
+			}
+
+			switch tc.recovery {
+			case "command":
+				out, err := command(t, nil, "audit-restore", "--state.dir="+dir).CombinedOutput()
+				if err != nil || !strings.Contains(string(out), "restored backlog_limit, backlog_wait_time, pid, enabled") {
+					t.Fatalf("audit-restore: %v\n%s", err, out)
+				}
+				// Again: nothing left to do.
+				out, err = command(t, nil, "audit-restore", "--state.dir="+dir).CombinedOutput()
+				if err != nil || !strings.Contains(string(out), "no unrestored kernel audit state recorded") {
+					t.Fatalf("second audit-restore: %v\n%s", err, out)
+				}
+			case "unicast":
+				next, output := startUnicast(t, dir)
+				if !strings.Contains(output(), "kernel audit state of a previous run that did not restore it") {
+					t.Errorf("next start did not say it restored:\n%s", output())
+				}
+				// It saved the state from before the crashed run, not the
+				// crashed run's.
+				b, _ := os.ReadFile(record)
+				if err := json.Unmarshal(b, &rec); err != nil || rec.PID != next.Process.Pid || rec.Saved.BacklogLimit != before.BacklogLimit {
+					t.Fatalf("next run's record %s (%v), want pid %d saved %+v", b, err, next.Process.Pid, before)
+				}
+				next.Process.Signal(syscall.SIGTERM)
+				if err := next.Wait(); err != nil {
+					t.Fatalf("next run: %v\n%s", err, output())
+				}
+			case "multicast":
+				next := command(t, nil, "run", "--audit.mode=multicast", "--web.listen-address=127.0.0.1:0",
+					"--state.dir="+dir, "--dbus.address=none", "--log.level=warn")
+				logf := filepath.Join(t.TempDir(), "log")
+				f, _ := os.Create(logf)
+				defer f.Close()
+				next.Stdout, next.Stderr = f, f
+				if err := next.Start(); err != nil {
+					t.Fatal(err)
+				}
+				deadline := time.Now().Add(15 * time.Second)
+				for {
+					if _, err := os.Stat(record); os.IsNotExist(err) {
+						break
+					}
+					if time.Now().After(deadline) {
+						b, _ := os.ReadFile(logf)
+						next.Process.Kill()
+						next.Wait()
+						t.Fatalf("multicast start did not recover:\n%s", b)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				next.Process.Signal(syscall.SIGTERM)
+				next.Wait()
+			}
+			after, err := auditstream.ReadAuditState()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after != before {
+				t.Fatalf("audit state after recovery = %+v, before the run = %+v", after, before)
+			}
+			if _, err := os.Stat(record); !os.IsNotExist(err) {
+				t.Errorf("record still there after recovery: %v", err)
+			}
+		})
+	}
+}
