@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/seccompwatch/seccompwatch/internal/unitname"
+	"github.com/seccompwatch/seccompwatch/sandbox"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
@@ -20,7 +21,7 @@ import (
 const ErrnoKill = 2147483646
 
 // DropinName is the file name of the drop-ins seccompwatch proposes.
-const DropinName = "50-seccompwatch.conf"
+const DropinName = sandbox.DropinName
 
 // Policy is a unit's current seccomp configuration, as systemd reports it
 // over D-Bus. A nil *Policy, or one with Known false, means it is unknown
@@ -59,6 +60,46 @@ type Policy struct {
 	// user UID.
 	UserUnit bool
 	UID      int
+	// Sandbox is the unit's whole seccomp sandbox, each setting with
+	// where it was made. Nil: built from the fields above (filter,
+	// error number and architectures only, no sources).
+	Sandbox *sandbox.Sandbox
+}
+
+// sandboxOf returns the sandbox a verdict is judged against.
+func sandboxOf(p *Policy, known bool, t *syscalls.Table) *sandbox.Sandbox {
+	if !known {
+		if p != nil && p.Sandbox != nil {
+			return p.Sandbox
+		}
+		return nil
+	}
+	if p.Sandbox != nil && p.Sandbox.Known {
+		return p.Sandbox
+	}
+	sb := &sandbox.Sandbox{Known: true}
+	src := sandbox.Source{} // where is not known
+	var names []string
+	for _, n := range p.Names {
+		if g, errno, _ := strings.Cut(n, ":"); strings.HasPrefix(g, "@") && t != nil && t.HasGroup(g) {
+			for _, m := range t.Members(g) {
+				if errno != "" {
+					m += ":" + errno
+				}
+				names = append(names, m)
+			}
+			continue
+		}
+		names = append(names, n)
+	}
+	sb.Filter = sandbox.FilterFromList(p.AllowList, names, src)
+	if p.HasErrorNumber && p.ErrorNumber != ErrnoKill {
+		sb.ErrorNumber = errnoName(p.ErrorNumber)
+	}
+	if len(p.Architectures) > 0 {
+		sb.Architectures = sandbox.Setting{Value: strings.Join(p.Architectures, " ")}
+	}
+	return sb
 }
 
 // Granularity says whether Compute proposes syscalls only, or groups too.
@@ -93,6 +134,11 @@ type Options struct {
 	// Generator names the program in output headers, e.g.
 	// "seccompwatch 0.1.0".
 	Generator string
+	// Allow opts in to widenings that undo a deliberate setting, per item:
+	// a syscall name (a "~" removal of it) or a directive name
+	// ("MemoryDenyWriteExecute", "SystemCallArchitectures", ...).
+	// AllowRisky does not imply any of them, nor they AllowRisky.
+	Allow map[string]bool
 }
 
 // Line is one proposed SystemCallFilter= entry, or one entry that needs no
@@ -126,16 +172,33 @@ type Line struct {
 	// of the unit's own binaries. Observed: only log/allow records, i.e.
 	// calls used but not denied (learning mode).
 	Risky, Foreign, Observed bool
-	// Reason explains the verdict, for comments and reviews.
+	// Reason explains the proposal, for comments and reviews.
 	Reason string
 	// Included reports whether the line is an active directive (false:
 	// it is rendered commented out).
 	Included bool
+	// Verdict says what denied the line's (first) call; nil when the
+	// unit's configuration is unknown.
+	Verdict *sandbox.Verdict
+	// Set is the assignment of a line that changes a directive other
+	// than SystemCallFilter= (e.g. "MemoryDenyWriteExecute=no"); Lifts
+	// names that directive. A line with Lifts and no Set proposes
+	// nothing: the record cannot tell what to change (Reason says how to
+	// find out).
+	Set   string
+	Lifts string
+	// Needs are the --allow names the line needs to be included (it
+	// undoes a deliberate setting).
+	Needs []string
 }
 
 // Directive returns the line's systemd directive, e.g.
-// "SystemCallFilter=socket" or "SystemCallFilter=@file-system".
+// "SystemCallFilter=socket", "SystemCallFilter=@file-system" or
+// "MemoryDenyWriteExecute=no"; "" for a line that proposes nothing.
 func (l Line) Directive() string {
+	if l.Lifts != "" {
+		return l.Set
+	}
 	if l.Group != "" {
 		return "SystemCallFilter=" + l.Group
 	}
@@ -156,12 +219,17 @@ type ArchNote struct {
 	LastSeen  time.Time
 	Exes      []string
 	// Reason explains the note; Directive is the proposed assignment
-	// (SystemCallArchitectures= lists merge, so it adds the ABI).
+	// (SystemCallArchitectures= lists merge, so it adds the ABI), "" when
+	// none can lift it (the manager's system.conf restricts the ABI).
 	Reason    string
 	Directive string
-	// Included reports whether the directive is active (only with
-	// AllowRisky: a compat ABI widens the kernel attack surface).
+	// Included reports whether the directive is active: only with the
+	// opt-in Allow["SystemCallArchitectures"] (the setting is deliberate,
+	// and a compat ABI widens the kernel attack surface).
 	Included bool
+	// Verdict is the architecture verdict; nil when the unit's
+	// configuration is unknown.
+	Verdict *sandbox.Verdict
 }
 
 // Suggestion is Compute's result for one unit.
@@ -287,6 +355,7 @@ type acc struct {
 	exesDropped uint64
 	actions     map[string]uint64
 	denied      bool // any denying action
+	abis        []SyscallAggregate
 }
 
 func (a *acc) add(s SyscallAggregate) {
@@ -333,9 +402,13 @@ func (a *acc) line() Line {
 	}
 }
 
-// Compute proposes the minimal SystemCallFilter= addition for one unit's
-// aggregate, given the unit's current policy (nil: unknown). It is pure and
-// deterministic: the same input gives the same Suggestion.
+// Compute proposes, for one unit's aggregate and the unit's current policy
+// (nil: unknown), the smallest change that lifts each denial: judged
+// against the unit's whole sandbox (sandbox.Judge), a SystemCallFilter=
+// line where that filter is the denier, the directive's own change where
+// another directive is, and nothing active where the configuration is
+// unknown or a change would undo a deliberate setting without its opt-in
+// (Options.Allow). It is pure and deterministic.
 func Compute(u UnitAggregate, p *Policy, opts Options) Suggestion {
 	t := opts.Table
 	s := Suggestion{
@@ -349,6 +422,10 @@ func Compute(u UnitAggregate, p *Policy, opts Options) Suggestion {
 		s.Warnings = append(s.Warnings, "no syscall group table: groups and risk are unknown, every line is flagged")
 	}
 	known := p != nil && p.Known
+	var unknownWhy string
+	if p != nil && p.Sandbox != nil && !p.Sandbox.Known {
+		known, unknownWhy = false, p.Sandbox.Unknown
+	}
 	if !known {
 		p = &Policy{}
 	}
@@ -356,11 +433,13 @@ func Compute(u UnitAggregate, p *Policy, opts Options) Suggestion {
 		// The records say whose unit it is; a policy read for the
 		// system unit of that name is not this unit's.
 		known, p = false, &Policy{UserUnit: true, UID: u.UID}
+		unknownWhy = "the policy read is the system unit's, not this user unit's"
 	}
 	s.applicability(p)
 	if known {
 		s.Mode = modeOf(p)
 	}
+	sb := sandboxOf(p, known, t)
 	policyNames := expandNames(t, p.Names)
 
 	// Per ABI: architecture denials and unknown numbers; the rest merges
@@ -374,14 +453,14 @@ func Compute(u UnitAggregate, p *Policy, opts Options) Suggestion {
 				deniedHere = true
 			}
 		}
-		if deniedHere && archDenied(p, known, sa) {
+		if deniedHere && archDenied(p, known, sb, t, sa) {
 			if sa.Arch == syscalls.ArchUnknown {
 				s.Warnings = append(s.Warnings, fmt.Sprintf(
 					"%d denials on an ABI without a table (arch %s, syscall %d): neither a syscall nor an architecture line is possible",
 					sa.Count, syscalls.ArchLabel(sa.Arch, sa.AuditArch), sa.Nr))
 				continue
 			}
-			addArchNote(arch, sa, known)
+			addArchNote(arch, sa, known, sb, t, opts.Allow)
 			continue
 		}
 		if sa.Syscall == "unknown" || !validSyscallName(sa.Syscall) {
@@ -400,6 +479,7 @@ func Compute(u UnitAggregate, p *Policy, opts Options) Suggestion {
 			accs[sa.Syscall] = a
 		}
 		a.add(sa)
+		a.abis = append(a.abis, sa)
 	}
 	names := make([]string, 0, len(accs))
 	for n := range accs {
@@ -407,59 +487,111 @@ func Compute(u UnitAggregate, p *Policy, opts Options) Suggestion {
 	}
 	sort.Strings(names)
 
+	var calls []callPlan
 	for _, n := range names {
-		l := accs[n].line()
+		a := accs[n]
+		l := a.line()
 		if t != nil {
 			l.Groups = t.Groups(n)
 		}
-		if reason, ok := noChange(l, p, known, policyNames); ok {
+		if !known {
+			if reason, ok := noChange(l, p, known, policyNames); ok {
+				l.Reason = reason
+				s.NoChange = append(s.NoChange, l)
+				continue
+			}
+			l.Reason = s.unknownReason(unknownWhy)
+			s.Lines = append(s.Lines, filterLine(l, t, p, opts, nil))
+			continue
+		}
+		if reason, ok := systemdClone3(l); ok {
 			l.Reason = reason
 			s.NoChange = append(s.NoChange, l)
 			continue
 		}
-		var why []string
-		if l.Observed {
-			why = append(why, "observed via log (allowed and logged, not denied)")
+		v := judgeABIs(sb, t, a.abis)
+		switch v.Kind {
+		case sandbox.KindLogged:
+			if reason, ok := noChange(l, p, known, policyNames); ok {
+				l.Reason = reason
+				s.NoChange = append(s.NoChange, l)
+				continue
+			}
+			l.Verdict = &v
+			s.Lines = append(s.Lines, filterLine(l, t, p, opts, nil))
+		case sandbox.KindFilter, sandbox.KindFilterRemoved, sandbox.KindDirective:
+			calls = append(calls, callPlan{line: l, verdict: v})
+		default:
+			vv := v
+			l.Verdict = &vv
+			l.Reason = "no change: " + v.Reason
+			if v.Kind == sandbox.KindNone && sb.Filter.Set && !filterDenies(sb, n) {
+				l.Reason = "no change: already allowed now; " + v.Reason
+			}
+			s.NoChange = append(s.NoChange, l)
 		}
-		if known && !p.AllowList {
-			why = append(why, "removes "+n+" from the unit's deny-list")
-		}
-		if t != nil && len(l.Groups) == 0 {
-			why = append(why, "in no group of "+t.Source+" (an older systemd may not know this name)")
-		}
-		if n == "clone3" {
-			why = append(why, "note: with RestrictNamespaces= systemd answers clone3 with ENOSYS on purpose and glibc falls back to clone")
-		}
-		risky, rr := Risk(t, n)
-		l.Risky = risky
-		if risky {
-			why = append(why, rr)
-		}
-		if foreign, fr := foreignExes(l, p); foreign {
-			l.Foreign = true
-			why = append(why, fr)
-		}
-		l.Included = opts.AllowRisky || !(l.Risky || l.Foreign)
-		if !l.Included {
-			why = append(why, "add --allow-risky to include")
-		}
-		l.Reason = strings.Join(why, "; ")
-		s.Lines = append(s.Lines, l)
 	}
+	s.Lines = append(s.Lines, planLines(calls, t, p, opts)...)
 	if opts.Granularity == GranularityGroup && t != nil {
-		s.Lines = groupLines(t, s.Lines, p, known, policyNames)
+		s.Lines = groupLines(t, s.Lines, p, known, policyNames, sb)
 	}
 	sort.SliceStable(s.Lines, func(i, j int) bool { return lineKey(s.Lines[i]) < lineKey(s.Lines[j]) })
 
 	for _, a := range syscalls.Arches() {
 		if n := arch[a]; n != nil {
 			sort.Strings(n.Syscalls)
-			n.Included = opts.AllowRisky
 			s.ArchNotes = append(s.ArchNotes, *n)
 		}
 	}
 	s.warn(u, p, known)
 	return s
+}
+
+// judgeABIs judges a call made on one or more ABIs; when the ABIs'
+// verdicts differ in kind, the call's verdict is unknown (a line for one
+// ABI could not lift the other's denial).
+func judgeABIs(sb *sandbox.Sandbox, t *syscalls.Table, abis []SyscallAggregate) sandbox.Verdict {
+	v := sandbox.Judge(sb, t, callOf(abis[0]))
+	for _, sa := range abis[1:] {
+		w := sandbox.Judge(sb, t, callOf(sa))
+		if w.Kind != v.Kind {
+			return sandbox.Verdict{Kind: sandbox.KindUnknown, Reason: "the ABIs' verdicts differ: " +
+				abis[0].Arch.String() + ": " + v.Reason + "; " + sa.Arch.String() + ": " + w.Reason}
+		}
+	}
+	return v
+}
+
+// unknownReason is the reason of every line of a unit whose configuration
+// is unknown.
+func (s *Suggestion) unknownReason(why string) string {
+	r := "not active: the unit's configuration is unknown"
+	if why != "" {
+		r += " (" + why + ")"
+	}
+	return r + ", so what denied the call cannot be told and no line is checked against it"
+}
+
+// actionsOf lists the actions of an action count.
+func actionsOf(m map[string]uint64) []string {
+	out := make([]string, 0, len(m))
+	for k, n := range m {
+		if n > 0 {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// filterDenies reports whether the sandbox's SystemCallFilter= denies name.
+func filterDenies(sb *sandbox.Sandbox, name string) bool {
+	for _, d := range sb.Deniers(nil, sandbox.Call{Syscall: name, Native: true}) {
+		if d.Directive == "SystemCallFilter" {
+			return true
+		}
+	}
+	return false
 }
 
 func lineKey(l Line) string {
@@ -541,39 +673,50 @@ func expandNames(t *syscalls.Table, names []string) map[string]bool {
 }
 
 // archDenied reports whether the aggregate's denials are architecture
-// denials rather than syscall denials.
-func archDenied(p *Policy, known bool, sa SyscallAggregate) bool {
+// denials rather than syscall denials: with the configuration unknown,
+// every non-native ABI is presumed so; otherwise the verdict says.
+func archDenied(p *Policy, known bool, sb *sandbox.Sandbox, t *syscalls.Table, sa SyscallAggregate) bool {
 	if !known {
 		return !sa.Native
 	}
-	if len(p.Architectures) == 0 {
-		return false
-	}
-	for _, a := range p.Architectures {
-		if a == "native" && sa.Native {
-			return false
-		}
-		if pa, ok := syscalls.ParseArch(a); ok && pa == sa.Arch && sa.Arch != syscalls.ArchUnknown {
-			return false
-		}
-	}
-	return true
+	v := sandbox.Judge(sb, t, callOf(sa))
+	return v.Kind == sandbox.KindArchitecture
 }
 
-func addArchNote(m map[syscalls.Arch]*ArchNote, sa SyscallAggregate, known bool) {
+// callOf is the verdict's view of one ABI's aggregate.
+func callOf(sa SyscallAggregate) sandbox.Call {
+	name := sa.Syscall
+	if !validSyscallName(name) {
+		name = "unknown"
+	}
+	return sandbox.Call{Syscall: name, Arch: sa.Arch, Native: sa.Native, Actions: actionsOf(sa.Actions), LastSeen: sa.LastSeen}
+}
+
+func addArchNote(m map[syscalls.Arch]*ArchNote, sa SyscallAggregate, known bool, sb *sandbox.Sandbox, t *syscalls.Table, allow map[string]bool) {
 	n := m[sa.Arch]
 	if n == nil {
 		sd := sa.Arch.SystemdName()
 		n = &ArchNote{Arch: sa.Arch.String(), SystemdName: sd, Directive: "SystemCallArchitectures=" + sd}
 		if known {
-			n.Reason = "SystemCallArchitectures= does not include " + sd + ": these calls were denied by the architecture filter, not by SystemCallFilter="
+			v := sandbox.Judge(sb, t, callOf(sa))
+			n.Verdict = &v
+			d := v.Deniers[0]
+			n.Reason = "SystemCallArchitectures= does not include " + sd + ": these calls were denied by the architecture filter (" + v.Reason + "), not by SystemCallFilter="
+			n.Directive = d.Lift
+			if d.Lift == "" {
+				n.Reason += "; no drop-in can lift it: " + d.NoLift
+			}
+			n.Included = d.Lift != "" && allow["SystemCallArchitectures"]
 		} else {
-			n.Reason = "non-native ABI " + sa.Arch.String() + ": probably denied by SystemCallArchitectures= (e.g. native), not by SystemCallFilter="
+			n.Reason = "non-native ABI " + sa.Arch.String() + ": probably denied by SystemCallArchitectures= (e.g. native), not by SystemCallFilter=; not active: the unit's configuration is unknown"
 			// The unit's list is unknown: if it has none, the ABI alone
 			// would restrict it to that ABI and kill every native call.
 			n.Directive = "SystemCallArchitectures=native " + sd
 		}
 		n.Reason += "; allowing a compat ABI widens the kernel attack surface: only if the " + sa.Arch.String() + " binary is intended"
+		if known && n.Directive != "" && !n.Included {
+			n.Reason += "; undoes a deliberate setting: add --allow SystemCallArchitectures to include"
+		}
 		m[sa.Arch] = n
 	}
 	name := sa.Syscall
@@ -593,18 +736,26 @@ func addArchNote(m map[syscalls.Arch]*ArchNote, sa SyscallAggregate, known bool)
 	}
 }
 
-// noChange decides whether a syscall needs no change, and why.
-func noChange(l Line, p *Policy, known bool, names map[string]bool) (string, bool) {
-	n := l.Syscalls[0]
-	if n == "clone3" && len(l.Exes) > 0 && l.ExesDropped == 0 {
-		own := true
-		for _, e := range l.Exes {
-			own = own && systemdOwn(e)
-		}
-		if own {
-			return "no change needed: systemd answers clone3 with ENOSYS on purpose so that glibc falls back to clone (denied from systemd's own binaries)", true
+// systemdClone3 reports clone3 denials from systemd's own binaries: noise
+// (systemd answers clone3 with ENOSYS on purpose in its own daemons).
+func systemdClone3(l Line) (string, bool) {
+	if l.Syscalls[0] != "clone3" || len(l.Exes) == 0 || l.ExesDropped > 0 {
+		return "", false
+	}
+	for _, e := range l.Exes {
+		if !systemdOwn(e) {
+			return "", false
 		}
 	}
+	return "no change needed: systemd answers clone3 with ENOSYS on purpose so that glibc falls back to clone (denied from systemd's own binaries)", true
+}
+
+// noChange decides whether a syscall needs no change, and why.
+func noChange(l Line, p *Policy, known bool, names map[string]bool) (string, bool) {
+	if r, ok := systemdClone3(l); ok {
+		return r, true
+	}
+	n := l.Syscalls[0]
 	if !known {
 		return "", false
 	}
@@ -669,15 +820,30 @@ const maxGroupAdds = 64
 
 // groupLines replaces sets of at least two plain lines by a group that
 // covers them and has no risky member, narrowest group first.
-func groupLines(t *syscalls.Table, lines []Line, p *Policy, known bool, allowed map[string]bool) []Line {
+func groupLines(t *syscalls.Table, lines []Line, p *Policy, known bool, allowed map[string]bool, sb *sandbox.Sandbox) []Line {
 	remaining := map[string]int{} // syscall -> index in lines
 	held := map[string]bool{}     // lines held back: no group may grant them
 	for i, l := range lines {
-		if l.Included && !l.Risky && !l.Foreign {
+		if l.Lifts != "" {
+			continue // another directive's change: not a syscall to group
+		}
+		if l.Included && !l.Risky && !l.Foreign && len(l.Needs) == 0 {
 			remaining[l.Syscalls[0]] = i
 		}
-		if !l.Included {
+		if !l.Included || len(l.Needs) > 0 {
 			held[l.Syscalls[0]] = true
+		}
+	}
+	// A call denied on purpose (a "~" entry) is never granted back by a
+	// group: the opt-in is per call.
+	if sb != nil && sb.Filter.Set {
+		for n := range sb.Filter.Removed {
+			held[n] = true
+		}
+		if !sb.Filter.AllowList {
+			for n := range sb.Filter.Entries {
+				held[n] = true
+			}
 		}
 	}
 	candidates := make(map[string]bool, len(remaining))
@@ -794,7 +960,7 @@ func errnoRecords(u UnitAggregate) uint64 {
 func (s *Suggestion) warn(u UnitAggregate, p *Policy, known bool) {
 	if !known {
 		if s.Applicable && (len(s.Lines) > 0 || len(s.ArchNotes) > 0) {
-			s.Warnings = append(s.Warnings, "the unit's current filter is unknown (no D-Bus?): lines are not checked against it; make sure the unit already sets SystemCallFilter=, or this drop-in would start an allow-list of only these syscalls")
+			s.Warnings = append(s.Warnings, "the unit's configuration is unknown (no D-Bus, no unit file?): what denied each call cannot be told, so nothing below is active; on a unit without SystemCallFilter= a line would start an allow-list of only these syscalls")
 		}
 	} else if p.HasErrorNumber && p.ErrorNumber != ErrnoKill && !p.LogSeccomp && errnoRecords(u) > 0 {
 		// Records of errno denials exist, so something logs them (the

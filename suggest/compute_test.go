@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/seccompwatch/seccompwatch/sandbox"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
@@ -115,7 +117,7 @@ func TestCompute(t *testing.T) {
 			denials: []Denial{den(u, "socket", "kill_process")},
 			policy:  allowList("socket"),
 			want:    []string{"=socket"},
-			reasons: []string{"already allowed now (stale: filter changed since?)"},
+			reasons: []string{"already allowed now; no setting of this unit denies socket"},
 			path:    "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
 		},
 		{
@@ -129,8 +131,25 @@ func TestCompute(t *testing.T) {
 			name:    "deny-list entry is removed by a drop-in",
 			denials: []Denial{den(u, "pkey_alloc", "errno")},
 			policy:  denyList("pkey_alloc:EPERM", "mount"),
+			want:    []string{"#SystemCallFilter=pkey_alloc"},
+			reasons: []string{"removes pkey_alloc from the unit's deny-list", "undoes a deliberate setting: add --allow pkey_alloc to include"},
+			path:    "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
+		},
+		{
+			name:    "deny-list entry with its opt-in",
+			denials: []Denial{den(u, "pkey_alloc", "errno")},
+			policy:  denyList("pkey_alloc:EPERM", "mount"),
+			opts:    Options{Allow: map[string]bool{"pkey_alloc": true}},
 			want:    []string{"+SystemCallFilter=pkey_alloc"},
-			reasons: []string{"removes pkey_alloc from the unit's deny-list"},
+			reasons: []string{"denied by SystemCallFilter=~… (denies pkey_alloc)"},
+			path:    "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
+		},
+		{
+			name:    "risky opt-in does not opt in to a deliberate removal",
+			denials: []Denial{den(u, "pkey_alloc", "errno")},
+			policy:  denyList("pkey_alloc:EPERM", "mount"),
+			opts:    Options{AllowRisky: true},
+			want:    []string{"#SystemCallFilter=pkey_alloc"},
 			path:    "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
 		},
 		{
@@ -138,7 +157,7 @@ func TestCompute(t *testing.T) {
 			denials: []Denial{den(u, "socket", "errno")},
 			policy:  denyList("mount"),
 			want:    []string{"=socket"},
-			reasons: []string{"stale"},
+			reasons: []string{"already allowed now"},
 			path:    "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
 		},
 		{
@@ -146,7 +165,7 @@ func TestCompute(t *testing.T) {
 			denials: []Denial{den(u, "socket", "kill_process")},
 			policy:  &Policy{Known: true},
 			want:    []string{"=socket"},
-			reasons: []string{"the unit has no SystemCallFilter="},
+			reasons: []string{"no setting of this unit denies socket on x86_64: the program's own seccomp filter or a container runtime's"},
 			path:    "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
 		},
 		{
@@ -190,11 +209,14 @@ func TestCompute(t *testing.T) {
 			path:    "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
 		},
 		{
-			name:    "clone3 from the app is a line",
+			// An errno record, and the unit's filter kills: the unit's
+			// settings do not explain it, so no line (a wrong line would
+			// be worse than none).
+			name:    "clone3 errno from a killing filter is unexplained",
 			denials: []Denial{den(u, "clone3", "errno")},
 			policy:  allowList("read"),
-			want:    []string{"+SystemCallFilter=clone3"},
-			reasons: []string{"RestrictNamespaces="},
+			want:    []string{"=clone3"},
+			reasons: []string{"is not what the unit's settings do to clone3"},
 			path:    "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
 		},
 		{
@@ -207,7 +229,7 @@ func TestCompute(t *testing.T) {
 		},
 		{
 			name:    "arch denied by SystemCallArchitectures=native",
-			denials: []Denial{den(u, "socket", "kill_process", i386), den(u, "read", "kill_process", i386)},
+			denials: []Denial{den(u, "socket", "kill_thread", i386), den(u, "read", "kill_thread", i386)},
 			policy:  &Policy{Known: true, AllowList: true, Names: []string{"read"}, Architectures: []string{"native"}},
 			want:    []string{"#arch:SystemCallArchitectures=x86"},
 			reasons: nil,
@@ -231,8 +253,8 @@ func TestCompute(t *testing.T) {
 			name:     "arch with unknown policy, allow-risky",
 			denials:  []Denial{den(u, "socket", "kill_process", i386), den(u, "socket", "kill_process")},
 			opts:     Options{AllowRisky: true},
-			want:     []string{"+SystemCallFilter=socket", "+arch:SystemCallArchitectures=native x86"},
-			warnings: []string{"current filter is unknown"},
+			want:     []string{"#SystemCallFilter=socket", "#arch:SystemCallArchitectures=native x86"},
+			warnings: []string{"configuration is unknown"},
 			path:     "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
 		},
 		{
@@ -242,8 +264,8 @@ func TestCompute(t *testing.T) {
 			name:     "arch only with unknown policy keeps native",
 			denials:  []Denial{den(u, "socket", "kill_process", i386)},
 			opts:     Options{AllowRisky: true},
-			want:     []string{"+arch:SystemCallArchitectures=native x86"},
-			warnings: []string{"current filter is unknown"},
+			want:     []string{"#arch:SystemCallArchitectures=native x86"},
+			warnings: []string{"configuration is unknown"},
 			path:     "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
 		},
 		{
@@ -283,18 +305,18 @@ func TestCompute(t *testing.T) {
 		{
 			name:    "unattributed pseudo-unit",
 			denials: []Denial{den("unattributed:/usr/bin/foo", "socket", "kill_process")},
-			want:    []string{"+SystemCallFilter=socket"},
+			want:    []string{"#SystemCallFilter=socket"},
 		},
 		{
 			name:     "path traversal in unit name",
 			denials:  []Denial{den("../../../etc/cron.d/x.service", "socket", "kill_process")},
-			want:     []string{"+SystemCallFilter=socket"},
+			want:     []string{"#SystemCallFilter=socket"},
 			warnings: []string{"not a valid unit name"},
 		},
 		{
 			name:     "scope has no filter",
 			denials:  []Denial{den("session-4.scope", "socket", "kill_process")},
-			want:     []string{"+SystemCallFilter=socket"},
+			want:     []string{"#SystemCallFilter=socket"},
 			warnings: []string{"this unit type has no SystemCallFilter="},
 		},
 		{
@@ -307,7 +329,7 @@ func TestCompute(t *testing.T) {
 		{
 			name:     "deny-list with a later drop-in",
 			denials:  []Denial{den(u, "mount", "errno")},
-			policy:   &Policy{Known: true, Names: []string{"mount"}, DropInPaths: []string{"/etc/systemd/system/app.service.d/90-harden.conf", "/etc/systemd/system/app.service.d/10-a.conf"}},
+			policy:   &Policy{Known: true, Names: []string{"mount"}, HasErrorNumber: true, ErrorNumber: 1, DropInPaths: []string{"/etc/systemd/system/app.service.d/90-harden.conf", "/etc/systemd/system/app.service.d/10-a.conf"}},
 			want:     []string{"#SystemCallFilter=mount"},
 			warnings: []string{`"/etc/systemd/system/app.service.d/90-harden.conf" sorts after this one`},
 			path:     "/etc/systemd/system/app.service.d/50-seccompwatch.conf",
@@ -405,9 +427,12 @@ func TestComputeLineDetails(t *testing.T) {
 		FirstSeen: t0.Add(-10 * time.Second), LastSeen: t0.Add(20 * time.Second),
 		Exes: []string{"/usr/sbin/app", "/usr/sbin/app2"}, Comms: []string{"app"},
 		Actions: map[string]uint64{"kill_process": 2, "errno": 1},
-		Foreign: true, Reason: `foreign binary: "/usr/sbin/app2" is not one of the unit's own (ExecStart= and siblings): possible compromise; add --allow-risky to include`,
+		Foreign: true, Reason: `denied by SystemCallFilter= allow-list without socket; foreign binary: "/usr/sbin/app2" is not one of the unit's own (ExecStart= and siblings): possible compromise; add --allow-risky to include`,
 	}
-	if diff := cmp.Diff(want, l); diff != "" {
+	if l.Verdict == nil || l.Verdict.Kind != sandbox.KindFilter {
+		t.Errorf("verdict = %+v, want filter", l.Verdict)
+	}
+	if diff := cmp.Diff(want, l, cmpopts.IgnoreFields(Line{}, "Verdict")); diff != "" {
 		t.Errorf("line (-want +got):\n%s", diff)
 	}
 }

@@ -41,6 +41,8 @@ func ExampleRenderDropin() {
 	// #   arch: x86_64
 	// #   exe: "/usr/local/bin/demo"
 	// #   comm: "demo"
+	// #   verdict: filter
+	// #   reason: denied by SystemCallFilter= allow-list without swapoff
 	// #   reason: risky: in @privileged @swap, not in @system-service
 	// SystemCallFilter=swapoff
 }

@@ -36,7 +36,7 @@ func goldenCases() []goldenCase {
 				den(nginx, "pkey_mprotect", "errno", exe("/tmp/.x"), at(120)),
 				den(nginx, "socket", "errno", exe("/usr/sbin/nginx"), at(7)),
 				den(nginx, "clone3", "errno", exe("/usr/lib/systemd/systemd-executor"), at(1)),
-				den(nginx, "socket", "errno", exe("/usr/sbin/nginx"), i386, at(30)),
+				den(nginx, "socket", "kill_thread", exe("/usr/sbin/nginx"), i386, at(30)), // the architecture filter kills the thread (code=0x0),
 				den(nginx, "", "errno", exe("/usr/sbin/nginx"), nr(999), at(40)),
 			},
 			policy: func(t *testing.T) *Policy {

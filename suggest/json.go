@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/seccompwatch/seccompwatch/internal/unitname"
+	"github.com/seccompwatch/seccompwatch/sandbox"
 )
 
 // SchemaVersion is the "version" of the JSON document RenderJSON writes.
@@ -61,19 +62,59 @@ type jsonLine struct {
 	Observed    bool              `json:"observed"`
 	Included    bool              `json:"included"`
 	Reason      string            `json:"reason"`
+	Verdict     *jsonVerdict      `json:"verdict"`
+	Lifts       string            `json:"lifts,omitempty"`
+	Needs       []string          `json:"needs,omitempty"`
+}
+
+// jsonVerdict is a line's verdict: its kind, the (first) denying
+// directive and where it was set, and every denier in full.
+type jsonVerdict struct {
+	Kind      string           `json:"kind"`
+	Directive string           `json:"directive"`
+	Source    string           `json:"source"`
+	Reason    string           `json:"reason"`
+	Deniers   []sandbox.Denier `json:"deniers"`
+	Also      []sandbox.Denier `json:"also"`
+}
+
+func toJSONVerdict(v *sandbox.Verdict) *jsonVerdict {
+	if v == nil {
+		return nil
+	}
+	jv := &jsonVerdict{Kind: string(v.Kind), Directive: v.Directive(), Source: Sanitize(v.Source(), 0), Reason: Sanitize(v.Reason, 0),
+		Deniers: sanitizeDeniers(v.Deniers), Also: sanitizeDeniers(v.Also)}
+	return jv
+}
+
+// sanitizeDeniers escapes the file names in deniers (a unit file path is
+// the operator's, but a container's files are its own).
+func sanitizeDeniers(ds []sandbox.Denier) []sandbox.Denier {
+	out := make([]sandbox.Denier, len(ds))
+	for i, d := range ds {
+		d.Setting, d.NoLift, d.Lift = Sanitize(d.Setting, 0), Sanitize(d.NoLift, 0), Sanitize(d.Lift, 0)
+		srcs := make([]sandbox.Source, len(d.Sources))
+		for j, s := range d.Sources {
+			srcs[j] = sandbox.Source{File: Sanitize(s.File, 0), Line: s.Line, Property: Sanitize(s.Property, 0)}
+		}
+		d.Sources = srcs
+		out[i] = d
+	}
+	return out
 }
 
 type jsonArchNote struct {
-	Arch        string   `json:"arch"`
-	SystemdName string   `json:"systemd_name"`
-	Directive   string   `json:"directive"`
-	Syscalls    []string `json:"syscalls"`
-	Count       uint64   `json:"count"`
-	FirstSeen   *string  `json:"first_seen"`
-	LastSeen    *string  `json:"last_seen"`
-	Exes        []string `json:"exes"`
-	Included    bool     `json:"included"`
-	Reason      string   `json:"reason"`
+	Arch        string       `json:"arch"`
+	SystemdName string       `json:"systemd_name"`
+	Directive   string       `json:"directive"`
+	Syscalls    []string     `json:"syscalls"`
+	Count       uint64       `json:"count"`
+	FirstSeen   *string      `json:"first_seen"`
+	LastSeen    *string      `json:"last_seen"`
+	Exes        []string     `json:"exes"`
+	Included    bool         `json:"included"`
+	Reason      string       `json:"reason"`
+	Verdict     *jsonVerdict `json:"verdict"`
 }
 
 func jsonTime(t time.Time) *string {
@@ -117,6 +158,7 @@ func toJSONLines(ls []Line) []jsonLine {
 			Exes: sanitizeAll(l.Exes), ExesDropped: l.ExesDropped, Comms: sanitizeAll(l.Comms),
 			Actions: sanitizeActions(l.Actions), Risky: l.Risky, Foreign: l.Foreign,
 			Observed: l.Observed, Included: l.Included, Reason: l.Reason,
+			Verdict: toJSONVerdict(l.Verdict), Lifts: l.Lifts, Needs: l.Needs,
 		})
 	}
 	return out
@@ -197,6 +239,7 @@ func toJSONSuggestion(s Suggestion) (jsonSuggestion, error) {
 			Syscalls: nonNil(n.Syscalls), Count: n.Count,
 			FirstSeen: jsonTime(n.FirstSeen), LastSeen: jsonTime(n.LastSeen),
 			Exes: sanitizeAll(n.Exes), Included: n.Included, Reason: n.Reason,
+			Verdict: toJSONVerdict(n.Verdict),
 		})
 	}
 	return js, nil

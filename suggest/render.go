@@ -198,8 +198,13 @@ func RenderDropin(w io.Writer, s Suggestion) error {
 		if len(n.Exes) > 0 {
 			c.wrapped("  exes:", quoteAll(n.Exes))
 		}
+		if n.Verdict != nil {
+			c.printf("  verdict: %s", n.Verdict.Kind)
+		}
 		reason(c, n.Reason)
-		directive(c, n.Directive, n.Included && s.Applicable)
+		if n.Directive != "" {
+			directive(c, n.Directive, n.Included && s.Applicable)
+		}
 	}
 	if len(s.NoChange) > 0 {
 		c.comment("")
@@ -220,7 +225,10 @@ func RenderDropin(w io.Writer, s Suggestion) error {
 func renderLine(c *commenter, l Line, applicable bool) {
 	c.comment("")
 	what := strings.Join(l.Syscalls, " ")
-	if l.Group != "" {
+	switch {
+	case l.Lifts != "":
+		what = l.Lifts + "= (for " + what + ")"
+	case l.Group != "":
 		what = l.Group + " (for " + what + ")"
 	}
 	c.printf("%s: count %d (%s), %s to %s", what, l.Count, actionsText(l.Actions), timeText(l.FirstSeen), timeText(l.LastSeen))
@@ -247,8 +255,15 @@ func renderLine(c *commenter, l Line, applicable bool) {
 			c.wrapped("   ", l.Adds)
 		}
 	}
+	if l.Verdict != nil {
+		c.printf("  verdict: %s", l.Verdict.Kind)
+	}
 	reason(c, l.Reason)
-	directive(c, l.Directive(), l.Included && applicable)
+	if d := l.Directive(); d != "" {
+		directive(c, d, l.Included && applicable)
+	} else {
+		c.printf("  (no %s= change proposed)", l.Lifts)
+	}
 }
 
 func directive(c *commenter, d string, active bool) {

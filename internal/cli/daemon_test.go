@@ -86,12 +86,12 @@ func TestClientCommands(t *testing.T) {
 	for time.Now().Before(deadline) {
 		var code int
 		code, out, _ = run(t, "", "suggest", "--server", server, unit)
-		if code == 0 && strings.Contains(out, "\nSystemCallFilter=getcpu\n") {
+		if code == 0 && strings.Contains(out, "\n# SystemCallFilter=getcpu\n") {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.Contains(out, "\nSystemCallFilter=getcpu\n") {
+	if !strings.Contains(out, "\n# SystemCallFilter=getcpu\n") {
 		t.Fatalf("suggest %s from the daemon:\n%s", unit, out)
 	}
 	code, out, errs := run(t, "", "denials", "--server", server, "--unit", unit, "--output", "json")
@@ -117,7 +117,7 @@ func TestClientCommands(t *testing.T) {
 	if code != 0 || strings.Count(out, "\n") != 2 || strings.Count(out, " "+unit+" pid=") != 2 || strings.Count(out, fmt.Sprintf(" %s getcpu(%d) errno groups=", arch, nr)) != 2 {
 		t.Fatalf("denials (text): exit %d %q %s", code, out, errs)
 	}
-	if code, out, errs := run(t, "", "suggest", bare); code != 0 || !strings.Contains(out, "\nSystemCallFilter=getcpu\n") {
+	if code, out, errs := run(t, "", "suggest", bare); code != 0 || !strings.Contains(out, "\n# SystemCallFilter=getcpu\n") {
 		t.Fatalf("suggest %s: exit %d %s %s", bare, code, out, errs)
 	}
 	code, _, errs = run(t, "", "suggest", "nothere")
@@ -129,7 +129,7 @@ func TestClientCommands(t *testing.T) {
 		t.Errorf("bad limit: exit %d, %q; want %q", code, errs, want)
 	}
 	// The unit runs on the host: found as .host's, not as a container's.
-	if code, out, errs := run(t, "", "suggest", "--server", server, "--machine", ".host", unit); code != ExitOK || !strings.Contains(out, "\nSystemCallFilter=getcpu\n") {
+	if code, out, errs := run(t, "", "suggest", "--server", server, "--machine", ".host", unit); code != ExitOK || !strings.Contains(out, "\n# SystemCallFilter=getcpu\n") {
 		t.Errorf("--machine .host: exit %d, %s %s", code, out, errs)
 	}
 	if code, _, errs := run(t, "", "suggest", "--server", server, "--machine", "web", unit); code != ExitError || !strings.Contains(errs, "has recorded no denials of "+unit+" in machine web\n") {

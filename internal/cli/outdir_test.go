@@ -23,7 +23,7 @@ func TestOutDirMachineName(t *testing.T) {
 		agg := suggest.NewAggregator(suggest.Limits{})
 		agg.Add(suggest.Denial{Unit: "app.service", Machine: machine, Arch: syscalls.ArchX86_64, Nr: 41,
 			Syscall: "socket", Action: "kill_process", Exe: "/usr/bin/app", Time: time.Unix(100, 0), Native: true})
-		s := suggest.Compute(agg.Snapshot()[0], nil, suggest.Options{Table: table})
+		s := suggest.Compute(agg.Snapshot()[0], &suggest.Policy{Known: true, AllowList: true, Names: []string{"read"}}, suggest.Options{Table: table})
 		var out, errb bytes.Buffer
 		if err := writeOutDir(&env{stdout: &out, stderr: &errb}, []pipeline.Result{{Suggestion: s}}, dir); err != nil {
 			t.Fatalf("%q: %v", machine, err)

@@ -168,7 +168,7 @@ func writeOutDir(e *env, results []pipeline.Result, dir string) error {
 			continue
 		}
 		if !s.Included() {
-			fmt.Fprintf(e.stderr, "not written: %s (nothing to install: risky, foreign or no change; see --format dropin)\n", suggest.Sanitize(s.Unit, 256))
+			fmt.Fprintf(e.stderr, "not written: %s (nothing to install: held back, no change, or the configuration is unknown; see --format dropin)\n", suggest.Sanitize(s.Unit, 256))
 			continue
 		}
 		var buf bytes.Buffer

@@ -12,6 +12,7 @@ import (
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/unitprops"
+	"github.com/seccompwatch/seccompwatch/sandbox"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
@@ -102,9 +103,16 @@ func Denial(e *event.Event, native syscalls.Arch) suggest.Denial {
 // suggestion engine's view of it.
 func Policy(p unitprops.Props) *suggest.Policy {
 	if !p.Found {
-		return nil
+		// systemd would not load it: nothing is known, nothing can be
+		// installed for it.
+		return &suggest.Policy{Sandbox: &sandbox.Sandbox{Unknown: "no unit file of this name was found (" + p.Source + ")"}}
+	}
+	var sb *sandbox.Sandbox
+	if p.Sandbox.Known || p.Sandbox.Unknown != "" {
+		sb = &p.Sandbox // else a provider without the model: built from the fields below
 	}
 	return &suggest.Policy{
+		Sandbox:        sb,
 		Known:          true,
 		AllowList:      p.AllowList,
 		Names:          p.Filter,

@@ -19,6 +19,8 @@ import (
 
 	"github.com/seccompwatch/seccompwatch/internal/guard"
 	"github.com/seccompwatch/seccompwatch/internal/unitname"
+	"github.com/seccompwatch/seccompwatch/sandbox"
+	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
 // ErrTimeout is wrapped by errors of D-Bus calls that exceeded the
@@ -64,6 +66,9 @@ type DBusOptions struct {
 	ManagerPID int
 	// Logger receives connection lifecycle messages (nil: none).
 	Logger *zap.Logger
+	// Table expands @groups when the unit's files are read (below Root)
+	// to find where each setting was made (nil: groups stay as written).
+	Table *syscalls.Table
 }
 
 // DBus reads unit properties from a running systemd over D-Bus. It
@@ -462,6 +467,11 @@ func (d *DBus) fetch(ctx context.Context, unit string) (Props, error) {
 	if p.Found {
 		p.ManagerLogSeccomp = d.managerLogSeccomp()
 		p.DropIns = readDropIns(d.opts.Root, p.DropInPaths)
+		annotateFromFiles(&p, d.opts.Root, d.opts.Table)
+		if !d.opts.User {
+			p.Sandbox.ManagerArchitectures = ManagerArchitectures(d.opts.Root)
+		}
+		p.Sandbox.Version = d.managerVersion(conn)
 	}
 	d.mu.Lock()
 	if d.gen == gen && !d.closed {
@@ -596,6 +606,10 @@ func DecodeProps(unit string, unitProps, typeProps map[string]any) Props {
 	}
 	if v, ok := typeProps["SystemCallArchitectures"].([]string); ok {
 		p.Architectures = sortedUnique(v)
+	}
+	p.Sandbox = decodeSandbox(typeProps, p.AllowList, p.Filter, p.ErrorNumber, p.Architectures)
+	if !execSection(unitType(unit)) {
+		p.Sandbox = sandbox.Sandbox{Unknown: "a " + strings.ToLower(unitType(unit)) + " unit has no seccomp settings"}
 	}
 	var paths []string
 	for k := range execKeys {

@@ -9,9 +9,12 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/seccompwatch/seccompwatch/internal/unitname"
+	"github.com/seccompwatch/seccompwatch/sandbox"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
@@ -414,6 +417,7 @@ func (f *Files) Props(ctx context.Context, unit string) (Props, error) {
 	p.DropInPaths = f.dropIns(f.dropInDirs(names))
 	files := append([]string{fr.path}, p.DropInPaths...)
 	var errs []error
+	var changed time.Time
 	m := newMerger(unitType(unit), f.table)
 	for i, file := range files {
 		data, err := f.readLimited(file)
@@ -427,14 +431,29 @@ func (f *Files) Props(ctx context.Context, unit string) (Props, error) {
 			}
 			p.DropIns[file] = string(data)
 		}
+		if fi, err := os.Stat(f.hostPath(file)); err == nil && fi.ModTime().After(changed) {
+			changed = fi.ModTime()
+		}
 		opts, err := parseUnitFile(data)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("unitprops: parse %s: %w", file, err))
 			continue
 		}
-		m.add(opts)
+		m.add(file, opts)
 	}
 	m.fill(&p, f.resolveExec)
+	p.Sandbox.ChangedAt = changed
+	if !f.user {
+		p.Sandbox.ManagerArchitectures = ManagerArchitectures(f.root)
+	}
+	if v, err := strconv.Atoi(f.tableVersion()); err == nil {
+		p.Sandbox.Version = v
+	}
+	if len(errs) > 0 {
+		// systemd would not have loaded what could not be read: the
+		// sandbox is not known for sure.
+		p.Sandbox.Known, p.Sandbox.Unknown = false, "the unit's files could not all be read"
+	}
 	return p, errors.Join(errs...)
 }
 
@@ -454,13 +473,20 @@ func (f *Files) resolveExec(name string) string {
 	return name
 }
 
+// tableVersion is the systemd version of the group table ("" without).
+func (f *Files) tableVersion() string {
+	if f.table == nil {
+		return ""
+	}
+	return f.table.Version
+}
+
 // merger accumulates the assignments of a unit file and its drop-ins.
 type merger struct {
 	section string
 	table   *syscalls.Table
-	filter  syscallSet
-	log     syscallSet
-	archs   map[string]bool
+	sandbox sandbox.Sandbox
+	log     sandbox.Filter
 	errno   int32
 	hasErr  bool
 	exec    map[string][]string // key -> binaries (reset by empty assignment)
@@ -470,7 +496,8 @@ func newMerger(typ string, table *syscalls.Table) *merger {
 	return &merger{section: typ, table: table, exec: map[string][]string{}}
 }
 
-func (m *merger) add(opts []option) {
+// add merges the options of one file (its path as seen by systemd).
+func (m *merger) add(file string, opts []option) {
 	if !execSection(m.section) {
 		return
 	}
@@ -478,31 +505,26 @@ func (m *merger) add(opts []option) {
 		if o.Section != m.section {
 			continue
 		}
+		src := sandbox.Source{File: file, Line: o.Line}
 		switch o.Name {
 		case "SystemCallFilter":
-			m.filter.assign(o.Value, m.table, true)
+			m.sandbox.Filter.Assign(o.Value, src, m.table, true)
 		case "SystemCallLog":
-			m.log.assign(o.Value, m.table, false)
-		case "SystemCallArchitectures":
-			if o.Value == "" {
-				m.archs = nil
-				continue
-			}
-			if m.archs == nil {
-				m.archs = map[string]bool{}
-			}
-			for _, a := range splitWords(o.Value) {
-				m.archs[a] = true
-			}
+			m.log.Assign(o.Value, src, m.table, false)
 		case "SystemCallErrorNumber":
 			if o.Value == "" {
 				m.errno, m.hasErr = 0, false
+				m.sandbox.Assign(o.Name, "", src)
 				continue
 			}
 			if v, ok := parseErrorNumber(o.Value); ok {
 				m.errno, m.hasErr = v, v != ErrorNumberKill
+				m.sandbox.Assign(o.Name, errorNumberName(v), src)
 			}
 		default:
+			if m.sandbox.Assign(o.Name, o.Value, src) {
+				continue
+			}
 			if execKeys[o.Name] {
 				if o.Value == "" {
 					delete(m.exec, o.Name)
@@ -515,18 +537,24 @@ func (m *merger) add(opts []option) {
 }
 
 func (m *merger) fill(p *Props, resolve func(string) string) {
-	p.AllowList = m.filter.set && m.filter.allowList
-	p.Filter = m.filter.list()
-	p.LogAllowList = m.log.set && m.log.allowList
-	p.Log = m.log.list()
+	f := &m.sandbox.Filter
+	p.AllowList = f.Set && f.AllowList
+	p.Filter = f.List()
+	p.LogAllowList = m.log.Set && m.log.AllowList
+	p.Log = m.log.List()
 	p.ErrorNumber, p.HasErrorNumber = m.errno, m.hasErr
 	if !m.hasErr && m.errno == 0 && execSection(m.section) {
 		p.ErrorNumber = ErrorNumberKill
 	}
-	for a := range m.archs {
-		p.Architectures = append(p.Architectures, a)
+	if v := m.sandbox.Architectures.Value; v != "" {
+		p.Architectures = strings.Fields(v)
 	}
-	sort.Strings(p.Architectures)
+	p.Sandbox = m.sandbox
+	p.Sandbox.Resolve()
+	p.Sandbox.Known = execSection(m.section)
+	if !p.Sandbox.Known {
+		p.Sandbox.Unknown = "a " + strings.ToLower(m.section) + " unit has no seccomp settings"
+	}
 	seen := map[string]bool{}
 	for _, bins := range m.exec {
 		for _, b := range bins {

@@ -7,8 +7,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -198,7 +196,8 @@ func TestFilesProps(t *testing.T) {
 			want := tc.want
 			want.Unit = tc.unit
 			want.Source = SourceUnitFiles
-			opts := []cmp.Option{cmpopts.EquateEmpty()}
+			// The sandbox model has its own tests (sandbox_test.go).
+			opts := []cmp.Option{cmpopts.EquateEmpty(), cmpopts.IgnoreFields(Props{}, "Sandbox")}
 			if tc.want.DropIns == nil {
 				opts = append(opts, cmpopts.IgnoreFields(Props{}, "DropIns"))
 			}
@@ -209,13 +208,10 @@ func TestFilesProps(t *testing.T) {
 	}
 }
 
+// hostileFilter: the 400 made-up names of hostile.service are dropped, as
+// systemd drops names it cannot resolve ("Failed to parse system call").
 func hostileFilter() []string {
-	out := []string{"brk", "exit", "exit_group", "futex", "read", "write"}
-	for i := range 400 {
-		out = append(out, "sys"+strconv.Itoa(i))
-	}
-	slices.Sort(out)
-	return out
+	return []string{"brk", "exit", "exit_group", "futex", "read", "write"}
 }
 
 func TestExecIndex(t *testing.T) {

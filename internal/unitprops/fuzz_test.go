@@ -40,7 +40,7 @@ func FuzzParseUnitFile(f *testing.F) {
 			}
 		}
 		m := newMerger("Service", table)
-		m.add(opts)
+		m.add("fuzz.service", opts)
 		var p Props
 		m.fill(&p, func(s string) string { return s })
 	})

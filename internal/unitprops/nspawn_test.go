@@ -2,8 +2,10 @@ package unitprops
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/seccompwatch/seccompwatch/internal/testutil/nspawn"
+	"github.com/seccompwatch/seccompwatch/sandbox"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
@@ -45,9 +48,35 @@ SystemCallFilter=
 SystemCallFilter=~@swap
 SystemCallErrorNumber=kill
 `,
-	"/lib/systemd/system/tmpl@.service":                 "[Service]\nExecStart=/bin/sleep %i\nSystemCallFilter=@default\n",
-	"/etc/systemd/system/tmpl@.service.d/10-tmpl.conf":  "[Service]\nSystemCallFilter=read\n",
-	"/etc/systemd/system/tmpl@5.service.d/20-inst.conf": "[Service]\nSystemCallFilter=write\n",
+	// The hardening checklist, with a drop-in that narrows and widens it,
+	// and the parsing corners of SystemCallFilter= (systemd 252: a word
+	// with :errno in an assignment without "~" is dropped whole; an
+	// unknown name is dropped; "~name:errno" in an allow-list keeps the
+	// call denied with that errno).
+	"/etc/systemd/system/checklist.service": `[Service]
+ExecStart=/bin/sleep infinity
+SystemCallFilter=@system-service read:EPERM nosuchcall
+SystemCallFilter=~mount:EACCES
+SystemCallErrorNumber=EPERM
+SystemCallArchitectures=native
+MemoryDenyWriteExecute=yes
+LockPersonality=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+ProtectClock=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectKernelTunables=yes
+ProtectHostname=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+RestrictNamespaces=yes
+PrivateDevices=yes
+`,
+	"/etc/systemd/system/checklist.service.d/10-net.conf": "[Service]\nSystemCallFilter=~@network-io\nRestrictAddressFamilies=~AF_INET6\nRestrictAddressFamilies=AF_NETLINK\nLockPersonality=no\n",
+	"/etc/systemd/system/dyn.service":                     "[Service]\nExecStart=/bin/sleep infinity\nDynamicUser=yes\nRestrictNamespaces=net ipc\nRestrictAddressFamilies=~AF_PACKET\n",
+	"/lib/systemd/system/tmpl@.service":                   "[Service]\nExecStart=/bin/sleep %i\nSystemCallFilter=@default\n",
+	"/etc/systemd/system/tmpl@.service.d/10-tmpl.conf":    "[Service]\nSystemCallFilter=read\n",
+	"/etc/systemd/system/tmpl@5.service.d/20-inst.conf":   "[Service]\nSystemCallFilter=write\n",
 }
 
 func TestDBusContainer(t *testing.T) {
@@ -76,7 +105,7 @@ func TestDBusContainer(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d := NewDBus(DBusOptions{Address: c.BusAddress, Root: c.Root})
+	d := NewDBus(DBusOptions{Address: c.BusAddress, Root: c.Root, Table: table})
 	defer d.Close()
 	unitFiles := NewFiles(table, FilesOptions{Root: c.Root})
 
@@ -102,7 +131,7 @@ func TestDBusContainer(t *testing.T) {
 		return out
 	}
 
-	for _, unit := range []string{"demo.service", "deny.service", "reset.service", "tmpl@5.service", "tmpl@6.service"} {
+	for _, unit := range []string{"demo.service", "deny.service", "reset.service", "tmpl@5.service", "tmpl@6.service", "checklist.service", "dyn.service"} {
 		t.Run(unit, func(t *testing.T) {
 			got, err := d.Props(ctx, unit)
 			if err != nil {
@@ -117,9 +146,18 @@ func TestDBusContainer(t *testing.T) {
 			}
 			fromFiles.Filter, fromFiles.Log = known(fromFiles.Filter), known(fromFiles.Log)
 			// Unit files and systemd must agree on everything both know.
-			ign := cmpopts.IgnoreFields(Props{}, "Source", "ManagerLogSeccomp")
+			ign := cmpopts.IgnoreFields(Props{}, "Source", "ManagerLogSeccomp", "Sandbox")
 			if d := cmp.Diff(fromFiles, got, ign, cmpopts.EquateEmpty()); d != "" {
 				t.Errorf("unit files vs systemd (-files +dbus):\n%s", d)
+			}
+			// The sandbox model: the same effective settings from both,
+			// and systemd's values carry the files' lines as sources.
+			fv, dv := sandboxValues(fromFiles.Sandbox, unknown), sandboxValues(got.Sandbox, unknown)
+			if d := cmp.Diff(fv, dv); d != "" {
+				t.Errorf("sandbox: unit files vs systemd (-files +dbus):\n%s", d)
+			}
+			if fs, ds := sandboxSources(fromFiles.Sandbox), sandboxSources(got.Sandbox); cmp.Diff(fs, ds) != "" {
+				t.Errorf("sandbox sources: unit files vs systemd annotated (-files +dbus):\n%s", cmp.Diff(fs, ds))
 			}
 		})
 	}
@@ -198,4 +236,38 @@ func contains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// sandboxValues flattens a sandbox's effective settings (not their
+// sources) for comparison; names the container's libseccomp does not know
+// are left out.
+func sandboxValues(sb sandbox.Sandbox, unknown map[string]bool) map[string]string {
+	out := map[string]string{"known": strconv.FormatBool(sb.Known), "errno": sb.ErrorNumber, "archs": sb.Architectures.Value}
+	if sb.Filter.Set {
+		out["mode"] = strconv.FormatBool(sb.Filter.AllowList)
+	}
+	var names []string
+	for _, n := range sb.Filter.List() {
+		if !unknown[strings.SplitN(n, ":", 2)[0]] {
+			names = append(names, n)
+		}
+	}
+	out["filter"] = strings.Join(names, " ")
+	for k, v := range sb.Settings {
+		out[k] = v.Value
+	}
+	return out
+}
+
+// sandboxSources lists where each directive and each deliberate filter
+// entry was set.
+func sandboxSources(sb sandbox.Sandbox) map[string]string {
+	out := map[string]string{"errno": sb.ErrorNumberSource.String()}
+	for k, v := range sb.Settings {
+		out[k] = fmt.Sprint(v.Sources)
+	}
+	for n, src := range sb.Filter.Removed {
+		out["removed "+n] = src.String()
+	}
+	return out
 }

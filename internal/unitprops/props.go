@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/seccompwatch/seccompwatch/internal/unitname"
+	"github.com/seccompwatch/seccompwatch/sandbox"
 )
 
 // Source names reported in Props.Source.
@@ -71,6 +72,10 @@ type Props struct {
 	UserUnit bool
 	// Source is SourceDBus or SourceUnitFiles.
 	Source string
+	// Sandbox is the unit's whole seccomp-backed configuration, each
+	// setting with where it was made. It is shared, never modified after
+	// the provider returned it.
+	Sandbox sandbox.Sandbox
 }
 
 // Provider returns a unit's properties. Implementations are safe for

@@ -32,6 +32,8 @@ var consumedKeys = map[string]bool{
 // option is one assignment, with line continuations joined.
 type option struct {
 	Section, Name, Value string
+	// Line is the 1-based line the assignment starts on (0: unknown).
+	Line int
 }
 
 // parseUnitFile parses unit file content. It prepares the text so that
@@ -43,7 +45,7 @@ func parseUnitFile(data []byte) ([]option, error) {
 	if len(data) > maxUnitFileSize {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrUnitFile, maxUnitFileSize)
 	}
-	prepared, err := prepare(data)
+	prepared, starts, err := prepare(data)
 	if err != nil {
 		return nil, err
 	}
@@ -52,15 +54,21 @@ func parseUnitFile(data []byte) ([]option, error) {
 		return nil, fmt.Errorf("%w: %v", ErrUnitFile, err)
 	}
 	out := make([]option, 0, len(raw))
-	for _, o := range raw {
-		out = append(out, option{Section: o.Section, Name: o.Name, Value: joinContinuations(o.Value)})
+	for i, o := range raw {
+		opt := option{Section: o.Section, Name: o.Name, Value: joinContinuations(o.Value)}
+		if len(starts) == len(raw) {
+			opt.Line = starts[i]
+		}
+		out = append(out, opt)
 	}
 	return out, nil
 }
 
-// prepare rewrites unit file text line by line; see parseUnitFile.
-func prepare(data []byte) ([]byte, error) {
+// prepare rewrites unit file text line by line; see parseUnitFile. starts
+// holds the line number of each assignment it keeps, in order.
+func prepare(data []byte) (_ []byte, starts []int, _ error) {
 	var b bytes.Buffer
+	lineNo := 0
 	b.Grow(len(data) + 64)
 	continuation := false
 	skipping := false // dropping an overlong assignment and its continuations
@@ -72,6 +80,7 @@ func prepare(data []byte) ([]byte, error) {
 		} else {
 			line, data = data, nil
 		}
+		lineNo++
 		line = bytes.TrimRight(line, "\r")
 		trimmed := bytes.TrimLeft(line, " \t")
 		if len(trimmed) == 0 {
@@ -118,6 +127,7 @@ func prepare(data []byte) ([]byte, error) {
 				skipping = bytes.HasSuffix(bytes.TrimRight(line, " \t"), []byte{'\\'})
 				continue
 			}
+			starts = append(starts, lineNo)
 		} else {
 			// A continuation line must not start like a section header or
 			// comment for the lexer; values cannot start with '[' there
@@ -127,10 +137,10 @@ func prepare(data []byte) ([]byte, error) {
 		}
 		continuation = bytes.HasSuffix(bytes.TrimRight(line, " \t"), []byte{'\\'})
 		if err := writeFolded(&b, line); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return b.Bytes(), nil
+	return b.Bytes(), starts, nil
 }
 
 // endContinuation turns the continuation backslash ending the text in b

@@ -15,14 +15,14 @@ func TestParseUnitFileContinuations(t *testing.T) {
 		name, in string
 		want     []option
 	}{
-		{"plain", "[Service]\nSystemCallFilter=read write\n", []option{{"Service", "SystemCallFilter", "read write"}}},
-		{"continued", "[Service]\nSystemCallFilter=read \\\n  write\n", []option{{"Service", "SystemCallFilter", "read   write"}}},
-		{"comment inside", "[Service]\nSystemCallFilter=read \\\n# x\n  write\n", []option{{"Service", "SystemCallFilter", "read   write"}}},
+		{"plain", "[Service]\nSystemCallFilter=read write\n", []option{{"Service", "SystemCallFilter", "read write", 2}}},
+		{"continued", "[Service]\nSystemCallFilter=read \\\n  write\n", []option{{"Service", "SystemCallFilter", "read   write", 2}}},
+		{"comment inside", "[Service]\nSystemCallFilter=read \\\n# x\n  write\n", []option{{"Service", "SystemCallFilter", "read   write", 2}}},
 		{"empty line ends it", "[Service]\nSystemCallFilter=read \\\n\nwrite\nSystemCallLog=open\n", []option{
-			{"Service", "SystemCallFilter", "read"}, {"Service", "SystemCallLog", "open"}}},
+			{"Service", "SystemCallFilter", "read", 2}, {"Service", "SystemCallLog", "open", 5}}},
 		{"blank line ends it", "[Service]\nSystemCallFilter=read \\\n  \t\nExecStart=/bin/true\n", []option{
-			{"Service", "SystemCallFilter", "read"}, {"Service", "ExecStart", "/bin/true"}}},
-		{"ends the file", "[Service]\nSystemCallFilter=read \\\n", []option{{"Service", "SystemCallFilter", "read"}}},
+			{"Service", "SystemCallFilter", "read", 2}, {"Service", "ExecStart", "/bin/true", 4}}},
+		{"ends the file", "[Service]\nSystemCallFilter=read \\\n", []option{{"Service", "SystemCallFilter", "read", 2}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseUnitFile([]byte(tc.in))
