@@ -124,6 +124,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 func register(app *kingpin.Application, e *env, cmds map[string]func() error) {
 	registerReplay(app, e, cmds)
 	registerSuggest(app, e, cmds)
+	registerWhy(app, e, cmds)
 	registerExplain(app, e, cmds)
 	registerRun(app, e, cmds)
 	registerAuditRestore(app, e, cmds)

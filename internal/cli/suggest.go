@@ -21,6 +21,7 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/httpapi"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
 	"github.com/seccompwatch/seccompwatch/internal/unitname"
+	"github.com/seccompwatch/seccompwatch/sandbox"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
@@ -43,7 +44,11 @@ func registerSuggest(app *kingpin.Application, e *env, cmds map[string]func() er
 With --replay, from audit logs; without, from a running daemon (--server).
 Risky syscalls (in @privileged, @mount, @debug, ... and not in
 @system-service) and calls from a binary that is not the unit's own are
-written commented out, with the reason, unless --allow-risky.
+written commented out, with the reason, unless --allow-risky. A change that
+undoes a deliberate setting (a "~" removal from SystemCallFilter=, or a
+directive such as MemoryDenyWriteExecute=yes) is commented out unless that
+item is named with --allow (a syscall or a directive); neither opt-in
+implies the other.
 
 Examples:
   seccompwatch suggest --replay /var/log/audit/audit.log
@@ -57,6 +62,7 @@ Examples:
 	format := c.Flag("format", "dropin, diff (against the unit's current drop-ins), or json.").Default("dropin").Enum("dropin", "diff", "json")
 	outDir := c.Flag("out-dir", "Write each drop-in under DIR at its path (DIR/etc/systemd/system/UNIT.d/50-seccompwatch.conf) instead of printing it.").String()
 	allowRisky := c.Flag("allow-risky", "Include risky and foreign-binary syscalls instead of commenting them out.").Bool()
+	allow := allowFlag(c)
 	granularity := c.Flag("granularity", "syscall (the denied calls only), or group (a whole group when several denied calls share one and it adds nothing risky).").Default("syscall").Enum("syscall", "group")
 	root := c.Flag("root", "With --replay: root directory of the unit files (attribution by exe, current filters, drop-ins).").Default("/").String()
 	table := tableFlag(c)
@@ -86,15 +92,23 @@ Examples:
 			if len(*args) == 1 {
 				unit = (*args)[0]
 			}
-			return suggestFromServer(e, *server, unit, *machine, *format, *allowRisky, *granularity)
+			allowed, err := allowSet(*allow)
+			if err != nil {
+				return err
+			}
+			return suggestFromServer(e, *server, unit, *machine, *format, *allowRisky, *granularity, allowed)
 		}
 		t, err := selectTable(*table)
 		if err != nil {
 			return err
 		}
+		allowed, err := allowSet(*allow)
+		if err != nil {
+			return err
+		}
 		files := append(append([]string{}, *replayFiles...), *args...)
 		results, err := suggestFromReplay(e, files, *unitFlag, *root, t, suggest.Options{
-			Table: t, AllowRisky: *allowRisky, Granularity: gran, Generator: buildinfo.Generator(),
+			Table: t, AllowRisky: *allowRisky, Granularity: gran, Generator: buildinfo.Generator(), Allow: allowed,
 		})
 		if err != nil {
 			return err
@@ -197,8 +211,32 @@ func writeOutDir(e *env, results []pipeline.Result, dir string) error {
 // httpClient is the client used to read a running daemon.
 var httpClient = &http.Client{Timeout: 15 * time.Second}
 
-func suggestFromServer(e *env, server, unit, machine, format string, allowRisky bool, granularity string) error {
+// allowFlag is --allow NAME, repeatable.
+func allowFlag(c *kingpin.CmdClause) *[]string {
+	return c.Flag("allow", "Opt in to undoing one deliberate setting: a syscall (a ~ removal of it) or a directive (MemoryDenyWriteExecute, SystemCallArchitectures, ...). Repeatable.").PlaceHolder("NAME").Strings()
+}
+
+// allowSet validates --allow names: syscall names or seccomp-backed
+// directives.
+func allowSet(names []string) (map[string]bool, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		if !sandbox.IsDirective(n) && !syscalls.Known(n) {
+			return nil, usagef("--allow %s: neither a syscall nor a directive that denies through seccomp (%s, SystemCallFilter, SystemCallArchitectures)", plainName(n), strings.Join(sandbox.Directives, ", "))
+		}
+		m[n] = true
+	}
+	return m, nil
+}
+
+func suggestFromServer(e *env, server, unit, machine, format string, allowRisky bool, granularity string, allowed map[string]bool) error {
 	q := url.Values{"format": {format}, "granularity": {granularity}}
+	for n := range allowed {
+		q.Add("allow", n)
+	}
 	if machine != "" {
 		q.Set("machine", machine)
 	}

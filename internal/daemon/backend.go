@@ -23,7 +23,7 @@ var _ httpapi.Backend = (*Daemon)(nil)
 func (d *Daemon) Denials(unit string, limit int) []event.Event { return d.recent.list(unit, limit) }
 
 func (d *Daemon) options(q httpapi.Query) suggest.Options {
-	return suggest.Options{Table: d.table, AllowRisky: q.AllowRisky, Granularity: q.Granularity, Generator: buildinfo.Generator()}
+	return suggest.Options{Table: d.table, AllowRisky: q.AllowRisky, Allow: q.Allow, Granularity: q.Granularity, Generator: buildinfo.Generator()}
 }
 
 // Suggestions implements httpapi.Backend.
@@ -131,10 +131,11 @@ func (d *Daemon) unitStates() []metrics.UnitState {
 		defer cancel()
 		d.units = d.units[:0]
 		for _, r := range pipeline.Suggest(ctx, d.agg.Snapshot(), d.props, d.options(httpapi.Query{})) {
-			k := 0
+			// Only what the drop-in would really add: lines it holds back
+			// (risky, deliberate, unknown configuration) do not count.
+			k := len(r.Suggestion.Added())
 			var foreign time.Time
 			for _, l := range r.Suggestion.Lines {
-				k += len(l.Syscalls)
 				if l.Foreign && l.LastSeen.After(foreign) {
 					foreign = l.LastSeen
 				}

@@ -13,7 +13,9 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,7 +23,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/sandbox"
 	"github.com/seccompwatch/seccompwatch/suggest"
+	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
 // MaxDenials caps /api/v1/denials responses.
@@ -62,7 +66,10 @@ type Backend interface {
 // Query holds the suggestion options a request may set:
 // ?allow_risky=1 and ?granularity=syscall|group.
 type Query struct {
-	AllowRisky  bool
+	AllowRisky bool
+	// Allow opts in to undoing deliberate settings (?allow=NAME,
+	// repeatable: a syscall or a seccomp-backed directive).
+	Allow       map[string]bool
 	Granularity suggest.Granularity
 	// Machine selects a container's unit for /api/v1/suggestions/{unit}:
 	// a machine name, HostMachine for the host's, or "" for the host's
@@ -81,6 +88,15 @@ func parseQuery(r *http.Request) (Query, bool) {
 		q.AllowRisky = true
 	default:
 		return q, false
+	}
+	for _, n := range r.URL.Query()["allow"] {
+		if !sandbox.IsDirective(n) && !syscalls.Known(n) {
+			return q, false
+		}
+		if q.Allow == nil {
+			q.Allow = map[string]bool{}
+		}
+		q.Allow[n] = true
 	}
 	switch r.URL.Query().Get("granularity") {
 	case "", "syscall":
@@ -156,7 +172,7 @@ func New(b Backend, opts Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/suggestions", func(w http.ResponseWriter, r *http.Request) {
 		q, ok := parseQuery(r)
 		if !ok {
-			writeError(w, http.StatusBadRequest, "allow_risky must be 0 or 1, granularity syscall or group, machine a machine name or .host")
+			writeError(w, http.StatusBadRequest, "allow_risky must be 0 or 1, allow a syscall or directive name, granularity syscall or group, machine a machine name or .host")
 			return
 		}
 		ss := b.Suggestions(r.Context(), q)
@@ -178,7 +194,7 @@ func New(b Backend, opts Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/suggestions/{unit...}", func(w http.ResponseWriter, r *http.Request) {
 		q, ok := parseQuery(r)
 		if !ok {
-			writeError(w, http.StatusBadRequest, "allow_risky must be 0 or 1, granularity syscall or group, machine a machine name or .host")
+			writeError(w, http.StatusBadRequest, "allow_risky must be 0 or 1, allow a syscall or directive name, granularity syscall or group, machine a machine name or .host")
 			return
 		}
 		unit := r.PathValue("unit")
@@ -197,8 +213,16 @@ func New(b Backend, opts Options) http.Handler {
 		case "diff":
 			w.Header().Set("Content-Type", "text/x-diff; charset=utf-8")
 			_ = suggest.RenderDiff(w, s, current)
+		case "why":
+			sc := r.URL.Query().Get("syscall")
+			if sc != "" && !syscalls.Known(sc) {
+				writeError(w, http.StatusBadRequest, "syscall must be a syscall name")
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_ = suggest.RenderWhy(w, s, sc)
 		default:
-			writeError(w, http.StatusBadRequest, "format must be json, dropin or diff")
+			writeError(w, http.StatusBadRequest, "format must be json, dropin, diff or why")
 		}
 	})
 	if opts.Level != nil {
@@ -238,6 +262,52 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
+// heldBack counts a suggestion's lines that are not active.
+func heldBack(s suggest.Suggestion) int {
+	n := 0
+	for _, l := range s.Lines {
+		if !l.Included || !s.Applicable {
+			n++
+		}
+	}
+	for _, a := range s.ArchNotes {
+		if !a.Included || !s.Applicable {
+			n++
+		}
+	}
+	return n
+}
+
+// verdictCounts summarises a suggestion's verdicts, e.g. "filter 2,
+// directive 1".
+func verdictCounts(s suggest.Suggestion) string {
+	m := map[string]int{}
+	for _, l := range append(append([]suggest.Line(nil), s.Lines...), s.NoChange...) {
+		k := "unknown"
+		if l.Verdict != nil {
+			k = string(l.Verdict.Kind)
+		}
+		m[k]++
+	}
+	for _, a := range s.ArchNotes {
+		k := "unknown"
+		if a.Verdict != nil {
+			k = string(a.Verdict.Kind)
+		}
+		m[k]++
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + " " + strconv.Itoa(m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -253,7 +323,9 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // indexTmpl links each suggestion by its path-escaped unit: html/template
 // only normalizes a URL's path, leaving '?', '#', '/' and '%' of an exe in
 // a pseudo-unit to change where the link goes.
-var indexTmpl = template.Must(template.New("index").Funcs(template.FuncMap{"pathEscape": url.PathEscape}).Parse(`<!doctype html>
+var indexTmpl = template.Must(template.New("index").Funcs(template.FuncMap{
+	"pathEscape": url.PathEscape, "heldBack": heldBack, "verdicts": verdictCounts,
+}).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>seccompwatch</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:70em}td,th{padding:.2em .8em;text-align:left}code{background:#eee}</style>
 </head><body>
@@ -262,9 +334,9 @@ var indexTmpl = template.Must(template.New("index").Funcs(template.FuncMap{"path
 {{range $name, $c := .Health.Checks}} · {{$name}}: {{$c.Status}}{{end}}</p>
 <p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/api/v1/denials">/api/v1/denials</a> · <a href="/api/v1/suggestions">/api/v1/suggestions</a></p>
 <h2>Suggestions</h2>
-{{if .Suggestions}}<table><tr><th>unit</th><th>machine</th><th>syscalls</th><th>drop-in</th></tr>
-{{range .Suggestions}}<tr><td>{{.Unit}}</td><td>{{.Machine}}</td><td>{{len .Lines}}</td>
-<td>{{$m := or .Machine ".host"}}<a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=dropin&amp;machine={{$m}}">drop-in</a> · <a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=diff&amp;machine={{$m}}">diff</a></td></tr>
+{{if .Suggestions}}<table><tr><th>unit</th><th>machine</th><th>syscalls added</th><th>held back</th><th>verdicts</th><th>drop-in</th></tr>
+{{range .Suggestions}}<tr><td>{{.Unit}}</td><td>{{.Machine}}</td><td>{{len .Added}}</td><td>{{heldBack .}}</td><td>{{verdicts .}}</td>
+<td>{{$m := or .Machine ".host"}}<a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=dropin&amp;machine={{$m}}">drop-in</a> · <a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=diff&amp;machine={{$m}}">diff</a> · <a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=why&amp;machine={{$m}}">why</a></td></tr>
 {{end}}</table>{{else}}<p>No denials recorded yet.</p>{{end}}
 </body></html>
 `))

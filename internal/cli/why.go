@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"net/url"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
+	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/httpapi"
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
+	"github.com/seccompwatch/seccompwatch/suggest"
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+func registerWhy(app *kingpin.Application, e *env, cmds map[string]func() error) {
+	c := app.Command("why", `Say what denied a unit's calls, as audit2why does for SELinux.
+
+For each denied call: the verdict (SystemCallFilter=, a deliberate "~"
+removal, SystemCallArchitectures=, another seccomp-backed directive such as
+MemoryDenyWriteExecute=, none of the unit's settings, stale, benign), where
+the denying setting was made (file:line), and the change that would lift
+it, or why none is proposed. From a running daemon (--server), or with
+--replay from audit logs and the unit files under --root.
+
+Examples:
+  seccompwatch why nginx.service
+  seccompwatch why nginx.service mmap
+  seccompwatch why --replay /var/log/audit/audit.log --root / webapp.service`)
+	unitArg := c.Arg("unit", "The unit (a bare name means NAME.service).").Required().String()
+	syscallArg := c.Arg("syscall", "Only this call.").String()
+	replayFiles := c.Flag("replay", "Audit log to read (repeatable; - for stdin). Without it, ask the daemon.").Strings()
+	root := c.Flag("root", "With --replay: root directory of the unit files.").Default("/").String()
+	table := tableFlag(c)
+	server := serverFlag(c)
+	machine := c.Flag("machine", "Without --replay: the container (machine) whose unit to explain, or .host.").String()
+	cmds[c.FullCommand()] = func() error {
+		unit := unitname.Complete(*unitArg)
+		if err := unitname.Validate(unit, unitname.Any); err != nil {
+			return usagef("%v", err)
+		}
+		if *syscallArg != "" && !syscalls.Known(*syscallArg) {
+			return usagef("%s is not a system call name", plainName(*syscallArg))
+		}
+		if len(*replayFiles) == 0 {
+			if *machine != "" && *machine != httpapi.HostMachine && !event.ValidMachineName(*machine) {
+				return usagef("--machine: not a machine name: %q", *machine)
+			}
+			q := url.Values{"format": {"why"}}
+			if *syscallArg != "" {
+				q.Set("syscall", *syscallArg)
+			}
+			if *machine != "" {
+				q.Set("machine", *machine)
+			}
+			return getTo(e.stdout, *server, "/api/v1/suggestions/"+url.PathEscape(unit), q)
+		}
+		t, err := selectTable(*table)
+		if err != nil {
+			return err
+		}
+		results, err := suggestFromReplay(e, *replayFiles, "", *root, t, suggest.Options{Table: t, Generator: buildinfo.Generator()})
+		if err != nil {
+			return err
+		}
+		for _, r := range results {
+			if r.Suggestion.Unit == unit {
+				return suggest.RenderWhy(e.stdout, r.Suggestion, *syscallArg)
+			}
+		}
+		return usagef("no records of %s in the replayed logs", plainName(unit))
+	}
+}
