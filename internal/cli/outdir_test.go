@@ -47,3 +47,45 @@ func TestOutDirMachineName(t *testing.T) {
 		t.Errorf("files written outside machines/web: %q", stray)
 	}
 }
+
+// TestDiffAgreesWithOutDir: --format diff shows exactly the files --out-dir
+// writes, and names the units it skips with the same reasons.
+func TestDiffAgreesWithOutDir(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"suggest", "--replay", sample, "--root", root, "--systemd.table", "252"}
+	code, _, outErrs := run(t, "", append(base, "--out-dir", dir)...)
+	if code != 0 {
+		t.Fatalf("--out-dir: exit %d %s", code, outErrs)
+	}
+	var written []string
+	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			written = append(written, "b/"+strings.TrimPrefix(p, dir+"/"))
+		}
+		return nil
+	})
+	code, diff, diffErrs := run(t, "", append(base, "--format", "diff")...)
+	if code != 0 {
+		t.Fatalf("--format diff: exit %d %s", code, diffErrs)
+	}
+	var shown []string
+	for _, l := range strings.Split(diff, "\n") {
+		if f, ok := strings.CutPrefix(l, "+++ "); ok {
+			shown = append(shown, f)
+		}
+	}
+	if len(written) == 0 || strings.Join(written, " ") != strings.Join(shown, " ") {
+		t.Errorf("--out-dir wrote %q, --format diff shows %q", written, shown)
+	}
+	skips := func(s, prefix string) (out []string) {
+		for _, l := range strings.Split(s, "\n") {
+			if r, ok := strings.CutPrefix(l, prefix); ok {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	if a, b := skips(outErrs, "not written: "), skips(diffErrs, "no diff: "); len(a) == 0 || strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Errorf("skipped: --out-dir %q, --format diff %q", a, b)
+	}
+}

@@ -155,6 +155,10 @@ func writeSuggestions(e *env, results []pipeline.Result, format, outDir string) 
 		return suggest.RenderJSON(e.stdout, ss)
 	case "diff":
 		for _, r := range results {
+			if why := notInstallable(r.Suggestion); why != "" {
+				fmt.Fprintf(e.stderr, "no diff: %s (%s)\n", suggest.Sanitize(r.Suggestion.Unit, 256), why)
+				continue
+			}
 			if err := suggest.RenderDiff(e.stdout, r.Suggestion, r.Current); err != nil {
 				return err
 			}
@@ -172,17 +176,28 @@ func writeSuggestions(e *env, results []pipeline.Result, format, outDir string) 
 	return nil
 }
 
+// notInstallable says why a suggestion is neither written by --out-dir nor
+// shown by --format diff, or "" when it is installable: both list the same
+// units.
+func notInstallable(s suggest.Suggestion) string {
+	switch {
+	case !s.Applicable || s.Path == "":
+		return "not an applicable unit; see the advisory with --format dropin"
+	case !s.Included():
+		return "nothing to install: held back, no change, or the configuration is unknown; see --format dropin"
+	case s.Machine != "" && !event.ValidMachineName(s.Machine): // a directory name: never "..", "/" or bytes
+		return "machine name " + suggest.Sanitize(s.Machine, 64) + " is not a valid machine name"
+	}
+	return ""
+}
+
 // writeOutDir writes each applicable drop-in under dir at its path.
 // Pseudo-units (unattributed denials) are never written: they are listed.
 func writeOutDir(e *env, results []pipeline.Result, dir string) error {
 	for _, r := range results {
 		s := r.Suggestion
-		if !s.Applicable || s.Path == "" {
-			fmt.Fprintf(e.stderr, "not written: %s (not an applicable unit; see the advisory with --format dropin)\n", suggest.Sanitize(s.Unit, 256))
-			continue
-		}
-		if !s.Included() {
-			fmt.Fprintf(e.stderr, "not written: %s (nothing to install: held back, no change, or the configuration is unknown; see --format dropin)\n", suggest.Sanitize(s.Unit, 256))
+		if why := notInstallable(s); why != "" {
+			fmt.Fprintf(e.stderr, "not written: %s (%s)\n", suggest.Sanitize(s.Unit, 256), why)
 			continue
 		}
 		var buf bytes.Buffer
@@ -191,10 +206,6 @@ func writeOutDir(e *env, results []pipeline.Result, dir string) error {
 		}
 		dst := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(s.Path, "/")))
 		if s.Machine != "" {
-			if !event.ValidMachineName(s.Machine) { // a directory name: never "..", "/" or bytes
-				fmt.Fprintf(e.stderr, "not written: %s (machine name %s is not a valid machine name)\n", suggest.Sanitize(s.Unit, 256), suggest.Sanitize(s.Machine, 64))
-				continue
-			}
 			dst = filepath.Join(dir, "machines", s.Machine, filepath.FromSlash(strings.TrimPrefix(s.Path, "/")))
 		}
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
