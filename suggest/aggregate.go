@@ -247,8 +247,10 @@ func (a *Aggregator) Units() int {
 	return len(a.units)
 }
 
-// Add counts one denial.
-func (a *Aggregator) Add(d Denial) {
+// Add counts one denial. It reports whether the denial is the first of its
+// syscall for its unit that the aggregator keeps (a new unit × syscall
+// pair; never for one dropped at the Limits).
+func (a *Aggregator) Add(d Denial) (isNew bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	uk := keyOf(d.Machine, d.Unit, d.UserUnit, d.UID)
@@ -256,7 +258,7 @@ func (a *Aggregator) Add(d Denial) {
 	if u == nil {
 		if len(a.units) >= a.limits.MaxUnits {
 			a.overflow.Units++
-			return
+			return false
 		}
 		u = &unitAgg{syscalls: make(map[syscallKey]*syscallAgg, 4)}
 		a.units[uk] = u
@@ -269,10 +271,11 @@ func (a *Aggregator) Add(d Denial) {
 		if len(u.syscalls) >= a.limits.MaxSyscallsPerUnit {
 			u.dropped++
 			a.overflow.Syscalls++
-			return
+			return false
 		}
 		s = &syscallAgg{}
 		u.syscalls[sk] = s
+		isNew = true
 	}
 	s.native = d.Native
 	s.actions[actionIndex(d.Action)]++
@@ -280,6 +283,7 @@ func (a *Aggregator) Add(d Denial) {
 	s.first, s.last = widen(s.first, s.last, d.Time)
 	s.exes, s.exesDropped = a.addDistinct(s.exes, s.exesDropped, d.Exe, a.limits.MaxExes)
 	s.comms, s.commsDropped = a.addDistinct(s.comms, s.commsDropped, d.Comm, a.limits.MaxComms)
+	return isNew
 }
 
 func (a *Aggregator) addDistinct(list []string, dropped uint64, v string, max int) ([]string, uint64) {

@@ -183,3 +183,27 @@ func BenchmarkAggregatorAdd(b *testing.B) {
 	}
 	b.ReportMetric(perPair, "heap-B/pair")
 }
+
+// TestAggregatorAddIsNew: Add says which denial is the first of its unit ×
+// syscall pair, also after a restart (Restore), and never for one dropped
+// at the limits.
+func TestAggregatorAddIsNew(t *testing.T) {
+	a := NewAggregator(Limits{MaxUnits: 2, MaxSyscallsPerUnit: 2})
+	for _, c := range []struct {
+		unit, syscall string
+		want          bool
+	}{
+		{"a.service", "read", true}, {"a.service", "read", false}, {"a.service", "write", true},
+		{"b.service", "read", true}, {"a.service", "socket", false}, // a.service is full
+		{"c.service", "read", false}, // too many units
+	} {
+		if got := a.Add(den(c.unit, c.syscall, "errno")); got != c.want {
+			t.Errorf("Add(%s, %s) = %v, want %v", c.unit, c.syscall, got, c.want)
+		}
+	}
+	r := NewAggregator(Limits{})
+	r.Restore(a.Snapshot())
+	if r.Add(den("a.service", "read", "errno")) || !r.Add(den("a.service", "socket", "errno")) {
+		t.Error("after Restore, a restored pair is new or a new pair is not")
+	}
+}

@@ -331,7 +331,13 @@ func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 		}
 	}
 	d.denials.Inc(ev.Machine, metricUnit(ev.Unit, ev.UserUnit, ev.UserUID), ev.SyscallName, ev.Action.String(), ev.ArchLabel(), risky)
-	d.agg.Add(pipeline.Denial(&ev, d.native))
+	if d.agg.Add(pipeline.Denial(&ev, d.native)) {
+		// One line per new unit × syscall pair, so that the journal shows
+		// what happened; the logger's sampler bounds a storm of new pairs.
+		d.log.Info("new denial", zap.String("unit", suggest.Sanitize(metricUnit(ev.Unit, ev.UserUnit, ev.UserUID), 256)), zap.String("machine", suggest.Sanitize(ev.Machine, 64)),
+			zap.String("syscall", ev.SyscallName), zap.String("arch", ev.ArchLabel()), zap.String("action", ev.Action.String()),
+			zap.String("exe", suggest.Sanitize(ev.Exe, 256)), zap.Bool("risky", risky))
+	}
 	d.recent.add(ev)
 	if d.events != nil {
 		d.events.Write(&ev)
