@@ -4,13 +4,15 @@
 # and stop it by pid), systemd-nspawn + debootstrap for the systemd
 # container tests, dbus-daemon for a private bus in the daemon tests,
 # prometheus (promtool for the rules, and the server the deploy/ tests start
-# on loopback; without recommends, so no node-exporter, and not started) and
+# on loopback; without recommends, so no node-exporter, and not started),
+# qemu + busybox-static + cpio + kmod + xz-utils to build and boot the e2e
+# VM (test/e2e), gcc-multilib for the scenarios' i386 test binary, and
 # staticcheck. Idempotent.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for pkg in auditd systemd-container debootstrap dbus-daemon prometheus; do
+for pkg in auditd systemd-container debootstrap dbus-daemon prometheus qemu-system-x86 busybox-static cpio kmod xz-utils gcc-multilib; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

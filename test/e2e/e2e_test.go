@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seccompwatch/seccompwatch/internal/testutil/vm"
+)
+
+// repoRoot is the repository's top directory (go test runs in test/e2e).
+const repoRoot = "../.."
+
+// TestVM boots the VM once and runs every scenario in it; each scenario is
+// a subtest. It needs root, qemu, debootstrap: it fails under CI=true
+// when they are missing and skips elsewhere (or with -short).
+func TestVM(t *testing.T) {
+	if err := vm.Available(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("vm: %v", err)
+		}
+		t.Skipf("vm: %v", err)
+	}
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("vm: -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+
+	start := time.Now()
+	img, err := vm.EnsureImage(ctx, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("vm: image %s ready in %s (kernel %s, accel %s)", img.Dir, time.Since(start).Round(time.Millisecond), img.KernelVersion, vm.Accel())
+
+	work := t.TempDir()
+	bin := filepath.Join(work, "seccompwatch")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/seccompwatch")
+	build.Dir = repoRoot
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	scenarios, err := filepath.Glob("scenarios/*.sh")
+	if err != nil || len(scenarios) == 0 {
+		t.Fatalf("no scenarios: %v", err)
+	}
+	sort.Strings(scenarios)
+	share := filepath.Join(work, "share")
+	boot := time.Now()
+	rep, err := vm.RunBatch(ctx, img, share, vm.Batch{
+		Scenarios:       scenarios,
+		ScenarioTimeout: 3 * time.Minute,
+		Files: map[string]string{
+			"lib.sh":           "lib.sh",
+			"bin/seccompwatch": bin,
+		},
+	})
+	t.Logf("vm: boot, %d scenarios, poweroff: %s (guest: %s)", len(scenarios), time.Since(boot).Round(time.Millisecond), rep.BootTime)
+	if err != nil {
+		t.Errorf("vm: %v\nconsole (tail):\n%s", err, rep.ConsoleTail(60))
+	}
+	for _, r := range rep.Results {
+		t.Run(r.Name, func(t *testing.T) {
+			if !r.Ran {
+				t.Fatalf("did not finish (the machine stopped first)\n%s", r.Log)
+			}
+			t.Logf("%s in %s", r.Name, r.Duration)
+			if r.ExitCode != 0 {
+				t.Errorf("exit %d\n%s", r.ExitCode, strings.TrimSpace(r.Log))
+			} else if testing.Verbose() {
+				t.Logf("%s", strings.TrimSpace(r.Log))
+			}
+		})
+	}
+	if t.Failed() {
+		if j, err := os.ReadFile(rep.Journal); err == nil {
+			t.Logf("the guest's journal (tail):\n%s", tail(string(j), 150))
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(ls) > n {
+		ls = ls[len(ls)-n:]
+	}
+	return strings.Join(ls, "\n")
+}
