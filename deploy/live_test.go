@@ -496,6 +496,7 @@ func TestPrometheus(t *testing.T) {
 	t.Run("alerts", env.testAlerts)
 	t.Run("promtool check metrics", env.testCheckMetrics)
 	t.Run("visibility", env.testVisibility)
+	t.Run("dashboard", env.testDashboard)
 }
 
 // The denials arrive in Prometheus with the labels the rules and the
