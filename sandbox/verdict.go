@@ -149,6 +149,10 @@ func Judge(s *Sandbox, t *syscalls.Table, c Call) Verdict {
 	if len(denying) == 0 {
 		return Verdict{Kind: KindLogged, Reason: "logged, not denied: the call was allowed (SystemCallLog= or a learning drop-in)"}
 	}
+	if !anySystemdAction(denying) {
+		return Verdict{Kind: KindNone, Reason: "systemd's filters never " + strings.Join(denying, ", ") +
+			" (they kill or return an errno): another seccomp filter denied " + c.Syscall + ", the program's own or a container runtime's"}
+	}
 	all := s.Deniers(t, c)
 	var v Verdict
 	for _, d := range all {
@@ -260,6 +264,18 @@ func SetAt(srcs []Source) string {
 func containsStr(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// anySystemdAction reports whether one of the actions is one systemd's
+// filters take.
+func anySystemdAction(actions []string) bool {
+	for _, a := range actions {
+		switch a {
+		case "kill_process", "kill_thread", "kill", "errno":
 			return true
 		}
 	}

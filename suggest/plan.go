@@ -159,7 +159,7 @@ func planLines(calls []callPlan, t *syscalls.Table, p *Policy, opts Options) []L
 		if foreign {
 			l.Reason += "; " + fr
 		}
-		l.Included = l.Set != "" && all && (!foreign || opts.AllowRisky)
+		l.Included = l.Set != "" && all && (!foreign || opts.AllowRisky) && (len(l.Needs) == 0 || opts.Allow[l.Needs[0]])
 		switch {
 		case l.Set == "":
 		case len(l.Needs) > 0 && !opts.Allow[l.Needs[0]]:
