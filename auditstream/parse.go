@@ -409,11 +409,13 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 			}
 		default:
 			vs := i
+			q := false
 			for i < n && !isBlank(body[i]) {
+				q = q || body[i] == '"'
 				i++
 			}
 			val = body[vs:i]
-			if !interp {
+			if q && !interp {
 				if fi == fCode && seen&(1<<fAUID) != 0 {
 					if k := bytes.Index(val, enrichedStart); k > 0 {
 						val, stop = val[:k], true
@@ -429,8 +431,134 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 		} else if afterComm && fi >= 0 && fi < fComm {
 			continue
 		}
-		if err := setField(r, fi, val, quoted, interp, in, &have, &archName); err != nil {
-			return err
+		switch fi {
+		case fPID:
+			v, ok := parseDec(val)
+			if !ok || v > 1<<31-1 {
+				return badNumber("pid")
+			}
+			r.PID = int(v)
+			have |= havePID
+		case fUID:
+			id, err := parseID(val, interp, "uid", in)
+			if err != nil {
+				return err
+			}
+			r.UID = id
+		case fAUID:
+			id, err := parseID(val, interp, "auid", in)
+			if err != nil {
+				return err
+			}
+			r.AUID = id
+		case fGID:
+			id, err := parseID(val, interp, "gid", in)
+			if err != nil {
+				return err
+			}
+			r.GID = id
+		case fSes:
+			id, err := parseID(val, interp, "ses", in)
+			if err != nil {
+				return err
+			}
+			r.Ses = id
+		case fComm:
+			s, err := decodeUntrusted(val, quoted, interp, in)
+			if err != nil {
+				return err
+			}
+			r.Comm = s
+		case fExe:
+			if !quoted && string(val) == "(null)" {
+				r.Exe = ""
+				r.ExeUnknown = true
+				break
+			}
+			s, err := decodeUntrusted(val, quoted, interp, in)
+			if err != nil {
+				return err
+			}
+			r.Exe = s
+			r.ExeUnknown = false
+		case fSig:
+			v, ok := parseDec(val)
+			if !ok && interp {
+				v, ok = signalNumber(val)
+			}
+			if !ok || v > 1<<31-1 {
+				return badNumber("sig")
+			}
+			r.Signal = int(v)
+		case fArch:
+			if interp && !isHex(val) {
+				archName = val
+			} else {
+				v, ok := parseHex(val)
+				if !ok || v > 0xffffffff {
+					return badNumber("arch")
+				}
+				r.AuditArch = uint32(v)
+			}
+			have |= haveArch
+		case fSyscall:
+			v, ok := parseDec(val)
+			switch {
+			case ok && v <= 1<<31-1:
+				r.Syscall = int(v)
+			case ok:
+				return badNumber("syscall")
+			case interp && len(val) > 0:
+				if inner, isUnknown := unwrap(val, "unknown-syscall("); isUnknown {
+					v, ok := parseDec(inner)
+					if !ok || v > 1<<31-1 {
+						return badNumber("syscall")
+					}
+					r.Syscall = int(v)
+					break
+				}
+				for j, c := range val {
+					if c == '(' && j > 0 { // socketcall(socket)
+						val = val[:j]
+						break
+					}
+				}
+				r.SyscallNm = in.get(val)
+				r.Syscall = -1
+			default:
+				return badNumber("syscall")
+			}
+			have |= haveSyscall
+		case fCompat:
+			v, ok := parseDec(val)
+			if !ok || v > 1 {
+				return badNumber("compat")
+			}
+			r.Compat = v == 1
+		case fIP:
+			v, ok := parseHex(val)
+			if !ok {
+				return badNumber("ip")
+			}
+			r.IP = v
+		case fCode:
+			v, ok := parseHex(val)
+			if ok && v <= 0xffffffff && (!interp || hasHexPrefix(val)) {
+				r.Code = uint32(v)
+				r.Action, r.Errno = DecodeCode(r.Code)
+			} else if interp {
+				a, code, ok := actionByName(val)
+				if !ok {
+					return badName("code")
+				}
+				r.Action, r.Code = a, code
+				if code != 0 {
+					_, r.Errno = DecodeCode(code)
+				}
+			} else {
+				return badNumber("code")
+			}
+			have |= haveCode
 		}
 		if stop {
 			break
@@ -447,140 +575,6 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 		return errMissingCode
 	}
 	return resolveArch(r, archName)
-}
-
-// setField stores one field's value in r.
-func setField(r *Record, fi int, val []byte, quoted, interp bool, in *interner, have *int, archName *[]byte) error {
-	switch fi {
-	case fPID:
-		v, ok := parseDec(val)
-		if !ok || v > 1<<31-1 {
-			return badNumber("pid")
-		}
-		r.PID = int(v)
-		*have |= havePID
-	case fUID:
-		id, err := parseID(val, interp, "uid", in)
-		if err != nil {
-			return err
-		}
-		r.UID = id
-	case fAUID:
-		id, err := parseID(val, interp, "auid", in)
-		if err != nil {
-			return err
-		}
-		r.AUID = id
-	case fGID:
-		id, err := parseID(val, interp, "gid", in)
-		if err != nil {
-			return err
-		}
-		r.GID = id
-	case fSes:
-		id, err := parseID(val, interp, "ses", in)
-		if err != nil {
-			return err
-		}
-		r.Ses = id
-	case fComm:
-		s, err := decodeUntrusted(val, quoted, interp, in)
-		if err != nil {
-			return err
-		}
-		r.Comm = s
-	case fExe:
-		if !quoted && string(val) == "(null)" {
-			r.Exe = ""
-			r.ExeUnknown = true
-			break
-		}
-		s, err := decodeUntrusted(val, quoted, interp, in)
-		if err != nil {
-			return err
-		}
-		r.Exe = s
-		r.ExeUnknown = false
-	case fSig:
-		v, ok := parseDec(val)
-		if !ok && interp {
-			v, ok = signalNumber(val)
-		}
-		if !ok || v > 1<<31-1 {
-			return badNumber("sig")
-		}
-		r.Signal = int(v)
-	case fArch:
-		if interp && !isHex(val) {
-			*archName = val
-		} else {
-			v, ok := parseHex(val)
-			if !ok || v > 0xffffffff {
-				return badNumber("arch")
-			}
-			r.AuditArch = uint32(v)
-		}
-		*have |= haveArch
-	case fSyscall:
-		v, ok := parseDec(val)
-		switch {
-		case ok && v <= 1<<31-1:
-			r.Syscall = int(v)
-		case ok:
-			return badNumber("syscall")
-		case interp && len(val) > 0:
-			if inner, isUnknown := unwrap(val, "unknown-syscall("); isUnknown {
-				v, ok := parseDec(inner)
-				if !ok || v > 1<<31-1 {
-					return badNumber("syscall")
-				}
-				r.Syscall = int(v)
-				break
-			}
-			for j, c := range val {
-				if c == '(' && j > 0 { // socketcall(socket)
-					val = val[:j]
-					break
-				}
-			}
-			r.SyscallNm = in.get(val)
-			r.Syscall = -1
-		default:
-			return badNumber("syscall")
-		}
-		*have |= haveSyscall
-	case fCompat:
-		v, ok := parseDec(val)
-		if !ok || v > 1 {
-			return badNumber("compat")
-		}
-		r.Compat = v == 1
-	case fIP:
-		v, ok := parseHex(val)
-		if !ok {
-			return badNumber("ip")
-		}
-		r.IP = v
-	case fCode:
-		v, ok := parseHex(val)
-		if ok && v <= 0xffffffff && (!interp || hasHexPrefix(val)) {
-			r.Code = uint32(v)
-			r.Action, r.Errno = DecodeCode(r.Code)
-		} else if interp {
-			a, code, ok := actionByName(val)
-			if !ok {
-				return badName("code")
-			}
-			r.Action, r.Code = a, code
-			if code != 0 {
-				_, r.Errno = DecodeCode(code)
-			}
-		} else {
-			return badNumber("code")
-		}
-		*have |= haveCode
-	}
-	return nil
 }
 
 // resolveArch fills r.Arch (and, for a syscall given by name, the number)
