@@ -326,7 +326,7 @@ func (v *visibility) managerLogging() managerLogging {
 	}
 	if v.root == "/" {
 		if b, err := os.ReadFile(filepath.Join(v.procRoot, "1/environ")); err == nil {
-			return managerLogging{Known: true, Logs: unitprops.EnvLogSeccomp(strings.Split(string(b), "\x00")), How: "PID 1's environment"}
+			return managerLogging{Known: true, Logs: unitprops.EnvLogSeccomp(strings.Split(string(b), "\x00")), How: "checked in PID 1's environment"}
 		}
 	}
 	var env []string
@@ -335,7 +335,7 @@ func (v *visibility) managerLogging() managerLogging {
 	}
 	env = append(env, managerEnvironment(v.root)...)
 	return managerLogging{Known: true, Logs: unitprops.EnvLogSeccomp(env),
-		How: "from system.conf, its drop-ins and the kernel command line (PID 1's environment is not readable)"}
+		How: "checked in system.conf, its drop-ins and the kernel command line; PID 1's environment is not readable"}
 }
 
 // systemConfDropInDirs are where systemd reads system.conf.d drop-ins,
