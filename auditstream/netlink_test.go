@@ -7,6 +7,7 @@ package auditstream_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,8 @@ import (
 	"github.com/seccompwatch/seccompwatch/syscalls"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
+
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 )
 
 // TestMain lets the test binary act as a denier child (real seccomp
@@ -33,9 +36,7 @@ func TestMain(m *testing.M) {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_AUDIT_READ, CAP_AUDIT_CONTROL) and a kernel with audit")
-	}
+	testutil.RequireRoot(t, "CAP_AUDIT_READ, CAP_AUDIT_CONTROL and a kernel with audit")
 }
 
 // keepAuditState records the kernel audit state and asserts, at cleanup,
@@ -237,7 +238,7 @@ func TestLiveActions(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			before := keepAuditState(t)
 			if mode == ModeUnicast && before.PID != 0 && processAlive(before.PID) {
-				t.Skipf("another audit daemon (pid %d) is registered", before.PID)
+				testutil.Unavailable(t, fmt.Sprintf("another audit daemon (pid %d) is registered", before.PID))
 			}
 			ls := startSource(t, Options{Mode: mode, StatusInterval: 100 * time.Millisecond}, nil)
 			if mode == ModeUnicast {
@@ -289,7 +290,7 @@ func TestUnicastRestoreIdempotent(t *testing.T) {
 	requireRoot(t)
 	before := keepAuditState(t)
 	if before.PID != 0 && processAlive(before.PID) {
-		t.Skipf("another audit daemon (pid %d) is registered", before.PID)
+		testutil.Unavailable(t, fmt.Sprintf("another audit daemon (pid %d) is registered", before.PID))
 	}
 	ls := startSource(t, Options{Mode: ModeUnicast, BacklogLimit: 4321, BacklogWaitTime: 7}, nil)
 	st, err := ReadAuditState()
@@ -432,14 +433,14 @@ func TestBesideAuditd(t *testing.T) {
 	requireRoot(t)
 	path, err := exec.LookPath("auditd")
 	if err != nil {
-		t.Skip("auditd not installed (apt-get install auditd, without starting it: see scripts/setup.sh)")
+		testutil.Unavailable(t, "auditd not installed (apt-get install auditd, without starting it: see scripts/setup.sh)")
 	}
 	before, err := ReadAuditState()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if before.PID != 0 && processAlive(before.PID) {
-		t.Skipf("an audit daemon (pid %d) is already registered", before.PID)
+		testutil.Unavailable(t, fmt.Sprintf("an audit daemon (pid %d) is already registered", before.PID))
 	}
 	dir := t.TempDir()
 	conf := "log_file = " + filepath.Join(dir, "audit.log") + "\nlog_format = ENRICHED\nflush = INCREMENTAL_ASYNC\nfreq = 50\nmax_log_file = 8\nnum_logs = 5\nmax_log_file_action = ROTATE\nspace_left = 75\nspace_left_action = SYSLOG\nadmin_space_left = 50\nadmin_space_left_action = SUSPEND\ndisk_full_action = SUSPEND\ndisk_error_action = SUSPEND\nq_depth = 2000\noverflow_action = SYSLOG\nplugin_dir = " + filepath.Join(dir, "plugins.d") + "\n"

@@ -6,13 +6,15 @@
 # prometheus (promtool for the rules, and the server the deploy/ tests start
 # on loopback; without recommends, so no node-exporter, and not started),
 # qemu + busybox-static + cpio + kmod + xz-utils to build and boot the e2e
-# VM (test/e2e), gcc-multilib for the scenarios' i386 test binary, and
-# staticcheck. Idempotent.
+# VM (test/e2e), gcc-multilib for the scenarios' i386 test binary, systemd
+# (systemd-analyze for the bundled-table checks; PID 1 stays what it is),
+# patch (the diff output test) and staticcheck: a privileged or
+# tool-dependent test that cannot run under CI=true fails. Idempotent.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for pkg in auditd systemd-container debootstrap dbus-daemon prometheus qemu-system-x86 busybox-static cpio kmod xz-utils gcc-multilib; do
+for pkg in auditd systemd-container debootstrap dbus-daemon prometheus qemu-system-x86 busybox-static cpio kmod xz-utils gcc-multilib systemd patch; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 )
 
 func TestDiffLines(t *testing.T) {
@@ -48,7 +50,7 @@ func TestDiffLines(t *testing.T) {
 			cmd.Stdin = bytes.NewReader(out.Bytes())
 			if msg, err := cmd.CombinedOutput(); err != nil {
 				if _, lerr := exec.LookPath("patch"); lerr != nil {
-					t.Skip("patch(1) not installed")
+					testutil.Unavailable(t, "patch(1) not installed (scripts/setup.sh installs it)")
 				}
 				t.Fatalf("patch: %v: %s\ndiff:\n%s", err, msg, out.String())
 			}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 )
 
 // TestSystemdParsesDropin has the host's real systemd parser
@@ -16,7 +18,7 @@ import (
 func TestSystemdParsesDropin(t *testing.T) {
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
-		t.Skip("systemd-analyze not installed")
+		testutil.Unavailable(t, "systemd-analyze not installed (scripts/setup.sh installs systemd)")
 	}
 	for _, gc := range goldenCases() {
 		for _, plant := range []bool{false, true} {

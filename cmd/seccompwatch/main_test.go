@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/privbus"
+
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 )
 
 // TestMain lets the test binary be the program itself (for exit-path tests
@@ -59,18 +62,13 @@ func freePort(t *testing.T) string {
 // refused.
 func noAuditDaemon(t *testing.T) auditstream.AuditState {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_AUDIT_CONTROL); CI runs as root")
-	}
+	testutil.RequireRoot(t, "CAP_AUDIT_CONTROL")
 	before, err := auditstream.ReadAuditState()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if before.PID != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("an audit daemon (pid %d) is registered: unicast tests cannot run", before.PID)
-		}
-		t.Skipf("an audit daemon (pid %d) is registered", before.PID)
+		testutil.Unavailable(t, fmt.Sprintf("an audit daemon (pid %d) is registered: unicast would be refused", before.PID))
 	}
 	return before
 }
@@ -178,9 +176,7 @@ func TestUnicastExitPaths(t *testing.T) {
 // CAP_BPF and CAP_PERFMON, without which /proc is used and said so; without
 // CAP_AUDIT_READ the daemon exits with a one-line error.
 func TestCapabilities(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to start processes with chosen capabilities; CI runs as root")
-	}
+	testutil.RequireRoot(t, "starts processes with chosen capabilities")
 	// The program must be executable by the unprivileged user.
 	dir := t.TempDir()
 	for _, d := range []string{dir, filepath.Dir(dir)} {

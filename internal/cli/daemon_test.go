@@ -13,6 +13,7 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/daemon"
 	"github.com/seccompwatch/seccompwatch/internal/logging"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
@@ -24,10 +25,14 @@ func TestMain(m *testing.M) {
 
 // TestClientCommands runs a real daemon, makes a real denial in a
 // unit-shaped cgroup, and reads it back with `suggest UNIT` and `denials`.
+// Other processes on the host may be denied meanwhile (a neighbour makes
+// 2,000 denials around the test's two): the unit is this
+// test's own (pid in its name), `denials` asks for that unit only, at once
+// and again until it answers, and the daemon's recent-denials ring is
+// large enough (65536) that a neighbour's burst does not push the test's
+// two records out before it looks.
 func TestClientCommands(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: audit netlink, cgroups, seccomp helper; CI runs as root")
-	}
+	testutil.RequireRoot(t, "audit netlink, cgroups, seccomp helper")
 	log, err := logging.New("console", "warn")
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +40,7 @@ func TestClientCommands(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := daemon.New(ctx, daemon.Config{
 		ListenAddress: "127.0.0.1:0", AuditMode: "multicast", DBusAddress: "none",
-		UnitsRoot: t.TempDir(), SystemdTable: "252", RecentDenials: 100,
+		UnitsRoot: t.TempDir(), SystemdTable: "252", RecentDenials: 1 << 16,
 	}, log)
 	if err != nil {
 		cancel()
@@ -67,12 +72,26 @@ func TestClientCommands(t *testing.T) {
 		}
 	}
 
-	unit := "sw-cli.service"
+	unit := fmt.Sprintf("sw-cli-%d.service", os.Getpid())
 	cgs, remove, err := denier.UnitCgroups(fmt.Sprintf("swtest-c%d.slice", os.Getpid()), unit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer remove()
+	// A busy neighbour: 2,000 denials of another unit around the test's
+	// own, more than a 100-entry ring holds.
+	ncgs, nremove, err := denier.UnitCgroups(fmt.Sprintf("swtest-c%d.slice", os.Getpid()), fmt.Sprintf("sw-cli-neighbour-%d.service", os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nremove()
+	neighbour, err := denier.Command(denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Count: 2000, Cgroups: ncgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := neighbour.Start(); err != nil {
+		t.Fatal(err)
+	}
 	cmd, err := denier.Command(denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Count: 2, Cgroups: cgs})
 	if err != nil {
 		t.Fatal(err)
@@ -80,11 +99,28 @@ func TestClientCommands(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("helper: %v %s", err, out)
 	}
+	if err := neighbour.Wait(); err != nil {
+		t.Fatalf("neighbour: %v", err)
+	}
 
-	var out string
+	// The recent ring first: it is the part other denials can crowd out.
+	var doc struct {
+		Denials []struct{ Unit, Syscall, Action string }
+	}
+	var code int
+	var out, errs string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		doc.Denials = nil
+		code, out, errs = run(t, "", "denials", "--server", server, "--unit", unit, "--output", "json")
+		if code == 0 && json.Unmarshal([]byte(out), &doc) == nil && len(doc.Denials) >= 2 {
+			break
+		}
+	}
+	if len(doc.Denials) != 2 || doc.Denials[0].Syscall != "getcpu" || doc.Denials[0].Unit != unit {
+		t.Fatalf("denials: exit %d %s %s", code, out, errs)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		var code int
 		code, out, _ = run(t, "", "suggest", "--server", server, unit)
 		if code == 0 && strings.Contains(out, "\n# SystemCallFilter=getcpu\n") {
 			break
@@ -93,13 +129,6 @@ func TestClientCommands(t *testing.T) {
 	}
 	if !strings.Contains(out, "\n# SystemCallFilter=getcpu\n") {
 		t.Fatalf("suggest %s from the daemon:\n%s", unit, out)
-	}
-	code, out, errs := run(t, "", "denials", "--server", server, "--unit", unit, "--output", "json")
-	var doc struct {
-		Denials []struct{ Unit, Syscall, Action string }
-	}
-	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Denials) != 2 || doc.Denials[0].Syscall != "getcpu" {
-		t.Fatalf("denials: exit %d %s %s", code, out, errs)
 	}
 	// A bare name is a .service, as in systemctl; the server comes from
 	// the environment.

@@ -24,6 +24,8 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/logging"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
+
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -33,9 +35,7 @@ func TestMain(m *testing.M) {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: audit netlink (CAP_AUDIT_READ), cgroups, seccomp helper; CI runs as root")
-	}
+	testutil.RequireRoot(t, "audit netlink (CAP_AUDIT_READ), cgroups, seccomp helper")
 }
 
 // unitCgroups creates a unit-shaped cgroup in every hierarchy this host
@@ -318,7 +318,7 @@ func TestUnicastRestoresAuditState(t *testing.T) {
 		t.Fatal(err)
 	}
 	if before.PID != 0 {
-		t.Skipf("an audit daemon (pid %d) is registered: unicast would be refused", before.PID)
+		testutil.Unavailable(t, fmt.Sprintf("an audit daemon (pid %d) is registered: unicast would be refused", before.PID))
 	}
 	r := start(t, Config{AuditMode: auditstream.ModeUnicast, BacklogLimit: 4321})
 	during, err := auditstream.ReadAuditState()
@@ -342,7 +342,8 @@ func TestUnicastRestoresAuditState(t *testing.T) {
 }
 
 // TestFallbackWithoutBPF checks that with BPF disabled the daemon says so
-// (healthz, metric) and never names a wrong unit.
+// (healthz, metric), attributes every denial of a process that still runs
+// by /proc, and never names a wrong unit for one that is gone.
 func TestFallbackWithoutBPF(t *testing.T) {
 	requireRoot(t)
 	r := start(t, Config{DisableBPF: true})
@@ -352,30 +353,66 @@ func TestFallbackWithoutBPF(t *testing.T) {
 	if h := r.get(t, "/healthz"); !strings.Contains(h, `"status": "proc"`) {
 		t.Fatalf("healthz does not report the fallback: %s", h)
 	}
-	unit := "sw-fallback.service"
-	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Count: 5,
-		Cgroups: unitCgroups(t, fmt.Sprintf("swtest-f%d.slice", os.Getpid()), unit)})
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		m := grep(r.get(t, "/metrics"), `syscall="getcpu"`)
-		var total int
-		for _, l := range strings.Split(m, "\n") {
-			if !strings.HasPrefix(l, "seccompwatch_denials_total") {
-				continue
-			}
-			if !strings.Contains(l, `unit="`+unit+`"`) && !strings.Contains(l, `unit="unknown"`) {
-				t.Fatalf("denial attributed to a wrong unit: %s", l)
-			}
-			var n int
-			fmt.Sscanf(l[strings.LastIndexByte(l, ' ')+1:], "%d", &n)
-			total += n
-		}
-		if total >= 5 {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	slice := fmt.Sprintf("swtest-f%d.slice", os.Getpid())
+	// Alive while its records are read: each one is the unit's, by proc.
+	live := fmt.Sprintf("sw-fallback-live-%d.service", os.Getpid())
+	cmd, err := denier.Command(denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Count: 5, Linger: 30 * time.Second,
+		Cgroups: unitCgroups(t, slice, live)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("the 5 denials did not all arrive")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	want := fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",machine="",risky="false",syscall="getcpu",unit=%q} 5`, live)
+	got := r.waitMetric(t, want[:strings.LastIndexByte(want, ' ')])
+	for deadline := time.Now().Add(10 * time.Second); got != want && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		got = r.waitMetric(t, want[:strings.LastIndexByte(want, ' ')])
+	}
+	if got != want {
+		t.Errorf("metric %s, want %s", got, want)
+	}
+	var n int
+	for _, e := range r.d.recent.list("", 1000) {
+		if e.PID != cmd.Process.Pid {
+			continue
+		}
+		n++
+		if e.Unit != live || e.Method != "proc" {
+			t.Errorf("denial of the running helper: unit %q method %q reason %q, want %s by proc", e.Unit, e.Method, e.Reason, live)
+		}
+	}
+	if n != 5 {
+		t.Errorf("%d denials of the running helper, want 5", n)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	// Killed at once: its unit, or unknown, never another unit.
+	gone := fmt.Sprintf("sw-fallback-gone-%d.service", os.Getpid())
+	ps := deny(t, denier.Spec{Syscall: "arch_prctl", Action: "kill_process", Exec: "/bin/true", Cgroups: unitCgroups(t, slice, gone)})
+	pid := ps.Pid()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var found bool
+		for _, e := range r.d.recent.list("", 1000) {
+			if e.PID == pid && e.SyscallName == "arch_prctl" {
+				found = true
+				if e.Unit != gone && e.Unit != event.UnknownUnit {
+					t.Errorf("denial of a reaped helper attributed to %q (%s)", e.Unit, e.Method)
+				}
+				t.Logf("reaped helper: unit %q, attribution %q%s", e.Unit, e.Method, e.Reason)
+			}
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the killed helper's denial did not arrive")
+		}
+	}
 }
 
 // TestStateSurvivesRestart checks that aggregated denials are persisted on

@@ -13,6 +13,8 @@ import (
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/event"
+
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 )
 
 func ev(pid int) *event.Event {
@@ -79,7 +81,7 @@ func TestWriteErrorsAreCounted(t *testing.T) {
 	// /dev/full fails every write with ENOSPC: the disk-full case.
 	w, err := Open("/dev/full")
 	if err != nil {
-		t.Skipf("no /dev/full: %v", err)
+		testutil.Unavailable(t, "no /dev/full: "+err.Error())
 	}
 	for i := range 2000 { // more than the buffer holds
 		w.Write(ev(i))
@@ -145,12 +147,10 @@ func TestFlushedWithoutBeingAsked(t *testing.T) {
 // event is either in the file as a whole line or counted as an error, and
 // the lines written after the disk had room again are whole too.
 func TestDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
-	}
+	testutil.RequireRoot(t, "mounts a tmpfs")
 	dir := t.TempDir()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=64k,mode=0700"); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
+		testutil.Unavailable(t, "mount tmpfs: "+err.Error())
 	}
 	t.Cleanup(func() {
 		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {

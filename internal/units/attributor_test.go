@@ -15,6 +15,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
 	"go.uber.org/zap/zaptest"
 )
@@ -24,40 +25,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-const (
-	v1Root = "/sys/fs/cgroup/systemd"
-	v2Root = "/sys/fs/cgroup/unified"
-)
-
-// unitCgroups creates <slice>/<unit> in the name=systemd and cgroup2
-// hierarchies for each unit and removes them when the test ends. It returns
-// unit name → {v1 dir, v2 dir}.
-func unitCgroups(t testing.TB, slice string, names ...string) map[string][2]string {
+// unitCgroups creates <slice>/<unit> for each unit in every cgroup
+// hierarchy a unit lives in on this host (cgroup2, and name=systemd on v1
+// and hybrid hosts: denier.UnitCgroups) and removes them when the test
+// ends. It returns unit name → its directories.
+func unitCgroups(t testing.TB, slice string, names ...string) map[string][]string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
-	}
-	if _, err := os.Stat(filepath.Join(v2Root, "cgroup.procs")); err != nil {
-		t.Skip("this test is written for the hybrid layout (cgroup2 at " + v2Root + ")")
-	}
-	out := make(map[string][2]string)
-	for _, root := range []string{v1Root, v2Root} {
-		dir := filepath.Join(root, slice)
-		if err := os.Mkdir(dir, 0o755); err != nil {
+	testutil.RequireRoot(t, "creates cgroups")
+	out := make(map[string][]string)
+	for _, n := range names {
+		dirs, remove, err := denier.UnitCgroups(slice, n)
+		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { rmdirRetry(t, dir) })
-	}
-	for _, n := range names {
-		var dirs [2]string
-		for i, root := range []string{v1Root, v2Root} {
-			dir := filepath.Join(root, slice, n)
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { rmdirRetry(t, dir) })
-			dirs[i] = dir
-		}
+		t.Cleanup(remove)
 		out[n] = dirs
 	}
 	return out
@@ -74,10 +55,7 @@ func rmdirRetry(t testing.TB, dir string) {
 	t.Errorf("remove %s: %v", dir, err)
 }
 
-func dirsOf(cgs map[string][2]string, n string) []string {
-	d := cgs[n]
-	return d[:]
-}
+func dirsOf(cgs map[string][]string, n string) []string { return cgs[n] }
 
 func testSlice(t testing.TB) string {
 	return fmt.Sprintf("swtest-%d.slice", os.Getpid())
@@ -86,8 +64,8 @@ func testSlice(t testing.TB) string {
 // killedChild runs a process that joins dirs, execs /bin/true and is killed
 // by seccomp ~100 µs later; it returns the reaped pid and a time after the
 // denial.
-func killedChild(t testing.TB, dirs [2]string) (int, time.Time) {
-	cmd, err := denier.Command(denier.Spec{Syscall: "arch_prctl", Action: "kill_process", Exec: "/bin/true", Cgroups: dirs[:]})
+func killedChild(t testing.TB, dirs []string) (int, time.Time) {
+	cmd, err := denier.Command(denier.Spec{Syscall: "arch_prctl", Action: "kill_process", Exec: "/bin/true", Cgroups: dirs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,9 +79,7 @@ func killedChild(t testing.TB, dirs [2]string) (int, time.Time) {
 
 func newBPF(t testing.TB, opts Options) *Attributor {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for eBPF")
-	}
+	testutil.RequireRoot(t, "loads eBPF programs")
 	if tt, ok := t.(*testing.T); ok {
 		opts.Logger = zaptest.NewLogger(tt)
 	}
@@ -248,7 +224,7 @@ func TestPidReuse(t *testing.T) {
 		pidA, atA := killedChild(t, cgs["first.service"])
 		time.Sleep(60 * time.Millisecond) // beyond the slack
 		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pidA-1)), 0); err != nil {
-			t.Skipf("cannot steer pid allocation: %v", err)
+			testutil.Unavailable(t, "cannot steer pid allocation: "+err.Error())
 		}
 		// The second process lives 100 ms (beyond the slack), so its
 		// record time cannot be confused with its start.
@@ -272,7 +248,7 @@ func TestPidReuse(t *testing.T) {
 		}
 		return
 	}
-	t.Skip("pid never reused: other processes kept taking it")
+	testutil.Unavailable(t, "pid never reused in 30 tries: other processes kept taking it")
 }
 
 // TestProcFallback: without BPF, live processes are read from /proc, and
@@ -415,9 +391,7 @@ func BenchmarkAttribute(b *testing.B) {
 // TestRawTracepointPrograms checks that the raw-tracepoint variants (the
 // fallback for kernels where tp_btf fails) pass this kernel's verifier.
 func TestRawTracepointPrograms(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for eBPF")
-	}
+	testutil.RequireRoot(t, "loads eBPF programs")
 	o, err := loadOffsets()
 	if err != nil {
 		t.Fatal(err)

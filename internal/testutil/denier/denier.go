@@ -63,6 +63,9 @@ type Spec struct {
 	Exec string
 	// Args are the arguments for Exec.
 	Args []string
+	// Linger keeps the child alive that long after its calls (without
+	// Exec), so that its records are read while it runs.
+	Linger time.Duration
 	// UID, when not 0, is the user (uid and gid, no supplementary groups)
 	// the child becomes after joining Cgroups and before installing the
 	// filter: a denial by another user than the test's.
@@ -193,5 +196,9 @@ func run(spec Spec) error {
 			_, _, _ = unix.RawSyscall6(nr, 0, 0, 0, 0, 0, 0)
 		}
 	}
+	if out != nil {
+		out.Flush()
+	}
+	time.Sleep(spec.Linger)
 	return nil
 }

@@ -15,6 +15,6 @@
 //
 // Tests that call Boot are skipped, with the reason, when not root or when
 // systemd-nspawn, nsenter or (without a cached rootfs) debootstrap are
-// missing; CI installs them
+// missing, and fail for that reason under CI=true; CI installs them
 // (apt-get install systemd-container debootstrap).
 package nspawn

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 )
 
 // Manager answers Subscribe as systemd's manager does.
@@ -41,10 +43,7 @@ type Bus struct {
 func Start(t *testing.T) *Bus {
 	t.Helper()
 	if _, err := exec.LookPath("dbus-daemon"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no dbus-daemon (scripts/setup.sh installs it)")
-		}
-		t.Skip("no dbus-daemon")
+		testutil.Unavailable(t, "no dbus-daemon (scripts/setup.sh installs it)")
 	}
 	path := filepath.Join(t.TempDir(), "bus")
 	b := &Bus{t: t, Addr: "unix:path=" + path, path: path}
