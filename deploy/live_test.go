@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/seccompwatch/seccompwatch/internal/cli"
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
 )
 
@@ -37,19 +38,10 @@ func TestMain(m *testing.M) {
 // prometheus package (scripts/setup.sh installs it).
 func requireLive(t *testing.T) {
 	t.Helper()
-	ci := os.Getenv("CI") == "true"
-	if os.Geteuid() != 0 {
-		if ci {
-			t.Fatal("needs root: audit netlink, cgroups, seccomp helper")
-		}
-		t.Skip("needs root: audit netlink, cgroups, seccomp helper; CI runs as root")
-	}
+	testutil.RequireRoot(t, "audit netlink, cgroups, seccomp helper")
 	for _, bin := range []string{"prometheus", "promtool"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			if ci {
-				t.Fatalf("%s not installed (scripts/setup.sh installs Debian's prometheus)", bin)
-			}
-			t.Skipf("%s not installed (scripts/setup.sh installs Debian's prometheus)", bin)
+			testutil.Unavailable(t, bin+" not installed (scripts/setup.sh installs Debian's prometheus)")
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
 )
 
@@ -19,12 +20,7 @@ import (
 // JSON log: one info line "new denial" per unit × syscall pair, not one
 // per denial.
 func TestNewDenialLogged(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root: audit multicast, cgroups")
-		}
-		t.Skip("needs root: audit multicast, cgroups; CI runs as root")
-	}
+	testutil.RequireRoot(t, "audit multicast, cgroups")
 	port := freePort(t)
 	cmd := command(t, nil, "run", "--web.listen-address=127.0.0.1:"+port, "--state.dir=", "--dbus.address=none",
 		"--units.root="+t.TempDir(), "--log.level=info", "--log.format=json", "--systemd.table=252")

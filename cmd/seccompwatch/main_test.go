@@ -16,10 +16,9 @@ import (
 	"time"
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/privbus"
-
-	"github.com/seccompwatch/seccompwatch/internal/testutil"
 )
 
 // TestMain lets the test binary be the program itself (for exit-path tests

@@ -23,9 +23,8 @@ import (
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/logging"
-	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
-
 	"github.com/seccompwatch/seccompwatch/internal/testutil"
+	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
 )
 
 func TestMain(m *testing.M) {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/event"
-
 	"github.com/seccompwatch/seccompwatch/internal/testutil"
 )
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/vm"
 )
 
@@ -21,12 +22,9 @@ const repoRoot = "../.."
 // when they are missing and skips elsewhere (or with -short).
 func TestVM(t *testing.T) {
 	if err := vm.Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("vm: %v", err)
-		}
-		t.Skipf("vm: %v", err)
+		testutil.Unavailable(t, "vm: "+err.Error())
 	}
-	if testing.Short() && os.Getenv("CI") != "true" {
+	if testing.Short() && !testutil.InCI() {
 		t.Skip("vm: -short")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
