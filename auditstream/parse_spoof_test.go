@@ -155,6 +155,8 @@ func TestDuplicateKeysEveryShape(t *testing.T) {
 			return "Nov 24 08:20:15 host kernel: [  644.074588] audit: type=1326 audit(1700000000.006:106): " + b + "\n"
 		}},
 		{"journal text", func(b string) string { return "Nov 24 08:20:15 host audit[4242]: SECCOMP " + b + "\n" }},
+		{"journal viewer, comm as tag", func(b string) string { return "10:39:55 app: SECCOMP " + b + "\n" }},
+		{"journalctl -o cat", func(b string) string { return "SECCOMP " + b + "\n" }},
 		{"journal json", func(b string) string {
 			return `{"_TRANSPORT":"audit","_AUDIT_TYPE":"1326","_AUDIT_ID":"106","MESSAGE":"SECCOMP ` + jsonStr(b) + `"}` + "\n"
 		}},
