@@ -8,13 +8,14 @@
 # qemu + busybox-static + cpio + kmod + xz-utils to build and boot the e2e
 # VM (test/e2e), gcc-multilib for the scenarios' i386 test binary, systemd
 # (systemd-analyze for the bundled-table checks; PID 1 stays what it is),
-# patch (the diff output test) and staticcheck: a privileged or
-# tool-dependent test that cannot run under CI=true fails. Idempotent.
+# patch (the diff output test), man-db (the docs test renders the generated
+# man page with man -l) and staticcheck: a privileged or tool-dependent test
+# that cannot run under CI=true fails. Idempotent.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for pkg in auditd systemd-container debootstrap dbus-daemon prometheus qemu-system-x86 busybox-static cpio kmod xz-utils gcc-multilib systemd patch; do
+for pkg in auditd systemd-container debootstrap dbus-daemon prometheus qemu-system-x86 busybox-static cpio kmod xz-utils gcc-multilib systemd patch man-db; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
