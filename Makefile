@@ -24,13 +24,29 @@ setup:
 check:
 	$(SUDO) ./scripts/check.sh
 
+# build: the program, stamped with what `seccompwatch version`,
+# seccompwatch_build_info and every drop-in header report. VERSION is the
+# tag (git describe) or empty, then Go's module version is used; a package
+# build sets it (make build VERSION=0.2.0). BUILD_DATE follows
+# SOURCE_DATE_EPOCH for reproducible builds.
+BIN ?= bin/seccompwatch
+VERSION ?= $(shell git describe --tags --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+BRANCH ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+MODIFIED ?= $(shell git rev-parse HEAD >/dev/null 2>&1 && { git diff --quiet HEAD -- 2>/dev/null || echo true; })
+BUILD_DATE ?= $(shell date -u -d "@$${SOURCE_DATE_EPOCH:-$$(date +%s)}" +%Y-%m-%dT%H:%M:%SZ)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildDate=$(BUILD_DATE) \
+	-X github.com/seccompwatch/seccompwatch/internal/buildinfo.modified=$(MODIFIED)
+
 build:
-	$(GO) build -o bin/seccompwatch ./cmd/seccompwatch
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/seccompwatch
 
 # docs: the man page (gzipped) and bash/zsh completions, generated from the
 # program's own --help, for a package build to install.
 docs: build
-	./scripts/gen-docs.sh bin/seccompwatch $(DOCS)
+	./scripts/gen-docs.sh $(BIN) $(DOCS)
 
 bench-replay:
 	./bench/replay.sh
