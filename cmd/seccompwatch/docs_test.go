@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 )
 
 // buildProgram builds the real program with go build and extra flags.
@@ -48,6 +50,9 @@ func TestDocsGenerated(t *testing.T) {
 	if !bytes.HasPrefix(page, []byte(".TH seccompwatch 1 ")) || !bytes.Contains(page[:bytes.IndexByte(page, '\n')], []byte("9.8.7")) {
 		t.Errorf("man page header: %q", page[:min(len(page), 80)])
 	}
+	if _, err := exec.LookPath("man"); err != nil {
+		testutil.Unavailable(t, "no man (scripts/setup.sh installs man-db)")
+	}
 	rendered, err := exec.Command("man", "-l", "-P", "cat", gz.Name()).Output()
 	if err != nil {
 		t.Fatalf("man -l: %v", err)
@@ -79,9 +84,7 @@ func TestDocsGenerated(t *testing.T) {
 // TestMakefileSudo: make test asks for sudo only when not root (a minimal
 // Debian's root shell has no sudo).
 func TestMakefileSudo(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to compare root with an unprivileged user; CI runs as root")
-	}
+	testutil.RequireRoot(t, "comparing root with an unprivileged user")
 	asRoot, err := exec.Command("make", "-n", "-C", "../..", "test").Output()
 	if err != nil {
 		t.Fatal(err)
