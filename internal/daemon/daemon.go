@@ -96,6 +96,7 @@ type Daemon struct {
 	files    *unitprops.Files   // the unit files under UnitsRoot
 	props    unitprops.Provider // D-Bus, then unit files
 	bus      *unitprops.DBus    // nil with --dbus.address=none; closed when Run ends
+	machines *machineProps      // containers' own systemd; closed when Run ends
 	source   *auditstream.Source
 	attr     *units.Attributor
 	exes     atomic.Pointer[exeIndex]
@@ -175,7 +176,8 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 	d.files = unitprops.NewFiles(d.table, unitprops.FilesOptions{Root: d.cfg.UnitsRoot})
 	d.vis = newVisibility(d.cfg.UnitsRoot, d.files, log.Named("visibility"))
 	d.vis.check(ctx, true)
-	d.props = d.unitProviders(ctx)
+	d.machines = newMachineProps(d.table, d.log.Named("machines"))
+	d.props = withMachines{Provider: d.unitProviders(ctx), m: d.machines}
 	d.refreshExeIndex(ctx)
 	d.agg = suggest.NewAggregator(suggest.Limits{MaxUnits: cfg.MaxUnits})
 	d.restoreState()
@@ -214,7 +216,7 @@ func (d *Daemon) unitProviders(ctx context.Context) unitprops.Provider {
 		d.setDBusState("disabled (--dbus.address=none): unit files only")
 		return files
 	}
-	bus := unitprops.NewDBus(unitprops.DBusOptions{Address: d.cfg.DBusAddress, Logger: d.log.Named("dbus")})
+	bus := unitprops.NewDBus(unitprops.DBusOptions{Address: d.cfg.DBusAddress, Table: d.table, Logger: d.log.Named("dbus")})
 	d.bus = bus
 	// Probe once so that the operator learns at start-up whether unit
 	// properties come from systemd; the provider reconnects by itself.
@@ -244,6 +246,9 @@ func (d *Daemon) setDBusState(s string) { d.dbusState.Store(&s) }
 func (d *Daemon) closeBus() {
 	if d.bus != nil {
 		_ = d.bus.Close()
+	}
+	if d.machines != nil {
+		d.machines.close()
 	}
 }
 

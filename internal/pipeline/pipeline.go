@@ -143,22 +143,53 @@ type Result struct {
 // caller.
 const PropsTimeout = 2 * time.Second
 
+// Machines is implemented by a Provider that can also read the units of a
+// container from its own systemd: a container's unit never gets the
+// configuration of the host's unit of the same name.
+type Machines interface {
+	ForMachine(name string) (unitprops.Provider, error)
+}
+
+// unknownPolicy is a policy that says why nothing is known.
+func unknownPolicy(why string) *suggest.Policy {
+	return &suggest.Policy{Sandbox: &sandbox.Sandbox{Unknown: why}}
+}
+
 // Suggest computes the suggestion for each aggregated unit. props may be
-// nil (nothing known of any unit); pseudo-units are never looked up.
+// nil (nothing known of any unit); pseudo-units are never looked up. A
+// container's unit is looked up in its own systemd when props implements
+// Machines, else its configuration is unknown; so is a user manager's.
 func Suggest(ctx context.Context, units []suggest.UnitAggregate, props unitprops.Provider, opts suggest.Options) []Result {
 	out := make([]Result, 0, len(units))
 	for _, u := range units {
 		var pol *suggest.Policy
 		var current map[string]string
-		// Props reads the host's system units: not a container's, not a
-		// user manager's.
-		if props != nil && !suggest.IsPseudoUnit(u.Unit) && u.Machine == "" && !u.UserUnit {
+		src := props
+		switch {
+		case props == nil || suggest.IsPseudoUnit(u.Unit):
+			src = nil
+		case u.UserUnit:
+			src, pol = nil, unknownPolicy("a user manager's units are not read: its own manager was not asked")
+		case u.Machine != "":
+			src, pol = nil, unknownPolicy("the units of machine "+u.Machine+" are read from its own systemd, which this reader cannot reach")
+			if m, ok := props.(Machines); ok {
+				mp, err := m.ForMachine(u.Machine)
+				if err != nil {
+					pol = unknownPolicy(err.Error())
+				} else {
+					src, pol = mp, nil
+				}
+			}
+		}
+		if src != nil {
 			cctx, cancel := context.WithTimeout(ctx, PropsTimeout)
-			p, err := props.Props(cctx, u.Unit)
+			p, err := src.Props(cctx, u.Unit)
 			cancel()
 			if err == nil {
 				pol = Policy(p)
 				current = p.DropIns
+			} else if u.Machine != "" {
+				pol = unknownPolicy("machine " + u.Machine + ": " + err.Error())
 			}
 		}
 		// What may replace the drop-in at the suggestion's path keeps
