@@ -78,11 +78,39 @@ func Save(path string, v any) error {
 	return nil
 }
 
+// tempPattern is the glob of Save's temporary files for path.
+func tempPattern(path string) string {
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+}
+
+// RemoveLeftovers removes the temporary files of Saves to path that a crash
+// (SIGKILL, power loss) interrupted before their rename, and returns how
+// many it removed. Call it only while nothing is saving to path; Load does.
+func RemoveLeftovers(path string) (int, error) {
+	names, err := filepath.Glob(tempPattern(path))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, name := range names {
+		if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
 // Load reads the JSON file at path into v. A missing file returns an error
 // satisfying errors.Is(err, os.ErrNotExist). A damaged file (bad JSON,
 // truncated, too large) is renamed to path+".corrupt-<unix time>" and an
-// error wrapping ErrCorrupt that names the new location is returned.
+// error wrapping ErrCorrupt that names the new location is returned. Load
+// first removes what interrupted Saves left (RemoveLeftovers): it is meant
+// for start-up, before anything saves to path.
 func Load(path string, v any) error {
+	_, _ = RemoveLeftovers(path)
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)

@@ -1,11 +1,17 @@
 package state
 
 import (
+	"bufio"
 	"errors"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 type doc struct {
@@ -115,5 +121,91 @@ func TestSaveTooLarge(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	if len(entries) != 1 {
 		t.Errorf("files left behind: %v", entries)
+	}
+}
+
+// killDoc is what the child of TestSIGKILLWhileSaving writes: every value
+// equals Seq and there are Count of them, so a torn or mixed file shows.
+type killDoc struct {
+	Seq   int            `json:"seq"`
+	Count int            `json:"count"`
+	Units map[string]int `json:"units"`
+}
+
+// TestSIGKILLWhileSaving SIGKILLs a process that saves the state in a loop
+// (a 2 MB file) at random moments, 60 times, and loads the file after each
+// kill as the next start would: it is always a whole file of one Save,
+// never torn or older than the last Save seen, and the temporary files of
+// the interrupted Saves are removed by Load.
+func TestSIGKILLWhileSaving(t *testing.T) {
+	if dir := os.Getenv("STATE_KILL_CHILD"); dir != "" {
+		path := filepath.Join(dir, "state.json")
+		first, _ := strconv.Atoi(os.Getenv("STATE_KILL_SEQ"))
+		keys := make([]string, 50000)
+		for i := range keys {
+			keys[i] = "unit-" + strconv.Itoa(i) + ".service"
+		}
+		for seq := first; ; seq++ {
+			d := killDoc{Seq: seq, Count: len(keys), Units: make(map[string]int, len(keys))}
+			for _, k := range keys {
+				d.Units[k] = seq
+			}
+			if err := Save(path, d); err != nil {
+				os.Exit(3)
+			}
+			if seq == first {
+				os.Stdout.WriteString("saved\n")
+			}
+		}
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	const kills = 60
+	rng := rand.New(rand.NewPCG(1, 2))
+	interrupted, lastSeq := 0, 0
+	for k := range kills {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSIGKILLWhileSaving$")
+		cmd.Env = append(os.Environ(), "STATE_KILL_CHILD="+dir, "STATE_KILL_SEQ="+strconv.Itoa(lastSeq+1))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Once the child has saved once, kill it at a random moment of
+		// the Saves that follow.
+		if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+			t.Fatalf("child: %v", err)
+		}
+		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("child ended with %v, not by SIGKILL", cmd.ProcessState)
+		}
+		if left, _ := filepath.Glob(tempPattern(path)); len(left) > 0 {
+			interrupted++
+		}
+		var d killDoc
+		if err := Load(path, &d); err != nil {
+			t.Fatalf("kill %d: the next start cannot load the state: %v", k, err)
+		}
+		if len(d.Units) != d.Count || d.Count != 50000 || d.Seq <= lastSeq {
+			t.Fatalf("kill %d: torn or old state: seq %d (last whole save seen %d), %d of %d units", k, d.Seq, lastSeq, len(d.Units), d.Count)
+		}
+		for u, v := range d.Units {
+			if v != d.Seq {
+				t.Fatalf("kill %d: mixed state: %s=%d in seq %d", k, u, v, d.Seq)
+			}
+		}
+		if left, _ := filepath.Glob(tempPattern(path)); len(left) > 0 {
+			t.Fatalf("kill %d: Load left temporary files: %v", k, left)
+		}
+		lastSeq = d.Seq
+	}
+	t.Logf("%d SIGKILLs, %d of them during a write (a temporary file left, removed by Load); every load whole; %d Saves completed", kills, interrupted, lastSeq)
+	if interrupted == 0 {
+		t.Error("no kill landed during a write: the test did not exercise a torn write")
 	}
 }
