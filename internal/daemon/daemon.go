@@ -409,6 +409,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return nil
 	}))
 	g.Go(guarded(func() error { d.serviceLoop(gctx); return nil }))
+	if d.bus != nil {
+		g.Go(guarded(func() error { d.dbusLoop(gctx); return nil }))
+	}
 	g.Go(guarded(func() error { d.vis.run(gctx); return nil }))
 	g.Go(guarded(func() error {
 		<-gctx.Done()
@@ -487,6 +490,44 @@ func (d *Daemon) serviceLoop(ctx context.Context) {
 		if time.Since(lastSave) >= d.cfg.SaveInterval {
 			d.saveState()
 			lastSave = time.Now()
+		}
+	}
+}
+
+// dbusCheckInterval is how often the D-Bus connection is checked (and
+// re-established after the bus went away, within the provider's backoff).
+const dbusCheckInterval = 2 * time.Second
+
+// dbusLoop keeps /healthz's D-Bus status true to the connection and
+// reconnects when systemd's bus comes back, so that unit properties come
+// from D-Bus again without waiting for a denial to ask.
+func (d *Daemon) dbusLoop(ctx context.Context) {
+	t := time.NewTicker(dbusCheckInterval)
+	defer t.Stop()
+	up := true // as the start-up probe left it, or close enough: the first check says
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := d.bus.Check(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil:
+			d.setDBusState("connected to " + d.bus.Address())
+			if !up {
+				d.log.Info("D-Bus back: unit properties come from systemd again", zap.String("address", d.bus.Address()))
+			}
+			up = true
+		default:
+			d.setDBusState("unavailable (unit files used): " + err.Error())
+			if up {
+				d.log.Warn("D-Bus unavailable: unit properties come from unit files until it is back", zap.String("address", d.bus.Address()), zap.Error(err))
+			}
+			up = false
 		}
 	}
 }

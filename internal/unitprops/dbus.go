@@ -205,6 +205,15 @@ func (d *DBus) Invalidate(unit string) {
 	delete(d.cache, unit)
 }
 
+// Check reports whether systemd answers on the bus (nil when connected),
+// and reconnects when the connection was lost and the reconnect backoff
+// has passed: a caller that checks now and then makes the provider come
+// back on its own after the bus returns, before any property is asked for.
+func (d *DBus) Check(ctx context.Context) error {
+	_, _, _, err := d.client(ctx)
+	return err
+}
+
 // client returns a connected client, dialling when needed.
 func (d *DBus) client(ctx context.Context) (*sdbus.Conn, *dbus.Conn, uint64, error) {
 	for {
