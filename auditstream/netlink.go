@@ -207,6 +207,9 @@ func (s *Source) Run(ctx context.Context, out func(Record, []byte)) (err error) 
 		if f := s.opts.StateFile; f != "" {
 			lock, lerr := lockState(f)
 			if lerr != nil {
+				if !errors.Is(lerr, ErrStateLocked) {
+					lerr = fmt.Errorf("cannot record the kernel audit state before changing it, so nothing was changed (%w); make --state.dir writable, or run without --state.dir to keep it in memory only", lerr)
+				}
 				return lerr
 			}
 			defer lock.unlock() // after the restore below

@@ -60,7 +60,9 @@ func writeRecord(path string, saved AuditState, changed []string) error {
 	r.Version, r.PID, r.Time, r.Changed = 1, os.Getpid(), time.Now().UTC(), changed
 	r.Saved.Enabled, r.Saved.PID, r.Saved.BacklogLimit, r.Saved.BacklogWaitTime = saved.Enabled, saved.PID, saved.BacklogLimit, saved.BacklogWaitTime
 	if err := state.Save(path, r); err != nil {
-		return fmt.Errorf("auditstream: record the audit state before changing it: %w", err)
+		// %v, not %w: the whole sentence is the message, not the
+		// path error inside it.
+		return fmt.Errorf("cannot record the kernel audit state before changing it, so nothing was changed (%v); make --state.dir writable, or run without --state.dir to keep it in memory only", err)
 	}
 	return nil
 }
@@ -84,7 +86,7 @@ type stateLock struct{ f *os.File }
 func lockState(path string) (*stateLock, error) {
 	f, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("auditstream: audit-state lock: %w", err)
+		return nil, fmt.Errorf("audit-state lock: %v", err) // %v: callers say what it was for
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
@@ -132,7 +134,10 @@ func RecoverAuditState(path string) (Recovery, error) {
 	}
 	l, err := lockState(path)
 	if err != nil {
-		return Recovery{}, err
+		if !errors.Is(err, ErrStateLocked) {
+			err = fmt.Errorf("auditstream: cannot restore the kernel audit state recorded in %s: %w", path, err)
+		}
+		return Recovery{Found: true}, err
 	}
 	defer l.unlock()
 	return recoverLocked(path)

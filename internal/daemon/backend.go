@@ -109,6 +109,7 @@ func (d *Daemon) snapshot() metrics.Snapshot {
 		HasBacklog:          st.KernelStatus,
 		AuditUp:             st.Connected && !d.sourceDone.Load(),
 		LogLinesDropped:     d.log.Dropped(),
+		StateWriteErrors:    d.stateWriteErrors.Load(),
 	}
 	s.AttributionMode, _ = d.attr.Mode()
 	if d.events != nil {

@@ -111,6 +111,8 @@ type Daemon struct {
 	addr      atomic.Pointer[string]
 	dbusState atomic.Pointer[string]
 	stateErr  atomic.Pointer[string]
+	// stateWriteErrors counts failed saves (seccompwatch_state_write_errors_total).
+	stateWriteErrors atomic.Uint64
 
 	// The per-unit gauges, cached between scrapes (unitStates).
 	unitsMu      sync.Mutex
@@ -308,7 +310,8 @@ func (d *Daemon) saveState() {
 	}
 	err := state.Save(d.statePath(), persisted{Version: 1, Saved: time.Now().UTC(), Units: d.agg.Snapshot()})
 	if err != nil {
-		d.log.Warn("state not saved (kept in memory; retrying)", zap.Error(err))
+		d.stateWriteErrors.Add(1)
+		d.log.Warn("state not saved (kept in memory; retrying)", zap.Error(err), zap.Uint64("state_write_errors_total", d.stateWriteErrors.Load()))
 		d.setStateErr(err)
 		return
 	}

@@ -65,6 +65,7 @@ type Snapshot struct {
 	AuditUp             bool
 	AttributionMode     string // e.g. "bpf" or "proc"
 	EventWriteErrors    uint64
+	StateWriteErrors    uint64 // saves of --state.dir that failed
 	LogLinesDropped     uint64 // by sampling
 	Units               []UnitState
 	Visibility          Visibility
@@ -147,6 +148,7 @@ var (
 	auditUpDesc      = desc("audit_stream_up", "1 when the audit stream is subscribed and being read.")
 	attrModeDesc     = desc("attribution_mode", "The attribution method in use (1 for the active one): bpf, or proc when BPF could not load.", "mode")
 	eventErrorsDesc  = desc("event_write_errors_total", "Denial events that could not be written to --events.file.")
+	stateErrorsDesc  = desc("state_write_errors_total", "Saves of the denials to --state.dir that failed (full or read-only disk); the denials stay in memory and the next save retries.")
 	logDroppedDesc   = desc("log_lines_sampled_out_total", "Per-record log lines dropped by log sampling (the event stream is never sampled).")
 	foreignDesc      = desc("foreign_binary_last_denial_timestamp_seconds", "Unix time of the last denial of a syscall that a binary not among the unit's own (ExecStart= and siblings) was denied (possible compromise), by machine (empty for the host) and unit.", "machine", "unit")
 	auditOffDesc     = desc("kernel_audit_disabled", "1 when audit=0 on the kernel command line: the kernel emits no audit record, seccomp denials included.")
@@ -158,7 +160,7 @@ var (
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{denialsDesc, recordsDesc, parseErrorsDesc, attributionsDesc, attrFailuresDesc,
-		lostDesc, backlogDesc, suggestedDesc, lastDenialDesc, overflowDesc, auditUpDesc, attrModeDesc, eventErrorsDesc, logDroppedDesc,
+		lostDesc, backlogDesc, suggestedDesc, lastDenialDesc, overflowDesc, auditUpDesc, attrModeDesc, eventErrorsDesc, stateErrorsDesc, logDroppedDesc,
 		foreignDesc, auditOffDesc, actionLogDesc, managerLogDesc, errnoUnitsDesc} {
 		ch <- d
 	}
@@ -196,6 +198,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(overflowDesc, prometheus.CounterValue, float64(overflow))
 	ch <- prometheus.MustNewConstMetric(eventErrorsDesc, prometheus.CounterValue, float64(s.EventWriteErrors))
+	ch <- prometheus.MustNewConstMetric(stateErrorsDesc, prometheus.CounterValue, float64(s.StateWriteErrors))
 	ch <- prometheus.MustNewConstMetric(logDroppedDesc, prometheus.CounterValue, float64(s.LogLinesDropped))
 	collectVisibility(ch, s.Visibility)
 
