@@ -20,6 +20,10 @@ const MaxSize = 256 << 20
 // maxSize is MaxSize, lowered by tests.
 var maxSize int64 = MaxSize
 
+// writing, when set (by the crash test), is called once the temporary file
+// exists and before it is written: that is when a kill leaves a torn file.
+var writing func()
+
 // ErrTooLarge reports a value whose JSON exceeds MaxSize: Save keeps the
 // previous file rather than write one that Load would refuse.
 var ErrTooLarge = errors.New("state: too large")
@@ -44,6 +48,9 @@ func Save(path string, v any) error {
 		return fmt.Errorf("state: %w", err)
 	}
 	tmp := f.Name()
+	if writing != nil {
+		writing()
+	}
 	ok := false
 	defer func() {
 		if !ok {

@@ -133,15 +133,17 @@ type killDoc struct {
 }
 
 // TestSIGKILLWhileSaving SIGKILLs a process that saves the state in a loop
-// (a 2 MB file) at random moments, 60 times, and loads the file after each
-// kill as the next start would: it is always a whole file of one Save,
-// never torn or older than the last Save seen, and the temporary files of
-// the interrupted Saves are removed by Load.
+// (400 kB), 60 times, each 0-4 ms after a Save began writing its
+// temporary file (the child says when), and loads the file after each kill
+// as the next start would: it is always a whole file of one Save, never
+// torn or older than the last Save seen, and the temporary files of the
+// interrupted Saves are removed by Load.
 func TestSIGKILLWhileSaving(t *testing.T) {
 	if dir := os.Getenv("STATE_KILL_CHILD"); dir != "" {
 		path := filepath.Join(dir, "state.json")
 		first, _ := strconv.Atoi(os.Getenv("STATE_KILL_SEQ"))
-		keys := make([]string, 50000)
+		writing = func() { os.Stdout.WriteString("writing\n") }
+		keys := make([]string, 10000)
 		for i := range keys {
 			keys[i] = "unit-" + strconv.Itoa(i) + ".service"
 		}
@@ -153,9 +155,7 @@ func TestSIGKILLWhileSaving(t *testing.T) {
 			if err := Save(path, d); err != nil {
 				os.Exit(3)
 			}
-			if seq == first {
-				os.Stdout.WriteString("saved\n")
-			}
+			os.Stdout.WriteString("saved\n")
 		}
 	}
 	dir := t.TempDir()
@@ -173,12 +173,15 @@ func TestSIGKILLWhileSaving(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// Once the child has saved once, kill it at a random moment of
-		// the Saves that follow.
-		if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
-			t.Fatalf("child: %v", err)
+		// Once the child has saved once, kill it 0-4 ms after the next
+		// Save began to write.
+		br := bufio.NewReader(out)
+		for _, want := range []string{"writing\n", "saved\n", "writing\n"} {
+			if l, err := br.ReadString('\n'); err != nil || l != want {
+				t.Fatalf("child said %q (%v), want %q", l, err, want)
+			}
 		}
-		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(4000)) * time.Microsecond)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		if ws := cmd.ProcessState.Sys().(syscall.WaitStatus); ws.Signal() != syscall.SIGKILL {
@@ -191,7 +194,7 @@ func TestSIGKILLWhileSaving(t *testing.T) {
 		if err := Load(path, &d); err != nil {
 			t.Fatalf("kill %d: the next start cannot load the state: %v", k, err)
 		}
-		if len(d.Units) != d.Count || d.Count != 50000 || d.Seq <= lastSeq {
+		if len(d.Units) != d.Count || d.Count != 10000 || d.Seq <= lastSeq {
 			t.Fatalf("kill %d: torn or old state: seq %d (last whole save seen %d), %d of %d units", k, d.Seq, lastSeq, len(d.Units), d.Count)
 		}
 		for u, v := range d.Units {
