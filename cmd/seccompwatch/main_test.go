@@ -245,8 +245,8 @@ func TestCapabilities(t *testing.T) {
 				}
 				last := strings.TrimSpace(output())
 				last = last[strings.LastIndexByte(last, '\n')+1:]
-				if !strings.HasPrefix(last, "seccompwatch run: ") || !strings.Contains(last, "CAP_AUDIT_READ") {
-					t.Fatalf("error is not one clear line naming the capability: %q", last)
+				if want := "seccompwatch run: cannot open the kernel's audit stream: --audit.mode=multicast needs CAP_AUDIT_READ (run as root, or with AmbientCapabilities=CAP_AUDIT_READ as deploy/seccompwatch.service does)"; last != want {
+					t.Fatalf("error is not one clear line naming the capability: %q, want %q", last, want)
 				}
 				return
 			}

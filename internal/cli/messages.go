@@ -95,3 +95,16 @@ func unreachable(server string, err error) error {
 
 // plainName sanitizes a user-given name for an error message.
 func plainName(s string) string { return suggest.Sanitize(s, 128) }
+
+// runError words the daemon's most common start-up failure, a missing
+// capability, as one sentence that says what to grant; other errors pass.
+func runError(err error, mode string) error {
+	if !errors.Is(err, auditstream.ErrPermission) {
+		return err
+	}
+	need := "CAP_AUDIT_READ"
+	if mode == auditstream.ModeUnicast {
+		need = "CAP_AUDIT_CONTROL"
+	}
+	return fmt.Errorf("cannot open the kernel's audit stream: --audit.mode=%s needs %s (run as root, or with AmbientCapabilities=%s as deploy/seccompwatch.service does)", mode, need, need)
+}

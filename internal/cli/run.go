@@ -69,13 +69,13 @@ Examples:
 		defer stop()
 		d, err := daemon.New(ctx, cfg, log)
 		if err != nil {
-			return err
+			return runError(err, cfg.AuditMode)
 		}
 		start := time.Now()
 		err = d.Run(ctx)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("stopped", zap.Error(err))
-			return err
+			return runError(err, cfg.AuditMode)
 		}
 		log.Info("stopped", zap.Duration("uptime", time.Since(start)))
 		return nil
