@@ -60,6 +60,9 @@ func TestReplayNotAnAuditLog(t *testing.T) {
 	if _, err := rand.Read(junk); err != nil {
 		t.Fatal(err)
 	}
+	// Not gzip's magic (then it would be a broken .gz), and no newline
+	// at the end, so that the line count below is exact.
+	junk[0], junk[len(junk)-1] = 'x', 'x'
 	for _, args := range [][]string{{"replay", "-"}, {"suggest", "--replay", "-"}} {
 		code, out, errs := run(t, string(junk), append(args, "--systemd.table", "252")...)
 		if code != ExitError || out != "" || !strings.HasSuffix(errs, ": no audit records found in "+strconv.Itoa(bytes.Count(junk, []byte("\n"))+1)+" lines: is this an audit log?\n") {
