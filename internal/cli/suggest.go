@@ -34,7 +34,7 @@ const DefaultListenAddress = "127.0.0.1:9872"
 const serverEnv = "SECCOMPWATCH_SERVER"
 
 func serverFlag(c *kingpin.CmdClause) *string {
-	return c.Flag("server", "URL of a running seccompwatch daemon; $"+serverEnv+" when set.").
+	return c.Flag("server", "URL of a running seccompwatch daemon, or the environment variable:").
 		Default("http://" + DefaultListenAddress).Envar(serverEnv).String()
 }
 
