@@ -64,6 +64,8 @@ var (
 	errBadQuote       = &ParseError{Reason: ReasonBadQuote}
 
 	errAmbiguousSyscall = &ParseError{Reason: ReasonAmbiguous, Field: "syscall"}
+	errAmbiguousComm    = &ParseError{Reason: ReasonAmbiguous, Field: "comm"}
+	errAmbiguousExe     = &ParseError{Reason: ReasonAmbiguous, Field: "exe"}
 )
 
 func duplicateKey(field string) error { return &ParseError{Reason: ReasonDuplicateKey, Field: field} }
@@ -464,7 +466,7 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 			}
 			r.Ses = id
 		case fComm:
-			s, err := decodeUntrusted(val, quoted, interp, in)
+			s, err := decodeUntrusted(val, quoted, interp, in, errAmbiguousComm)
 			if err != nil {
 				return err
 			}
@@ -475,7 +477,7 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 				r.ExeUnknown = true
 				break
 			}
-			s, err := decodeUntrusted(val, quoted, interp, in)
+			s, err := decodeUntrusted(val, quoted, interp, in, errAmbiguousExe)
 			if err != nil {
 				return err
 			}
@@ -699,13 +701,17 @@ func parseID(val []byte, interp bool, field string, in *interner) (ID, error) {
 }
 
 // decodeUntrusted decodes a comm/exe value: quoted values are literal,
-// unquoted ones are hex (kernel) or literal (ausearch -i).
-func decodeUntrusted(val []byte, quoted, interp bool, in *interner) (string, error) {
+// unquoted ones are hex (kernel) or literal (ausearch -i, where one that
+// may hold an escaped control byte is ambiguous).
+func decodeUntrusted(val []byte, quoted, interp bool, in *interner, ambiguous error) (string, error) {
 	if quoted {
 		return in.get(val), nil
 	}
 	if interp {
-		return unescapeTTY(val, in), nil
+		if hasTTYEscape(val) {
+			return "", ambiguous
+		}
+		return in.get(val), nil
 	}
 	if len(val)%2 != 0 {
 		return "", errBadHex
@@ -804,29 +810,18 @@ func trimLeft(b []byte) []byte {
 	return b
 }
 
-// unescapeTTY undoes auparse's tty escaping of interpreted values: control
-// bytes (< 0x20) printed as a backslash and three octal digits.
-func unescapeTTY(val []byte, in *interner) string {
-	esc := false
+// hasTTYEscape reports whether an ausearch -i value holds what auparse's
+// tty escaping prints for a control byte: a backslash and three octal
+// digits (\000 to \037). auparse leaves a backslash itself as it is (3.0.9
+// to 4.2), so the same text may also be the process's own: which one it was
+// is a guess.
+func hasTTYEscape(val []byte) bool {
 	for i := 0; i+3 < len(val); i++ {
 		if val[i] == '\\' && isTTYEscape(val[i+1:i+4]) {
-			esc = true
-			break
+			return true
 		}
 	}
-	if !esc {
-		return in.get(val)
-	}
-	out := make([]byte, 0, len(val))
-	for i := 0; i < len(val); i++ {
-		if val[i] == '\\' && i+3 < len(val) && isTTYEscape(val[i+1:i+4]) {
-			out = append(out, (val[i+1]-'0')<<6|(val[i+2]-'0')<<3|(val[i+3]-'0'))
-			i += 3
-			continue
-		}
-		out = append(out, val[i])
-	}
-	return string(out)
+	return false
 }
 
 // isTTYEscape reports whether d is the octal form of a byte below 0x20.
