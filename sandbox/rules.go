@@ -81,6 +81,9 @@ func parseRules(text string) ([]Rule, error) {
 		if f[6] != "yes" && f[6] != "no" {
 			return nil, fmt.Errorf("sandbox: directives.tsv:%d: benign must be yes or no", i+1)
 		}
+		if strings.Contains(r.Argument, "; ") {
+			return nil, fmt.Errorf("sandbox: directives.tsv:%d: an argument is one clause (reasons are split at \"; \")", i+1)
+		}
 		if r.Directive == "" || len(r.Calls) == 0 || r.Errno == "" || r.Source == "" {
 			return nil, fmt.Errorf("sandbox: directives.tsv:%d: empty column", i+1)
 		}

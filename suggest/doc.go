@@ -29,8 +29,17 @@
 //     has no risky member and adds at most 64 other syscalls; the line says
 //     "adds K syscalls: ...". @system-service, @known and @default are never
 //     proposed.
+//   - Every denial is first judged against the unit's whole sandbox
+//     (sandbox.Judge): a SystemCallFilter= line is proposed only where that
+//     filter denies the call; another directive's denial gets that
+//     directive's change (Line.Lifts, Line.Set), and a call several settings
+//     deny gets a line each, none active until all are lifted. A change that
+//     undoes a deliberate setting (a "~" removal, a Protect*=/Restrict*=
+//     directive, SystemCallArchitectures=) is commented out unless
+//     Options.Allow names it (Line.Needs). With the unit's configuration
+//     unknown nothing is active.
 //   - A syscall the unit's filter already allows is not suggested again
-//     (NoChange, "already allowed now (stale: filter changed since?)"). In a
+//     (NoChange, with the verdict's reason: none, stale, benign). In a
 //     deny-list ("~") filter, a denied name is on the deny-list and
 //     SystemCallFilter=name in a later drop-in removes it: the first
 //     assignment decides the mode, so the same line is right in both modes.
@@ -95,7 +104,8 @@
 //	    "arch_notes": [{
 //	      "arch": string, "systemd_name": string, "directive": string,
 //	      "syscalls": [string], "count": int, "first_seen": time, "last_seen": time,
-//	      "exes": [string], "included": bool, "reason": string
+//	      "exes": [string], "included": bool, "reason": string,
+//	      "verdict": verdict|null
 //	    }],
 //	    "no_change": [line],          // already allowed, noise, not the unit's filter
 //	    "kept": [string],             // directives carried over from the drop-in at path
@@ -119,8 +129,27 @@
 //	  "actions": {string: int},       // e.g. {"errno": 3}
 //	  "risky": bool, "foreign": bool, "observed": bool,
 //	  "included": bool,               // false: rendered commented out
-//	  "reason": string                // "; "-separated verdicts
+//	  "reason": string,               // "; "-separated reasons
+//	  "verdict": verdict|null,        // null: the unit's configuration is unknown
+//	  "lifts": string,                // a directive line: the directive it changes
+//	  "needs": [string]               // the --allow names it needs to be included
 //	}
+//
+// and verdict (sandbox.Verdict) is
+//
+//	{
+//	  "kind": "filter"|"filter-removed"|"architecture"|"directive"|"none"|"stale"|"benign"|"unknown"|"logged",
+//	  "directive": string,            // the (first) denying setting, e.g. "MemoryDenyWriteExecute"
+//	  "source": string,               // where it was set: "FILE:LINE", or "D-Bus property NAME"
+//	  "reason": string,
+//	  "deniers": [denier],            // every setting whose action matches the records
+//	  "also": [denier]                // settings that deny it too once those are lifted, or may (argument)
+//	}
+//
+// with denier {"directive", "setting", "sources": [{"file", "line",
+// "property"}], "action", "errno", "argument" (non-empty: denies only for
+// that argument, which the record does not carry), "benign", "deliberate",
+// "lift" (the assignment that lifts it), "no_lift" (why none is proposed)}.
 //
 // The persisted aggregate (Snapshot, Restore) is a JSON array of
 // UnitAggregate; see the field tags of UnitAggregate and SyscallAggregate.

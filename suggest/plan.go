@@ -101,7 +101,7 @@ func planLines(calls []callPlan, t *syscalls.Table, p *Policy, opts Options) []L
 			}
 			dl := byDirective[d.Directive]
 			if dl == nil {
-				v := c.verdict
+				v := directiveVerdict(c.verdict, d)
 				dl = &dirLine{line: Line{
 					Lifts: d.Directive, Set: d.Lift, Verdict: &v, Groups: []string{},
 					Actions: map[string]uint64{}, Observed: false,
@@ -170,6 +170,27 @@ func planLines(calls []callPlan, t *syscalls.Table, p *Policy, opts Options) []L
 			l.Reason += "; add --allow-risky to include"
 		}
 		out = append(out, l)
+	}
+	return out
+}
+
+// directiveVerdict is a call's verdict as a directive line shows it: that
+// directive first among the deniers, and the kind it gives.
+func directiveVerdict(v sandbox.Verdict, d sandbox.Denier) sandbox.Verdict {
+	out := v
+	out.Deniers = []sandbox.Denier{d}
+	for _, o := range v.Deniers {
+		if o.Directive != d.Directive {
+			out.Deniers = append(out.Deniers, o)
+		}
+	}
+	switch {
+	case d.Directive == "SystemCallArchitectures":
+		out.Kind = sandbox.KindArchitecture
+	case d.Benign:
+		out.Kind = sandbox.KindBenign
+	default:
+		out.Kind = sandbox.KindDirective
 	}
 	return out
 }

@@ -57,6 +57,12 @@ func TestSample(t *testing.T) {
 		{"replay-jsonl", []string{"replay", "--root", root, "--systemd.table", "252", "--output", "jsonl", sample}},
 		{"replay-unit-flag", []string{"replay", "--unit", "demo.service", "--systemd.table", "252", "--output", "jsonl", sample}},
 		{"suggest-dropin", []string{"suggest", "--replay", sample, "--root", root, "--systemd.table", "252"}},
+		// The checklist unit's real records (TestContainerVerdicts, systemd 252).
+		{"suggest-checklist", []string{"suggest", "--replay", "../../testdata/checklist.log", "--root", "../../testdata/checklist-root", "--systemd.table", "252"}},
+		{"suggest-checklist-allow", []string{"suggest", "--replay", "../../testdata/checklist.log", "--root", "../../testdata/checklist-root", "--systemd.table", "252",
+			"--allow", "MemoryDenyWriteExecute", "--allow", "ProtectClock", "--allow-risky"}},
+		{"why-checklist", []string{"why", "--replay", "../../testdata/checklist.log", "--root", "../../testdata/checklist-root", "--systemd.table", "252", "checklist"}},
+		{"why-webapp-socket", []string{"why", "--replay", sample, "--root", root, "--systemd.table", "252", "webapp.service", "socket"}},
 		{"suggest-diff", []string{"suggest", "--replay", sample, "--root", root, "--systemd.table", "252", "--format", "diff"}},
 		{"suggest-json", []string{"suggest", "--replay", sample, "--root", root, "--systemd.table", "252", "--format", "json"}},
 		{"suggest-allow-risky", []string{"suggest", "--replay", sample, "--root", root, "--systemd.table", "252", "--allow-risky"}},

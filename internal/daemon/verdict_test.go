@@ -179,6 +179,12 @@ func TestContainerVerdicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	mu.Unlock()
+	if keep := os.Getenv("SECCOMPWATCH_KEEP_VERDICT_LOG"); keep != "" {
+		// For the README's example (testdata/checklist.log): the records
+		// as the kernel wrote them, and the container's unit files.
+		data, _ := os.ReadFile(logFile)
+		_ = os.WriteFile(keep, data, 0o644)
+	}
 
 	type jsonDenier struct{ Directive, Lift, NoLift string }
 	type jsonLine struct {
