@@ -375,7 +375,7 @@ func decompress(f io.Reader, name string) (io.Reader, error) {
 	if err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("auditstream: read %s: %w", name, err)
+			return nil, fmt.Errorf("auditstream: %w", &fs.PathError{Op: "gunzip", Path: name, Err: err})
 		}
 		return &gzipErr{zr: zr, name: name}, nil
 	}
@@ -391,7 +391,7 @@ type gzipErr struct {
 func (g *gzipErr) Read(p []byte) (int, error) {
 	n, err := g.zr.Read(p)
 	if err != nil && err != io.EOF {
-		err = fmt.Errorf("gunzip %s: %w", g.name, err)
+		err = &fs.PathError{Op: "gunzip", Path: g.name, Err: err}
 	}
 	return n, err
 }

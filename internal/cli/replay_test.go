@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/rand"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,5 +90,29 @@ func TestReplayNamesLongLine(t *testing.T) {
 	want := "skipped -:1: line longer than " + strconv.Itoa(auditstream.MaxLineLength) + " bytes (line_too_long)\n"
 	if code != 0 || strings.Count(out, "\n") != 11 || !strings.HasPrefix(errs, want) || !strings.Contains(errs, "skipped malformed: line_too_long 1") {
 		t.Errorf("exit %d, stderr %q; want it to start %q", code, errs, want)
+	}
+}
+
+// TestReplayBrokenGzip: a truncated or broken .gz is one sentence naming
+// the file, without the reader's package and doubled context.
+func TestReplayBrokenGzip(t *testing.T) {
+	data, err := os.ReadFile(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(data)
+	zw.Close()
+	dir := t.TempDir()
+	for name, content := range map[string][]byte{"trunc.log.gz": gz.Bytes()[:gz.Len()/2], "short.gz": {0x1f, 0x8b, 'x'}} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errs := run(t, "", "replay", "--systemd.table", "252", p)
+		if want := "seccompwatch replay: cannot gunzip " + p + ": unexpected EOF\n"; code != ExitError || !strings.HasSuffix(errs, want) {
+			t.Errorf("%s: exit %d, stderr %q; want it to end %q", name, code, errs, want)
+		}
 	}
 }
