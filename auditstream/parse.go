@@ -417,15 +417,14 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 				i++
 			}
 			val = body[vs:i]
+			if !interp && fi == fCode && seen&(1<<fAUID) != 0 {
+				// the tail's AUID may be quoted or hex-encoded
+				if k := bytes.Index(val, enrichedStart); k > 0 {
+					val, stop, q = val[:k], true, false
+				}
+			}
 			if q && !interp {
-				if fi == fCode && seen&(1<<fAUID) != 0 {
-					if k := bytes.Index(val, enrichedStart); k > 0 {
-						val, stop = val[:k], true
-					}
-				}
-				if bytes.IndexByte(val, '"') >= 0 {
-					return errBadQuote
-				}
+				return errBadQuote
 			}
 		}
 		if fi == fComm {
