@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	libaudit "github.com/elastic/go-libaudit/v2"
 	. "github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
 	"github.com/seccompwatch/seccompwatch/syscalls"
@@ -25,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/seccompwatch/seccompwatch/internal/testutil"
+	"github.com/seccompwatch/seccompwatch/internal/testutil/auditd"
 )
 
 // TestMain lets the test binary act as a denier child (real seccomp
@@ -431,10 +430,6 @@ wait:
 // it and that unicast refuses, naming it.
 func TestBesideAuditd(t *testing.T) {
 	requireRoot(t)
-	path, err := exec.LookPath("auditd")
-	if err != nil {
-		testutil.Unavailable(t, "auditd not installed (apt-get install auditd, without starting it: see scripts/setup.sh)")
-	}
 	before, err := ReadAuditState()
 	if err != nil {
 		t.Fatal(err)
@@ -442,48 +437,15 @@ func TestBesideAuditd(t *testing.T) {
 	if before.PID != 0 && processAlive(before.PID) {
 		testutil.Unavailable(t, fmt.Sprintf("an audit daemon (pid %d) is already registered", before.PID))
 	}
-	dir := t.TempDir()
-	conf := "log_file = " + filepath.Join(dir, "audit.log") + "\nlog_format = ENRICHED\nflush = INCREMENTAL_ASYNC\nfreq = 50\nmax_log_file = 8\nnum_logs = 5\nmax_log_file_action = ROTATE\nspace_left = 75\nspace_left_action = SYSLOG\nadmin_space_left = 50\nadmin_space_left_action = SUSPEND\ndisk_full_action = SUSPEND\ndisk_error_action = SUSPEND\nq_depth = 2000\noverflow_action = SYSLOG\nplugin_dir = " + filepath.Join(dir, "plugins.d") + "\n"
-	if err := os.Mkdir(filepath.Join(dir, "plugins.d"), 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "auditd.conf"), []byte(conf), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(path, "-n", "-s", "nochange", "-c", dir)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(waited) }()
+	a := auditd.Start(t, before)
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(unix.SIGTERM)
-		select {
-		case <-waited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-waited
-		}
-		// Put back what auditd may have left changed, then assert.
-		restoreTo(t, before)
+		a.Stop(t)
 		after, err := ReadAuditState()
 		if err != nil || after != before {
 			t.Errorf("audit state after auditd: %+v (%v), want %+v", after, err, before)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, err := ReadAuditState()
-		if err == nil && st.PID == uint32(cmd.Process.Pid) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("auditd did not register within 10s: state %+v, output %s", st, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cmd := a.Cmd
 	during, _ := ReadAuditState()
 
 	ls := startSource(t, Options{Mode: ModeMulticast}, nil)
@@ -504,61 +466,7 @@ func TestBesideAuditd(t *testing.T) {
 	}
 }
 
-// restoreTo sets enabled, backlog_limit and backlog_wait_time back to st
-// where they differ (what a foreign daemon such as auditd left behind).
-func restoreTo(t *testing.T, st AuditState) {
-	t.Helper()
-	now, err := ReadAuditState()
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	if now == st {
-		return
-	}
-	t.Logf("auditd left state %+v; restoring %+v", now, st)
-	c, err := libaudit.NewAuditClient(nil)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer c.Close()
-	if now.Enabled != st.Enabled {
-		if err := c.SetEnabled(st.Enabled == 1, libaudit.WaitForReply); err != nil {
-			t.Error(err)
-		}
-	}
-	if now.BacklogLimit != st.BacklogLimit {
-		if err := c.SetBacklogLimit(st.BacklogLimit, libaudit.WaitForReply); err != nil {
-			t.Error(err)
-		}
-	}
-	if now.BacklogWaitTime != st.BacklogWaitTime {
-		if err := c.SetBacklogWaitTime(int32(st.BacklogWaitTime), libaudit.WaitForReply); err != nil {
-			t.Error(err)
-		}
-	}
-}
-
 func processAlive(pid uint32) bool {
 	err := unix.Kill(int(pid), 0)
 	return err == nil || errors.Is(err, unix.EPERM)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = append(l.b, p...)
-	return len(p), nil
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.b)
 }

@@ -37,7 +37,7 @@ func (e *AuditPIDTakenError) Error() string {
 	if comm == "" {
 		comm = "?"
 	}
-	return fmt.Sprintf("auditstream: audit pid is held by pid %d (%s); stop that audit daemon or use multicast mode", e.PID, comm)
+	return fmt.Sprintf("audit pid is held by pid %d (%s), another audit daemon; unicast never takes it: stop that daemon or use --audit.mode=multicast", e.PID, comm)
 }
 
 // Is makes errors.Is(err, ErrAuditPIDTaken) true.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/httpapi"
+	"github.com/seccompwatch/seccompwatch/internal/testutil/auditd"
 )
 
 // proc is the daemon run as a process of its own, its log in a file.
@@ -278,4 +279,36 @@ func TestCorruptStateKeptAside(t *testing.T) {
 			p.stop(t)
 		})
 	}
+}
+
+// TestUnicastRefusedBesideAuditd: with a real auditd holding the audit pid,
+// `run --audit.mode=unicast` exits 1 with one line naming the holder, and
+// changes nothing (no kernel setting, no audit-state record).
+func TestUnicastRefusedBesideAuditd(t *testing.T) {
+	before := noAuditDaemon(t)
+	a := auditd.Start(t, before)
+	during, err := auditstream.ReadAuditState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var stderr strings.Builder
+	cmd := command(t, nil, "run", "--audit.mode=unicast", "--audit.backlog-limit=5555", "--web.listen-address=127.0.0.1:0",
+		"--state.dir="+dir, "--dbus.address=none", "--log.level=error", "--log.format=console")
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	last := strings.TrimSpace(stderr.String())
+	last = last[strings.LastIndexByte(last, '\n')+1:]
+	want := "audit pid is held by pid " + strconv.Itoa(a.Cmd.Process.Pid) + " (auditd)"
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.HasPrefix(last, "seccompwatch run: ") || !strings.Contains(last, want) {
+		t.Fatalf("unicast beside auditd: %v; last line %q, want one naming %q\n%s", err, last, want, stderr.String())
+	}
+	if now, err := auditstream.ReadAuditState(); err != nil || now != during {
+		t.Errorf("refused unicast changed the kernel: %+v (%v), want %+v", now, err, during)
+	}
+	if _, err := os.Stat(filepath.Join(dir, auditstream.AuditStateFile)); !os.IsNotExist(err) {
+		t.Errorf("refused unicast left an audit-state record: %v", err)
+	}
+	t.Logf("refusal: %s", last)
 }
