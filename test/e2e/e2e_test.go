@@ -46,6 +46,15 @@ func TestVM(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
+	// internal/units' tests, for the pure cgroup2 scenario.
+	unitsTest := filepath.Join(work, "units.test")
+	build = exec.CommandContext(ctx, "go", "test", "-c", "-trimpath", "-o", unitsTest, "./internal/units")
+	build.Dir = repoRoot
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go test -c ./internal/units: %v\n%s", err, out)
+	}
+
 	scenarios, err := filepath.Glob("scenarios/*.sh")
 	if err != nil || len(scenarios) == 0 {
 		t.Fatalf("no scenarios: %v", err)
@@ -59,6 +68,7 @@ func TestVM(t *testing.T) {
 		Files: map[string]string{
 			"lib.sh":           "lib.sh",
 			"bin/seccompwatch": bin,
+			"bin/units.test":   unitsTest,
 		},
 	})
 	t.Logf("vm: boot, %d scenarios, poweroff: %s (guest: %s)", len(scenarios), time.Since(boot).Round(time.Millisecond), rep.BootTime)
