@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"syscall"
 	"testing"
 	"time"
@@ -97,9 +99,26 @@ func TestNewDenialLogged(t *testing.T) {
 			break
 		}
 	}
+	// On a busy host (more than 10 new pairs a second of other units),
+	// the logger's sampler may drop a line: that is the rate limit, and
+	// it is counted.
+	sampled := ""
+	if resp, err := http.Get("http://127.0.0.1:" + port + "/metrics"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if m := regexp.MustCompile(`(?m)^seccompwatch_log_lines_sampled_out_total (\S+)$`).FindStringSubmatch(string(b)); m != nil {
+			sampled = m[1]
+		}
+	}
 	stop()
-	if got := count(); got["getcpu"] != 1 || got["sched_getattr"] != 1 || len(got) != 2 {
-		b, _ := os.ReadFile(logf)
-		t.Errorf("new-denial lines per syscall = %v, want getcpu 1, sched_getattr 1\n%s", got, b)
+	got := count()
+	for _, sc := range []string{"getcpu", "sched_getattr"} {
+		if n := got[sc]; n > 1 || n == 0 && (sampled == "0" || sampled == "") {
+			b, _ := os.ReadFile(logf)
+			t.Errorf("%d new-denial lines for %s (log lines sampled out: %s), want 1\n%s", n, sc, sampled, b)
+		}
+	}
+	if len(got) > 2 {
+		t.Errorf("new-denial lines for other syscalls of the unit: %v", got)
 	}
 }
