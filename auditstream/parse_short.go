@@ -35,8 +35,8 @@ var seccompMsg = []byte(": SECCOMP ")
 // parseJournalShort decodes such a line; anything else is not a record.
 func (p *Parser) parseJournalShort(line []byte) (Record, bool, error) {
 	if hasPrefix(line, "audit") { // no time, no host: "audit[123]: SECCOMP ..."
-		if r, ok, err, done := p.journalAuditAt(line, 0, len("audit")); done {
-			return r, ok, err
+		if typ, body, ok := journalShortMessage(line[len("audit"):]); ok {
+			return p.journalAudit(nil, typ, body)
 		}
 	}
 	off := 0
@@ -47,8 +47,8 @@ func (p *Parser) parseJournalShort(line []byte) (Record, bool, error) {
 		}
 		i += off
 		off = i + len(journalAudit)
-		if r, ok, err, done := p.journalAuditAt(line, i, off); done {
-			return r, ok, err
+		if typ, body, ok := journalShortMessage(line[off:]); ok {
+			return p.journalAudit(line[:i], typ, body)
 		}
 	}
 	if hasPrefix(line, "SECCOMP ") && startsWithKey(line[len("SECCOMP "):]) {
@@ -62,27 +62,22 @@ func (p *Parser) parseJournalShort(line []byte) (Record, bool, error) {
 	return p.parseTaggedSeccomp(line)
 }
 
-// journalAuditAt decodes the line if what follows line[:end] (" audit" at
-// i) is a journal audit message; done is false if it is not one.
-func (p *Parser) journalAuditAt(line []byte, i, end int) (r Record, ok bool, err error, done bool) {
-	typ, body, isMsg := journalShortMessage(line[end:])
-	if !isMsg {
-		return Record{}, false, nil, false
-	}
+// journalAudit decodes a journal audit message of type typ; prefix is what
+// came before " audit" (its time, if dated).
+func (p *Parser) journalAudit(prefix, typ, body []byte) (Record, bool, error) {
 	if string(typ) != "SECCOMP" {
 		p.countType(typ)
-		return Record{}, false, nil, true
+		return Record{}, false, nil
 	}
 	p.types.inc(seccomp)
-	if t, ok := journalShortTime(line[:i]); ok {
+	var r Record
+	if t, ok := journalShortTime(prefix); ok {
 		r.Time = t
 	}
 	if err := parseFields(&r, body, false, &p.in); err != nil {
-		r, ok, err = p.fail(err)
-		return r, ok, err, true
+		return p.fail(err)
 	}
-	r, ok, err = p.ok(r)
-	return r, ok, err, true
+	return p.ok(r)
 }
 
 // parseTaggedSeccomp decodes "PREFIX TAG: SECCOMP key=..." where TAG (or
