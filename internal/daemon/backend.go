@@ -72,9 +72,7 @@ func (d *Daemon) Health() httpapi.Health {
 		attr.Detail = "eBPF unavailable, reading /proc at record time: " + reason
 	}
 	h.Checks["attribution"] = attr
-	if p := d.dbusState.Load(); p != nil {
-		h.Checks["dbus"] = httpapi.Check{OK: true, Status: *p}
-	}
+	h.Checks["dbus"] = d.dbusCheck()
 	if d.cfg.StateDir != "" {
 		c := httpapi.Check{OK: true, Status: "ok"}
 		if p := d.stateErr.Load(); p != nil {

@@ -109,7 +109,7 @@ type Daemon struct {
 	vis      *visibility // what hides denials on this host (visibility.go)
 
 	addr      atomic.Pointer[string]
-	dbusState atomic.Pointer[string]
+	dbusState atomic.Pointer[httpapi.Check] // nil with --dbus.address=none
 	stateErr  atomic.Pointer[string]
 	// stateWriteErrors counts failed saves (seccompwatch_state_write_errors_total).
 	stateWriteErrors atomic.Uint64
@@ -123,6 +123,10 @@ type Daemon struct {
 	// riskCache holds suggest.Risk per syscall name for the table in use;
 	// only the read loop touches it.
 	riskCache map[string]bool
+
+	// runDone is Run's context's Done channel (set before the source
+	// starts): the stall-on-record failpoint blocks on it.
+	runDone <-chan struct{}
 
 	// Liveness: the read loop stamps busySince while it handles a record.
 	busySince  atomic.Int64 // unix nanos; 0 when idle
@@ -215,21 +219,22 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 func (d *Daemon) unitProviders(ctx context.Context) unitprops.Provider {
 	files := newPropsCache(d.files, propsTTL)
 	if d.cfg.DBusAddress == "none" {
-		d.setDBusState("disabled (--dbus.address=none): unit files only")
 		return files
 	}
 	bus := unitprops.NewDBus(unitprops.DBusOptions{Address: d.cfg.DBusAddress, Table: d.table, Logger: d.log.Named("dbus")})
 	d.bus = bus
 	// Probe once so that the operator learns at start-up whether unit
-	// properties come from systemd; the provider reconnects by itself.
+	// properties come from systemd; the provider reconnects by itself,
+	// and /healthz says how it stands.
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	_, err := bus.Props(pctx, "-.slice")
 	cancel()
 	if errors.Is(err, unitprops.ErrNoDBus) {
-		d.log.Warn("no systemd on D-Bus: unit properties come from unit files until it appears", zap.String("address", bus.Address()), zap.Error(err))
-		d.setDBusState("unavailable (unit files used): " + err.Error())
+		d.log.Warn("no systemd on D-Bus: unit properties come from unit files until it answers",
+			zap.String("address", bus.Address()), zap.Error(err), zap.String("why", dbusWhy(err, os.Getuid())), zap.String("cost", noDBusCost))
+		d.setDBus(err)
 	} else {
-		d.setDBusState("connected to " + bus.Address())
+		d.setDBus(nil)
 	}
 	return unitprops.Chain{bus, files}
 }
@@ -241,8 +246,6 @@ func (d *Daemon) Addr() string {
 	}
 	return ""
 }
-
-func (d *Daemon) setDBusState(s string) { d.dbusState.Store(&s) }
 
 // closeBus closes the D-Bus connections (and their signal watcher).
 func (d *Daemon) closeBus() {
@@ -328,6 +331,12 @@ func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 	d.busySince.Store(time.Now().UnixNano())
 	defer d.busySince.Store(0)
 	guard.Failpoint("panic-on-record")
+	if guard.FailpointSet("stall-on-record") {
+		// The pipeline stops making progress (as a hung look-up would):
+		// the watchdog pings stop and systemd restarts the service.
+		<-d.runDone
+		return
+	}
 
 	ev := pipeline.Enrich(rec, d.table)
 	d.attribute(&ev, &rec)
@@ -396,6 +405,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.log.Info("listening", zap.String("address", addr))
 
 	g, gctx := errgroup.WithContext(ctx)
+	d.runDone = gctx.Done()
 	g.Go(guarded(func() error {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -518,17 +528,17 @@ func (d *Daemon) dbusLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		d.setDBus(err)
 		switch {
 		case err == nil:
-			d.setDBusState("connected to " + d.bus.Address())
 			if !up {
 				d.log.Info("D-Bus back: unit properties come from systemd again", zap.String("address", d.bus.Address()))
 			}
 			up = true
 		default:
-			d.setDBusState("unavailable (unit files used): " + err.Error())
 			if up {
-				d.log.Warn("D-Bus unavailable: unit properties come from unit files until it is back", zap.String("address", d.bus.Address()), zap.Error(err))
+				d.log.Warn("D-Bus unavailable: unit properties come from unit files until it is back", zap.String("address", d.bus.Address()),
+					zap.Error(err), zap.String("why", dbusWhy(err, os.Getuid())), zap.String("cost", noDBusCost))
 			}
 			up = false
 		}

@@ -82,3 +82,8 @@ func Failpoint(name string) {
 		panic("failpoint " + name)
 	}
 }
+
+// FailpointSet reports whether $SECCOMPWATCH_FAILPOINT equals name, for a
+// failpoint that does something else than panic (e.g. "stall-on-record",
+// which blocks the pipeline so that the watchdog fires).
+func FailpointSet(name string) bool { return failpoint != "" && failpoint == name }

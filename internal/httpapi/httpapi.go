@@ -332,7 +332,7 @@ var indexTmpl = template.Must(template.New("index").Funcs(template.FuncMap{
 <h1>seccompwatch {{.Version}}</h1>
 <p>Health: {{if .Health.Healthy}}<b>ok</b>{{else}}<b style="color:#b00">unhealthy</b>{{end}}
 {{range $name, $c := .Health.Checks}} · {{$name}}: {{$c.Status}}{{end}}</p>
-<p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/api/v1/denials">/api/v1/denials</a> · <a href="/api/v1/suggestions">/api/v1/suggestions</a></p>
+{{range $name, $c := .Health.Checks}}{{if not $c.OK}}<p style="color:#b00">{{$name}}: {{$c.Status}}. {{$c.Detail}}</p>{{end}}{{end}}<p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/api/v1/denials">/api/v1/denials</a> · <a href="/api/v1/suggestions">/api/v1/suggestions</a></p>
 <h2>Suggestions</h2>
 {{if .Suggestions}}<table><tr><th>unit</th><th>machine</th><th>syscalls added</th><th>held back</th><th>verdicts</th><th>drop-in</th></tr>
 {{range .Suggestions}}<tr><td>{{.Unit}}</td><td>{{.Machine}}</td><td>{{len .Added}}</td><td>{{heldBack .}}</td><td>{{verdicts .}}</td>

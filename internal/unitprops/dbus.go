@@ -244,7 +244,7 @@ func (d *DBus) client(ctx context.Context) (*sdbus.Conn, *dbus.Conn, uint64, err
 		if now := d.now(); now.Before(d.nextDial) {
 			err := d.lastErr
 			d.mu.Unlock()
-			return nil, nil, 0, fmt.Errorf("%w: %s (retry in %s): %v", ErrNoDBus, d.address,
+			return nil, nil, 0, fmt.Errorf("%w: %s (retry in %s): %w", ErrNoDBus, d.address,
 				d.nextDial.Sub(now).Round(time.Millisecond), err)
 		}
 		w := make(chan struct{})
@@ -323,12 +323,12 @@ func (d *DBus) dial() (*sdbus.Conn, *dbus.Conn, error) {
 	}
 	conn, err := sdbus.NewConnection(d.dialOne)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: connect %s: %v", ErrNoDBus, d.address, err)
+		return nil, nil, fmt.Errorf("%w: connect %s: %w", ErrNoDBus, d.address, err)
 	}
 	sig, err := d.dialOne()
 	if err != nil {
 		conn.Close()
-		return nil, nil, fmt.Errorf("%w: connect %s: %v", ErrNoDBus, d.address, err)
+		return nil, nil, fmt.Errorf("%w: connect %s: %w", ErrNoDBus, d.address, err)
 	}
 	ch := make(chan *dbus.Signal, 256)
 	sig.Signal(ch)
@@ -354,6 +354,18 @@ func (d *DBus) dial() (*sdbus.Conn, *dbus.Conn, error) {
 	return conn, sig, nil
 }
 
+// HelloError is a failed Hello call (see ErrHelloRefused); Err is what the
+// connection reported.
+type HelloError struct{ Err error }
+
+func (e *HelloError) Error() string { return "hello: " + e.Err.Error() }
+
+// Unwrap returns the connection's error.
+func (e *HelloError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrHelloRefused) true.
+func (e *HelloError) Is(target error) bool { return target == ErrHelloRefused }
+
 // dialOne opens one authenticated connection (EXTERNAL as our uid, then
 // Hello), tied to the provider's lifetime.
 func (d *DBus) dialOne() (*dbus.Conn, error) {
@@ -367,7 +379,7 @@ func (d *DBus) dialOne() (*dbus.Conn, error) {
 	}
 	if err := c.Hello(); err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("hello: %w", err)
+		return nil, &HelloError{Err: err}
 	}
 	return c, nil
 }

@@ -25,6 +25,12 @@ var (
 	// socket, no systemd on the bus, or the connection went away). Callers
 	// log it once and fall back to unit files.
 	ErrNoDBus = errors.New("unitprops: no systemd on D-Bus")
+	// ErrHelloRefused means the bus accepted the authentication but then
+	// failed the Hello call, typically by closing the connection ("write:
+	// broken pipe"): dbus-daemon does that when it cannot resolve the
+	// peer's uid to a user, e.g. a DynamicUser= uid on a host without
+	// libnss-systemd.
+	ErrHelloRefused = errors.New("unitprops: the bus refused the connection at Hello")
 )
 
 // Props is a unit's seccomp-relevant configuration, as one source sees it.
