@@ -66,9 +66,10 @@ func TestVM(t *testing.T) {
 		Scenarios:       scenarios,
 		ScenarioTimeout: 3 * time.Minute,
 		Files: map[string]string{
-			"lib.sh":           "lib.sh",
-			"bin/seccompwatch": bin,
-			"bin/units.test":   unitsTest,
+			"lib.sh":               "lib.sh",
+			"bin/seccompwatch":     bin,
+			"bin/units.test":       unitsTest,
+			"seccompwatch.service": filepath.Join(repoRoot, "deploy", "seccompwatch.service"),
 		},
 	})
 	t.Logf("vm: boot, %d scenarios, poweroff: %s (guest: %s)", len(scenarios), time.Since(boot).Round(time.Millisecond), rep.BootTime)
