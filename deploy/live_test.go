@@ -155,36 +155,58 @@ func httpGet(u string) (int, string, error) {
 // daemon is a running `seccompwatch run`.
 type daemon struct {
 	*proc
-	addr string // host:port
+	addr   string // host:port
+	base   string // http:// or https:// and addr
+	web    *webAuth
+	client *http.Client
 }
 
 // startDaemon runs the program (this test binary as main) as the daemon and
-// waits until /healthz says the audit stream is subscribed.
-func startDaemon(t *testing.T, stateDir, unitsRoot string) *daemon {
+// waits until /healthz says the audit stream is subscribed. With web, it
+// serves TLS and asks for basic auth (--web.config.file).
+func startDaemon(t *testing.T, stateDir, unitsRoot string, web *webAuth) *daemon {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	cmd := exec.Command(self, "-test.run=^$", "run", "--web.listen-address="+addr,
-		"--state.dir="+stateDir, "--units.root="+unitsRoot, "--dbus.address=none",
-		"--systemd.table=252", "--log.format=json", "--log.level=info")
+	args := []string{"-test.run=^$", "run", "--web.listen-address=" + addr,
+		"--state.dir=" + stateDir, "--units.root=" + unitsRoot, "--dbus.address=none",
+		"--systemd.table=252", "--log.format=json", "--log.level=info"}
+	d := &daemon{addr: addr, base: "http://" + addr, web: web, client: &http.Client{Timeout: 5 * time.Second}}
+	if web != nil {
+		args = append(args, "--web.config.file="+web.configFile)
+		d.base = "https://" + addr
+		d.client = web.client(t, web.user, web.password)
+	}
+	cmd := exec.Command(self, args...)
 	cmd.Env = append(os.Environ(), "SECCOMPWATCH_AS_MAIN=1")
-	d := &daemon{proc: startProc(t, "seccompwatch", cmd), addr: addr}
+	d.proc = startProc(t, "seccompwatch", cmd)
 	waitFor(t, 20*time.Second, "seccompwatch healthy", func() (bool, string) {
 		if d.exited() {
 			t.Fatalf("seccompwatch exited: %v\n%s", d.err, d.output())
 		}
-		code, body, err := httpGet("http://" + addr + "/healthz")
+		code, body, err := d.get("/healthz")
 		return err == nil && code == http.StatusOK, fmt.Sprint(code, err, body)
 	})
 	return d
 }
 
+// get fetches path from the daemon (with its TLS and basic auth, if any).
+func (d *daemon) get(path string) (int, string, error) {
+	resp, err := d.client.Get(d.base + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
 func (d *daemon) metrics(t *testing.T) string {
 	t.Helper()
-	code, body, err := httpGet("http://" + d.addr + "/metrics")
+	code, body, err := d.get("/metrics")
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("scrape: %d %v", code, err)
 	}
@@ -198,9 +220,10 @@ type prometheus struct {
 }
 
 // startPrometheus starts Debian's prometheus with a temporary config that
-// scrapes target every second (job "seccompwatch", as the rules expect) and
-// loads the shipped rules, and waits until it is ready.
-func startPrometheus(t *testing.T, target string) *prometheus {
+// scrapes target every second (job "seccompwatch", as the rules expect;
+// over TLS with basic auth when web is set) and loads the shipped rules,
+// and waits until it is ready.
+func startPrometheus(t *testing.T, target string, web *webAuth) *prometheus {
 	t.Helper()
 	dir := t.TempDir()
 	var rules []string
@@ -221,6 +244,15 @@ scrape_configs:
     static_configs:
       - targets: [%q]
 `, strings.Join(rules, ", "), target)
+	if web != nil {
+		config += fmt.Sprintf(`    scheme: https
+    tls_config:
+      ca_file: %q
+    basic_auth:
+      username: %q
+      password_file: %q
+`, web.caFile, web.user, web.passwordFile)
+	}
 	cfg := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -392,6 +424,8 @@ type liveEnv struct {
 	// fresh is the unit denied while Prometheus watched; restarted the
 	// one denied two hours "before" the daemon restarted.
 	fresh, restarted string
+	// web is the second daemon's TLS and basic auth (--web.config.file).
+	web *webAuth
 }
 
 // startLive makes the environment:
@@ -399,8 +433,8 @@ type liveEnv struct {
 //  1. a daemon sees a denial of unit restarted and is stopped (its state
 //     file saved); the state is moved two hours back;
 //  2. a second daemon starts from that state (restarted's last-denial and
-//     foreign-binary gauges are back, its counters are not), and
-//     Prometheus scrapes it;
+//     foreign-binary gauges are back, its counters are not), serving TLS
+//     with basic auth (--web.config.file), and Prometheus scrapes it so;
 //  3. unit fresh is denied getcpu (kill_process, three
 //     processes), swapoff (kill_process, risky, twice) and getcpu again
 //     (errno with the log flag, six calls over three seconds), spread
@@ -437,7 +471,7 @@ func startLive(t *testing.T) *liveEnv {
 		}
 	}
 
-	d1 := startDaemon(t, stateDir, unitsRoot)
+	d1 := startDaemon(t, stateDir, unitsRoot, nil)
 	deny(t, denier.Spec{Syscall: "getcpu", Action: "kill_process", Cgroups: restartedCG})
 	want := fmt.Sprintf(`seccompwatch_denials_total{action="kill_process",arch="x86_64",machine="",risky="false",syscall="getcpu",unit=%q} 1`, env.restarted)
 	waitFor(t, 10*time.Second, "first daemon counts the denial", func() (bool, string) {
@@ -449,8 +483,9 @@ func startLive(t *testing.T) *liveEnv {
 	}
 	shiftState(t, filepath.Join(stateDir, "denials.json"), 2*time.Hour)
 
-	env.daemon = startDaemon(t, stateDir, unitsRoot)
-	env.prom = startPrometheus(t, env.daemon.addr)
+	env.web = newWebAuth(t)
+	env.daemon = startDaemon(t, stateDir, unitsRoot, env.web)
+	env.prom = startPrometheus(t, env.daemon.addr, env.web)
 	waitFor(t, 20*time.Second, "prometheus scrapes seccompwatch", func() (bool, string) {
 		res, err := env.prom.tryQuery(fmt.Sprintf(`up{job="seccompwatch"} == 1 and on (instance) seccompwatch_last_denial_timestamp_seconds{unit=%q}`, env.restarted))
 		return err == nil && len(res) == 1, fmt.Sprint(res, err)
@@ -489,6 +524,7 @@ func TestPrometheus(t *testing.T) {
 	t.Run("promtool check metrics", env.testCheckMetrics)
 	t.Run("visibility", env.testVisibility)
 	t.Run("dashboard", env.testDashboard)
+	t.Run("web config", env.testWebConfig)
 }
 
 // The denials arrive in Prometheus with the labels the rules and the
@@ -557,7 +593,7 @@ func (env *liveEnv) testAlerts(t *testing.T) {
 		if len(seen) == len(want) {
 			return true, ""
 		}
-		_, sug, _ := httpGet("http://" + env.daemon.addr + "/api/v1/suggestions/" + env.fresh)
+		_, sug, _ := env.daemon.get("/api/v1/suggestions/" + env.fresh)
 		return false, fmt.Sprintf("%+v\n%s\n%s", ours, sug, grepLines(env.daemon.metrics(t), "foreign"))
 	})
 	for _, a := range ours {
@@ -619,7 +655,7 @@ func (env *liveEnv) testVisibility(t *testing.T) {
 	if len(res) != 1 || res[0].value() != 0 {
 		t.Errorf("kernel_audit_disabled = %v (the daemon reads audit records: audit is on)", res)
 	}
-	_, body, err := httpGet("http://" + env.daemon.addr + "/healthz")
+	_, body, err := env.daemon.get("/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}

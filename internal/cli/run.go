@@ -36,6 +36,7 @@ Examples:
   curl -s localhost:9872/metrics | grep seccompwatch_denials_total`)
 	var cfg daemon.Config
 	c.Flag("web.listen-address", "Address of the HTTP server (metrics, API). Localhost only by default.").Default(DefaultListenAddress).StringVar(&cfg.ListenAddress)
+	c.Flag("web.config.file", "exporter-toolkit web configuration file that enables TLS and/or basic auth, as for node_exporter (see the README, \"Exposing the port\"). Re-read on every connection.").PlaceHolder("FILE").StringVar(&cfg.WebConfigFile)
 	c.Flag("web.enable-loglevel-change", "Let PUT /debug/loglevel change the log level (GET always reads it). Off: any local user can reach the listener, and a level of fatal would hide the daemon's warnings.").BoolVar(&cfg.LoglevelChange)
 	c.Flag("audit.mode", "multicast (passive, read-only) or unicast (become the audit daemon).").Default(auditstream.ModeMulticast).EnumVar(&cfg.AuditMode, auditstream.ModeMulticast, auditstream.ModeUnicast)
 	c.Flag("audit.rcvbuf-bytes", "Netlink receive buffer to ask for (SO_RCVBUFFORCE with CAP_NET_ADMIN, else capped at net.core.rmem_max).").Default("67108864").IntVar(&cfg.RcvBufBytes)

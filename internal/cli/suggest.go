@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 
@@ -32,11 +31,6 @@ const DefaultListenAddress = "127.0.0.1:9872"
 
 // serverEnv is the environment variable that --server defaults to.
 const serverEnv = "SECCOMPWATCH_SERVER"
-
-func serverFlag(c *kingpin.CmdClause) *string {
-	return c.Flag("server", "URL of a running seccompwatch daemon, or the environment variable:").
-		Default("http://" + DefaultListenAddress).Envar(serverEnv).String()
-}
 
 func registerSuggest(app *kingpin.Application, e *env, cmds map[string]func() error) {
 	c := app.Command("suggest", `Propose SystemCallFilter= drop-ins for the denied units.
@@ -219,9 +213,6 @@ func writeOutDir(e *env, results []pipeline.Result, dir string) error {
 	return nil
 }
 
-// httpClient is the client used to read a running daemon.
-var httpClient = &http.Client{Timeout: 15 * time.Second}
-
 // allowFlag is --allow NAME, repeatable.
 func allowFlag(c *kingpin.CmdClause) *[]string {
 	return c.Flag("allow", "Opt in to undoing one deliberate setting: a syscall (a ~ removal of it) or a directive (MemoryDenyWriteExecute, SystemCallArchitectures, ...). Repeatable.").PlaceHolder("NAME").Strings()
@@ -243,7 +234,7 @@ func allowSet(names []string) (map[string]bool, error) {
 	return m, nil
 }
 
-func suggestFromServer(e *env, server, unit, machine, format string, allowRisky bool, granularity string, allowed map[string]bool) error {
+func suggestFromServer(e *env, server daemonServer, unit, machine, format string, allowRisky bool, granularity string, allowed map[string]bool) error {
 	q := url.Values{"format": {format}, "granularity": {granularity}}
 	for n := range allowed {
 		q.Add("allow", n)
@@ -271,23 +262,27 @@ func suggestFromServer(e *env, server, unit, machine, format string, allowRisky 
 		if machine != "" {
 			where = " in machine " + plainName(machine)
 		}
-		return fmt.Errorf("the daemon at %s has recorded no denials of %s%s", server, plainName(unit), where)
+		return fmt.Errorf("the daemon at %s has recorded no denials of %s%s", server.URL, plainName(unit), where)
 	}
 	return err
 }
 
 // getTo copies a daemon's response for path to w; a non-2xx status is an
 // error with the daemon's message.
-func getTo(w io.Writer, server, path string, q url.Values) error {
-	u, err := url.Parse(server)
+func getTo(w io.Writer, server daemonServer, path string, q url.Values) error {
+	u, err := url.Parse(server.URL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return usagef("--server: %q is not a URL such as http://%s", plainName(server), DefaultListenAddress)
+		return usagef("--server: %q is not a URL such as http://%s", plainName(server.URL), DefaultListenAddress)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	u.RawQuery = q.Encode()
-	resp, err := httpClient.Get(u.String())
+	client, err := server.client()
 	if err != nil {
-		return unreachable(server, err)
+		return err
+	}
+	resp, err := client.Get(u.String())
+	if err != nil {
+		return unreachable(server.URL, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -297,7 +292,7 @@ func getTo(w io.Writer, server, path string, q url.Values) error {
 		if json.Unmarshal(body, &doc) == nil && doc.Error != "" {
 			msg = doc.Error
 		}
-		return &daemonError{server: server, status: resp.StatusCode, msg: sanitizeLine(msg)}
+		return &daemonError{server: server.URL, status: resp.StatusCode, msg: sanitizeLine(msg)}
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err

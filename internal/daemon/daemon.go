@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/exporter-toolkit/web"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -74,6 +75,9 @@ type Config struct {
 	UnitsRoot       string // root of the unit files read when D-Bus is absent
 	DisableBPF      bool
 	SaveInterval    time.Duration
+	// WebConfigFile is exporter-toolkit's web configuration (TLS, basic
+	// auth) for the HTTP server; "" serves plain HTTP (web.go).
+	WebConfigFile string
 }
 
 // stateFile is the name of the persisted aggregation under StateDir.
@@ -141,6 +145,9 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 		riskCache: map[string]bool{}}
 	if d.cfg.SaveInterval <= 0 {
 		d.cfg.SaveInterval = time.Minute
+	}
+	if err := web.Validate(cfg.WebConfigFile); err != nil {
+		return nil, fmt.Errorf("--web.config.file: %w", err)
 	}
 	t, err := syscalls.Select(ctx, cfg.SystemdTable)
 	if err != nil {
@@ -407,7 +414,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	g, gctx := errgroup.WithContext(ctx)
 	d.runDone = gctx.Done()
 	g.Go(guarded(func() error {
-		err := srv.Serve(ln)
+		err := d.serve(srv, ln)
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}

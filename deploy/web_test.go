@@ -1,0 +1,179 @@
+package deploy
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/seccompwatch/seccompwatch/internal/cli"
+)
+
+// webAuth is a --web.config.file for the daemon: a self-signed certificate
+// for 127.0.0.1 (its own CA) and one basic-auth user, as an operator
+// exposing the port would write it (README, "Exposing the port").
+type webAuth struct {
+	dir, configFile, caFile string
+	user, password          string
+	passwordFile            string
+}
+
+func newWebAuth(t *testing.T) *webAuth {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "seccompwatch test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := make([]byte, 16)
+	if _, err := rand.Read(pw); err != nil {
+		t.Fatal(err)
+	}
+	w := &webAuth{dir: dir, user: "prometheus", password: hex.EncodeToString(pw)}
+	hash, err := bcrypt.GenerateFromPassword([]byte(w.password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, data []byte, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	w.caFile = write("tls.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	write("tls.key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	w.passwordFile = write("password", []byte(w.password+"\n"), 0o600)
+	// Paths relative to the config file's directory, as with LoadCredential=
+	// (every file in the credentials directory).
+	w.configFile = write("web-config.yml", []byte("tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\nbasic_auth_users:\n  "+
+		w.user+": "+string(hash)+"\n"), 0o600)
+	return w
+}
+
+// client returns an HTTPS client that trusts the test's certificate and
+// sends user and password (none when user is "").
+func (w *webAuth) client(t *testing.T, user, password string) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(w.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("test CA not parsed")
+	}
+	var rt http.RoundTripper = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	if user != "" {
+		rt = basicAuth{rt, user, password}
+	}
+	// An unknown user is checked against exporter-toolkit's fixed bcrypt
+	// hash of cost 10: seconds under the race detector.
+	return &http.Client{Timeout: 60 * time.Second, Transport: rt}
+}
+
+type basicAuth struct {
+	next           http.RoundTripper
+	user, password string
+}
+
+func (b basicAuth) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.SetBasicAuth(b.user, b.password)
+	return b.next.RoundTrip(r)
+}
+
+// The daemon behind --web.config.file: Prometheus scraped it over TLS with
+// basic auth all along (every other subtest's data came so); here, what is
+// refused, and the CLI clients' matching options.
+func (env *liveEnv) testWebConfig(t *testing.T) {
+	d, w := env.daemon, env.web
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+		url    string
+		want   int
+	}{
+		{"plain HTTP", &http.Client{Timeout: 5 * time.Second}, "http://" + d.addr + "/metrics", http.StatusBadRequest},
+		{"no credentials", w.client(t, "", ""), d.base + "/metrics", http.StatusUnauthorized},
+		{"wrong password", w.client(t, w.user, w.password+"x"), d.base + "/metrics", http.StatusUnauthorized},
+		{"unknown user", w.client(t, "admin", w.password), d.base + "/healthz", http.StatusUnauthorized},
+		{"credentials", w.client(t, w.user, w.password), d.base + "/healthz", http.StatusOK},
+	} {
+		resp, err := tc.client.Get(tc.url)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: HTTP %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+	// A client that does not trust the certificate refuses it.
+	if resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(d.base + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Error("an unknown certificate was accepted")
+	}
+
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := cli.Main(args, strings.NewReader(""), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	base := []string{"denials", "--server", d.base, "--unit", env.fresh, "--output", "jsonl"}
+	code, out, errs := run(append(base, "--tls.ca-file", w.caFile, "--basic-auth.username", w.user, "--basic-auth.password-file", w.passwordFile)...)
+	if code != 0 || !strings.Contains(out, `"syscall":"swapoff"`) {
+		t.Errorf("denials with TLS and basic auth: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, errs = run("suggest", env.fresh, "--server", d.base, "--tls.ca-file", w.caFile, "--basic-auth.username", w.user, "--basic-auth.password-file", w.passwordFile)
+	if code != 0 || !strings.Contains(out, env.fresh) {
+		t.Errorf("suggest with TLS and basic auth: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, _, errs = run(append(base, "--tls.ca-file", w.caFile)...)
+	if code != 1 || !strings.Contains(errs, "HTTP 401") {
+		t.Errorf("denials without basic auth: exit %d, stderr %q; want 1 and the daemon's 401", code, errs)
+	}
+	code, _, errs = run(append(base, "--basic-auth.username", w.user, "--basic-auth.password-file", w.passwordFile)...)
+	if code != 1 || !strings.Contains(errs, "certificate") {
+		t.Errorf("denials without the CA: exit %d, stderr %q; want 1 and a certificate error", code, errs)
+	}
+	code, _, errs = run(append(base, "--tls.ca-file", w.caFile, "--basic-auth.username", w.user)...)
+	if code != 2 {
+		t.Errorf("--basic-auth.username without a password file: exit %d, stderr %q; want a usage error", code, errs)
+	}
+}
