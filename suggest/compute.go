@@ -66,6 +66,16 @@ type Policy struct {
 	Sandbox *sandbox.Sandbox
 }
 
+// JudgeCall judges one call of a unit against its policy (nil: unknown),
+// as Compute does for each of the unit's aggregates.
+func JudgeCall(p *Policy, t *syscalls.Table, c sandbox.Call) sandbox.Verdict {
+	known := p != nil && p.Known
+	if p != nil && p.Sandbox != nil && !p.Sandbox.Known {
+		known = false
+	}
+	return sandbox.Judge(sandboxOf(p, known, t), t, c)
+}
+
 // sandboxOf returns the sandbox a verdict is judged against.
 func sandboxOf(p *Policy, known bool, t *syscalls.Table) *sandbox.Sandbox {
 	if !known {

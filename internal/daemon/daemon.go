@@ -101,6 +101,7 @@ type Daemon struct {
 	props    unitprops.Provider // D-Bus, then unit files
 	bus      *unitprops.DBus    // nil with --dbus.address=none; closed when Run ends
 	machines *machineProps      // containers' own systemd; closed when Run ends
+	verdicts *verdicts          // live verdicts for the event stream
 	source   *auditstream.Source
 	attr     *units.Attributor
 	exes     atomic.Pointer[exeIndex]
@@ -191,6 +192,7 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 	d.vis.check(ctx, true)
 	d.machines = newMachineProps(d.table, d.log.Named("machines"))
 	d.props = withMachines{Provider: d.unitProviders(ctx), m: d.machines}
+	d.verdicts = newVerdicts(d, max(cfg.MaxSeries, 1024))
 	d.refreshExeIndex(ctx)
 	d.agg = suggest.NewAggregator(suggest.Limits{MaxUnits: cfg.MaxUnits})
 	d.restoreState()
@@ -362,6 +364,7 @@ func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 			zap.String("syscall", ev.SyscallName), zap.String("arch", ev.ArchLabel()), zap.String("action", ev.Action.String()),
 			zap.String("exe", suggest.Sanitize(ev.Exe, 256)), zap.Bool("risky", risky))
 	}
+	ev.Verdict = d.verdicts.lookup(&ev)
 	d.recent.add(ev)
 	if d.events != nil {
 		d.events.Write(&ev)
@@ -433,6 +436,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		g.Go(guarded(func() error { d.dbusLoop(gctx); return nil }))
 	}
 	g.Go(guarded(func() error { d.vis.run(gctx); return nil }))
+	g.Go(guarded(func() error { d.verdicts.run(gctx); return nil }))
 	g.Go(guarded(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -259,6 +259,38 @@ func TestContainerVerdicts(t *testing.T) {
 		return
 	}
 
+	// The event stream and /api/v1/denials carry the verdict once the
+	// daemon judged the pair (off the record path): run two units again.
+	for name, want := range map[string][3]string{
+		"filter": {"filter", "SystemCallFilter", "/etc/systemd/system/filter.service:5"},
+		"mdwe":   {"directive", "MemoryDenyWriteExecute", "/etc/systemd/system/mdwe.service:5"},
+	} {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			_, _ = c.Run(ctx, "systemctl", "start", name+".service")
+			var doc struct {
+				Denials []struct {
+					Verdict *struct{ Kind, Directive, Source string }
+				}
+			}
+			body := r.get(t, "/api/v1/denials?unit="+name+".service")
+			if err := json.Unmarshal([]byte(body), &doc); err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, d := range doc.Denials {
+				found = found || (d.Verdict != nil && [3]string{d.Verdict.Kind, d.Verdict.Directive, d.Verdict.Source} == want)
+			}
+			if found {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no event of %s.service with verdict %v:\n%s", name, want, body)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
 	// Close the loop: install each proposal with every opt-in it needs,
 	// and the hand-written fixes the hints lead to; restart; no record.
 	for _, vc := range verdictCases {

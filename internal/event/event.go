@@ -40,6 +40,19 @@ type Event struct {
 	// ExecStart= runs the record's exe when nothing the sender cannot
 	// forge confirmed it (live only): a lead, never the unit.
 	CandidateUnit string
+	// Verdict is what denied the call, as the daemon last judged this
+	// unit × syscall × ABI × action (live only; nil: not judged yet).
+	Verdict *Verdict
+}
+
+// Verdict is the short form of a denial's verdict in the event stream
+// (the suggestion JSON has it in full).
+type Verdict struct {
+	// Kind is sandbox.Kind: filter, filter-removed, architecture,
+	// directive, none, stale, benign, unknown, logged.
+	Kind string
+	// Directive is the (first) denying setting; Source where it was set.
+	Directive, Source string
 }
 
 // ArchLabel returns the schema's arch value (e.g. "x86_64", "unknown:c0000008").
@@ -52,8 +65,9 @@ type JSONOptions struct {
 	// Live adds the keys only live events have: "machine", "user_uid"
 	// (the UID of user@UID.service for a user unit, else null),
 	// "attribution" (method or "failed:<reason>") and "candidate_unit"
-	// (Event.CandidateUnit, else null). Replay output keeps exactly the
-	// documented keys.
+	// (Event.CandidateUnit, else null) and "verdict" ({"kind",
+	// "directive", "source"}, or null before the daemon judged it). Replay
+	// output keeps exactly the documented keys.
 	Live bool
 }
 
@@ -140,6 +154,15 @@ func (e *Event) AppendJSON(b []byte, opts JSONOptions) []byte {
 			b = append(b, "null"...)
 		} else {
 			b = AppendString(b, e.CandidateUnit)
+		}
+		b = append(b, `,"verdict":`...)
+		if e.Verdict == nil {
+			b = append(b, "null"...)
+		} else {
+			b = AppendString(append(b, `{"kind":`...), e.Verdict.Kind)
+			b = AppendString(append(b, `,"directive":`...), e.Verdict.Directive)
+			b = AppendString(append(b, `,"source":`...), e.Verdict.Source)
+			b = append(b, '}')
 		}
 	}
 	return append(b, '}')

@@ -155,43 +155,48 @@ func unknownPolicy(why string) *suggest.Policy {
 	return &suggest.Policy{Sandbox: &sandbox.Sandbox{Unknown: why}}
 }
 
-// Suggest computes the suggestion for each aggregated unit. props may be
-// nil (nothing known of any unit); pseudo-units are never looked up. A
-// container's unit is looked up in its own systemd when props implements
-// Machines, else its configuration is unknown; so is a user manager's.
+// PolicyFor reads a unit's configuration into a policy, with the unit's
+// current drop-ins (path → content): a container's unit from its own
+// systemd when props implements Machines (else unknown), a user
+// manager's unit never from the system manager. props may be nil; a nil
+// policy means nothing is known and no reason is given.
+func PolicyFor(ctx context.Context, props unitprops.Provider, unit, machine string, userUnit bool) (*suggest.Policy, map[string]string) {
+	src := props
+	var pol *suggest.Policy
+	switch {
+	case props == nil || suggest.IsPseudoUnit(unit):
+		return nil, nil
+	case userUnit:
+		return unknownPolicy("a user manager's units are not read: its own manager was not asked"), nil
+	case machine != "":
+		m, ok := props.(Machines)
+		if !ok {
+			return unknownPolicy("the units of machine " + machine + " are read from its own systemd, which this reader cannot reach"), nil
+		}
+		mp, err := m.ForMachine(machine)
+		if err != nil {
+			return unknownPolicy(err.Error()), nil
+		}
+		src = mp
+	}
+	cctx, cancel := context.WithTimeout(ctx, PropsTimeout)
+	p, err := src.Props(cctx, unit)
+	cancel()
+	if err != nil {
+		if machine != "" {
+			pol = unknownPolicy("machine " + machine + ": " + err.Error())
+		}
+		return pol, nil
+	}
+	return Policy(p), p.DropIns
+}
+
+// Suggest computes the suggestion for each aggregated unit (PolicyFor
+// reads each unit's configuration).
 func Suggest(ctx context.Context, units []suggest.UnitAggregate, props unitprops.Provider, opts suggest.Options) []Result {
 	out := make([]Result, 0, len(units))
 	for _, u := range units {
-		var pol *suggest.Policy
-		var current map[string]string
-		src := props
-		switch {
-		case props == nil || suggest.IsPseudoUnit(u.Unit):
-			src = nil
-		case u.UserUnit:
-			src, pol = nil, unknownPolicy("a user manager's units are not read: its own manager was not asked")
-		case u.Machine != "":
-			src, pol = nil, unknownPolicy("the units of machine "+u.Machine+" are read from its own systemd, which this reader cannot reach")
-			if m, ok := props.(Machines); ok {
-				mp, err := m.ForMachine(u.Machine)
-				if err != nil {
-					pol = unknownPolicy(err.Error())
-				} else {
-					src, pol = mp, nil
-				}
-			}
-		}
-		if src != nil {
-			cctx, cancel := context.WithTimeout(ctx, PropsTimeout)
-			p, err := src.Props(cctx, u.Unit)
-			cancel()
-			if err == nil {
-				pol = Policy(p)
-				current = p.DropIns
-			} else if u.Machine != "" {
-				pol = unknownPolicy("machine " + u.Machine + ": " + err.Error())
-			}
-		}
+		pol, current := PolicyFor(ctx, props, u.Unit, u.Machine, u.UserUnit)
 		// What may replace the drop-in at the suggestion's path keeps
 		// the grants already there, in every rendering.
 		s := suggest.CarryOver(suggest.Compute(u, pol, opts), current)

@@ -1,0 +1,117 @@
+package daemon
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/pipeline"
+	"github.com/seccompwatch/seccompwatch/sandbox"
+	"github.com/seccompwatch/seccompwatch/suggest"
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+// verdictKey is what a live verdict is about.
+type verdictKey struct {
+	machine, unit string
+	userUID       int // -1 for a system unit
+	syscall       string
+	arch          syscalls.Arch
+	native        bool
+	action        string
+}
+
+type verdictEntry struct {
+	v  event.Verdict
+	at time.Time
+}
+
+// verdicts judges live denials off the record path: a record looks its
+// verdict up (one map read); a key not judged yet, or judged longer than
+// propsTTL ago, is queued (never blocking: a full queue waits for the next
+// record) and judged by one goroutine that reads the unit's configuration
+// (D-Bus, unit files, a container's own systemd). Events carry the verdict
+// once it is known, null before. The map is bounded; past the bound new
+// keys are not judged (their events say null).
+type verdicts struct {
+	d     *Daemon
+	max   int
+	queue chan verdictKey
+
+	mu      sync.RWMutex
+	m       map[verdictKey]verdictEntry
+	pending map[verdictKey]bool
+}
+
+func newVerdicts(d *Daemon, max int) *verdicts {
+	return &verdicts{d: d, max: max, queue: make(chan verdictKey, 256), m: map[verdictKey]verdictEntry{}, pending: map[verdictKey]bool{}}
+}
+
+func keyOf(ev *event.Event, native syscalls.Arch) verdictKey {
+	k := verdictKey{machine: ev.Machine, unit: ev.Unit, userUID: -1, syscall: ev.SyscallName, arch: ev.Arch, native: ev.Arch == native, action: ev.Action.String()}
+	if ev.UserUnit {
+		k.userUID = ev.UserUID
+	}
+	return k
+}
+
+// lookup returns the verdict known for ev (nil: not judged yet) and queues
+// a judgement when there is none or it is old.
+func (vs *verdicts) lookup(ev *event.Event) *event.Verdict {
+	if ev.Unit == "" || ev.Unit == event.UnknownUnit {
+		return nil
+	}
+	k := keyOf(ev, vs.d.native)
+	vs.mu.RLock()
+	e, ok := vs.m[k]
+	pending := vs.pending[k]
+	vs.mu.RUnlock()
+	fresh := ok && time.Since(e.at) < propsTTL
+	if !fresh && !pending {
+		vs.mu.Lock()
+		if len(vs.m) < vs.max && !vs.pending[k] {
+			select {
+			case vs.queue <- k:
+				vs.pending[k] = true
+			default:
+			}
+		}
+		vs.mu.Unlock()
+	}
+	if !ok || !fresh {
+		return nil // an old verdict may be wrong now: null until judged again
+	}
+	v := e.v
+	return &v
+}
+
+// run judges queued keys until ctx ends.
+func (vs *verdicts) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case k := <-vs.queue:
+			v := vs.judge(ctx, k)
+			vs.mu.Lock()
+			delete(vs.pending, k)
+			_, had := vs.m[k]
+			vs.m[k] = verdictEntry{v: v, at: time.Now()}
+			vs.mu.Unlock()
+			if !had {
+				vs.d.log.Info("verdict", zap.String("unit", suggest.Sanitize(metricUnit(k.unit, k.userUID >= 0, k.userUID), 256)),
+					zap.String("machine", suggest.Sanitize(k.machine, 64)), zap.String("syscall", k.syscall), zap.String("arch", k.arch.String()),
+					zap.String("action", k.action), zap.String("verdict", v.Kind), zap.String("directive", v.Directive), zap.String("source", suggest.Sanitize(v.Source, 512)))
+			}
+		}
+	}
+}
+
+func (vs *verdicts) judge(ctx context.Context, k verdictKey) event.Verdict {
+	pol, _ := pipeline.PolicyFor(ctx, vs.d.props, k.unit, k.machine, k.userUID >= 0)
+	v := suggest.JudgeCall(pol, vs.d.table, sandbox.Call{Syscall: k.syscall, Arch: k.arch, Native: k.native, Actions: []string{k.action}})
+	return event.Verdict{Kind: string(v.Kind), Directive: v.Directive(), Source: v.Source()}
+}
