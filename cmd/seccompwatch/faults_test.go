@@ -227,7 +227,7 @@ func TestStateDirFaults(t *testing.T) {
 // TestUnicastReadOnlyStateDir: unicast cannot record the kernel audit
 // state before changing it, so it changes nothing and says why.
 func TestUnicastReadOnlyStateDir(t *testing.T) {
-	before := noAuditDaemon(t)
+	before := hostAudit(t)
 	mnt := smallTmpfs(t)
 	if err := unix.Mount("", mnt, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
 		t.Fatal(err)
@@ -285,7 +285,7 @@ func TestCorruptStateKeptAside(t *testing.T) {
 // `run --audit.mode=unicast` exits 1 with one line naming the holder, and
 // changes nothing (no kernel setting, no audit-state record).
 func TestUnicastRefusedBesideAuditd(t *testing.T) {
-	before := noAuditDaemon(t)
+	before := hostAudit(t)
 	a := auditd.Start(t, before)
 	during, err := auditstream.ReadAuditState()
 	if err != nil {

@@ -75,11 +75,11 @@ func noAuditDaemon(t *testing.T) auditstream.AuditState {
 // TestUnicastExitPaths runs the daemon as the host's audit daemon and ends
 // it by SIGTERM, by SIGINT, and by a panic in each of its goroutines (the
 // pipeline, the kernel status poller, the BPF sweeper, the D-Bus signal
-// watcher); each time the kernel audit state
+// watcher, the event stream's flush timer); each time the kernel audit state
 // (enabled, pid, backlog_limit, backlog_wait_time) must be what it was
 // before.
 func TestUnicastExitPaths(t *testing.T) {
-	before := noAuditDaemon(t)
+	before := hostAudit(t)
 	deny := func(t *testing.T) {
 		c, err := denier.Command(denier.Spec{Syscall: "getcpu", Action: "errno", Log: true})
 		if err != nil {
@@ -104,6 +104,8 @@ func TestUnicastExitPaths(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		// A denial's event arms the event stream's delayed flush.
+		{"event flush timer", "panic-in-event-flush", func(t *testing.T, _ *exec.Cmd, _ string, _ *privbus.Bus) { deny(t) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			port := freePort(t)
@@ -113,7 +115,8 @@ func TestUnicastExitPaths(t *testing.T) {
 				env = append(env, "SECCOMPWATCH_FAILPOINT="+tc.failpoint)
 			}
 			cmd := command(t, env, "run", "--audit.mode=unicast", "--audit.backlog-limit=5555",
-				"--web.listen-address=127.0.0.1:"+port, "--state.dir=", "--dbus.address="+bus.Addr, "--log.level=error")
+				"--web.listen-address=127.0.0.1:"+port, "--state.dir=", "--dbus.address="+bus.Addr, "--log.level=error",
+				"--events.file="+filepath.Join(t.TempDir(), "events.jsonl"))
 			logf := filepath.Join(t.TempDir(), "log")
 			f, _ := os.Create(logf)
 			cmd.Stdout, cmd.Stderr = f, f

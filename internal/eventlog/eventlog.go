@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/guard"
 )
 
 // FlushDelay bounds how long an event waits in the buffer: the first event
@@ -93,7 +94,13 @@ func (w *Writer) Write(e *event.Event) {
 	}
 	if !w.armed {
 		w.armed = true
-		time.AfterFunc(FlushDelay, func() { _ = w.Flush() })
+		// AfterFunc runs f on a goroutine of its own: guarded like the
+		// daemon's others, so that a panic there restores the audit state.
+		time.AfterFunc(FlushDelay, func() {
+			defer guard.Recover()
+			guard.Failpoint("panic-in-event-flush")
+			_ = w.Flush()
+		})
 	}
 }
 
