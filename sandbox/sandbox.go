@@ -80,6 +80,10 @@ type Sandbox struct {
 	// Settings holds the other directives (keys of Directives) that are
 	// set, and DynamicUser= (which forces RestrictSUIDSGID=yes).
 	Settings map[string]Setting
+	// Dropped lists the words of other settings systemd ignores (an
+	// unknown address family, a value that is not a boolean), with where,
+	// for warnings; Filter.Dropped has SystemCallFilter='s.
+	Dropped []string
 	// ChangedAt is when the unit's configuration last changed (the newest
 	// modification time of its files), zero when unknown: the evidence a
 	// "stale" verdict needs.
@@ -146,10 +150,12 @@ func (s *Sandbox) assignBool(name, value string, src Source) {
 	}
 	b, ok := ParseBool(value)
 	if !ok {
-		if name == "ProtectHostname" && value == "private" {
+		if name == "ProtectHostname" && value == "private" && s.version() >= 258 {
 			s.Set(name, "private", src)
+			return
 		}
-		return // systemd ignores unparsable values (logs them)
+		s.Dropped = append(s.Dropped, value+" at "+src.String()+": not a boolean (systemd ignores the assignment)")
+		return
 	}
 	if !b {
 		delete(s.Settings, name)
@@ -163,6 +169,24 @@ func (s *Sandbox) assignBool(name, value string, src Source) {
 func (s *Sandbox) assignFamilies(value string, src Source) {
 	if value == "" {
 		delete(s.Settings, "RestrictAddressFamilies")
+		return
+	}
+	// systemd drops families it does not know ("Failed to parse address
+	// family, ignoring").
+	invertIn := strings.HasPrefix(value, "~")
+	var kept []string
+	for _, f := range strings.Fields(strings.TrimPrefix(value, "~")) {
+		if f != "none" && !addressFamilies[f] {
+			s.Dropped = append(s.Dropped, f+" at "+src.String()+": not an address family systemd knows (systemd ignores it)")
+			continue
+		}
+		kept = append(kept, f)
+	}
+	value = strings.Join(kept, " ")
+	if invertIn {
+		value = "~" + value
+	}
+	if value == "" || value == "~" {
 		return
 	}
 	cur, ok := s.Settings["RestrictAddressFamilies"]
@@ -245,6 +269,14 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
+// version is the systemd version whose rules apply.
+func (s *Sandbox) version() int {
+	if s.Version == 0 {
+		return DefaultVersion
+	}
+	return s.Version
+}
+
 // ParseBool parses a boolean the way systemd's parse_boolean does.
 func ParseBool(v string) (value, ok bool) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
@@ -315,3 +347,17 @@ func at(srcs []Source) string {
 	}
 	return ", set at " + strings.Join(parts, ", ")
 }
+
+// addressFamilies are the AF_* names systemd 252 knows (src/basic/af-list,
+// from the kernel's linux/socket.h).
+var addressFamilies = func() map[string]bool {
+	m := map[string]bool{}
+	for _, f := range strings.Fields(`AF_UNSPEC AF_UNIX AF_LOCAL AF_INET AF_AX25 AF_IPX AF_APPLETALK AF_NETROM AF_BRIDGE
+		AF_ATMPVC AF_X25 AF_INET6 AF_ROSE AF_DECnet AF_NETBEUI AF_SECURITY AF_KEY AF_NETLINK AF_ROUTE AF_PACKET
+		AF_ASH AF_ECONET AF_ATMSVC AF_RDS AF_SNA AF_IRDA AF_PPPOX AF_WANPIPE AF_LLC AF_IB AF_MPLS AF_CAN AF_TIPC
+		AF_BLUETOOTH AF_IUCV AF_RXRPC AF_ISDN AF_PHONET AF_IEEE802154 AF_CAIF AF_ALG AF_NFC AF_VSOCK AF_KCM
+		AF_QIPCRTR AF_SMC AF_XDP AF_MCTP`) {
+		m[f] = true
+	}
+	return m
+}()

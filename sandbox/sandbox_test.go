@@ -287,8 +287,14 @@ func TestAssignLists(t *testing.T) {
 	if sb.On("RestrictAddressFamilies") {
 		t.Error("reset did not clear")
 	}
-	sb = build(t, "RestrictNamespaces=net ipc", "ProtectHostname=private")
-	if sb.Settings["RestrictNamespaces"].Value != "ipc net" || sb.On("ProtectHostname") {
-		t.Errorf("%+v", sb.Settings)
+	sb = build(t, "RestrictNamespaces=net ipc", "ProtectHostname=yes", "ProtectHostname=private")
+	if sb.Settings["RestrictNamespaces"].Value != "ipc net" || !sb.On("ProtectHostname") || len(sb.Dropped) != 1 {
+		t.Errorf("systemd 252 ignores ProtectHostname=private: %+v %q", sb.Settings, sb.Dropped)
+	}
+	sb = &Sandbox{Known: true, Version: 258}
+	sb.Assign("ProtectHostname", "yes", Source{})
+	sb.Assign("ProtectHostname", "private", Source{})
+	if sb.On("ProtectHostname") {
+		t.Errorf("258: ProtectHostname=private installs no filter: %+v", sb.Settings)
 	}
 }

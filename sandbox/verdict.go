@@ -314,10 +314,7 @@ func (s *Sandbox) Deniers(t *syscalls.Table, c Call) []Denier {
 	if d, ok := s.filterDenier(name); ok {
 		out = append(out, d)
 	}
-	version := s.Version
-	if version == 0 {
-		version = DefaultVersion
-	}
+	version := s.version()
 	for _, r := range Rules() {
 		if !r.Holds(version) || !s.On(r.Directive) || !covers(t, r.Calls, name) {
 			continue

@@ -419,6 +419,9 @@ func (f *Files) Props(ctx context.Context, unit string) (Props, error) {
 	var errs []error
 	var changed time.Time
 	m := newMerger(unitType(unit), f.table)
+	if v, err := strconv.Atoi(f.tableVersion()); err == nil {
+		m.sandbox.Version = v // assignments parse as this systemd would
+	}
 	for i, file := range files {
 		data, err := f.readLimited(file)
 		if err != nil {
