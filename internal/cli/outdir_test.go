@@ -89,3 +89,22 @@ func TestDiffAgreesWithOutDir(t *testing.T) {
 		t.Errorf("skipped: --out-dir %q, --format diff %q", a, b)
 	}
 }
+
+// A unit whose files do not exist has an unknown configuration: its
+// drop-in has nothing active, says so, and --out-dir writes nothing for it
+// (before, it got "Install as …" and an active allow-list of one call).
+func TestOutDirUnitWithoutFiles(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "", "suggest", "--replay", sample, "--root", root, "--systemd.table", "252", "--unit", "nosuch.service", "--out-dir", dir)
+	if code != ExitOK || out != "" || !strings.Contains(errs, "not written: nosuch.service (nothing to install") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("files written: %v", ents)
+	}
+	code, out, _ = run(t, "", "suggest", "--replay", sample, "--root", root, "--systemd.table", "252", "--unit", "nosuch.service")
+	if code != ExitOK || strings.Contains(out, "Install as") || strings.Contains(out, "\nSystemCallFilter=") ||
+		!strings.Contains(out, "no unit file of this name was found") {
+		t.Errorf("drop-in of a unit without files:\n%s", out)
+	}
+}
