@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	libaudit "github.com/elastic/go-libaudit/v2"
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
+	"github.com/seccompwatch/seccompwatch/internal/testutil/auditd"
 )
 
 // hostAudit returns the host's audit state and puts enabled, backlog_limit
@@ -59,6 +61,26 @@ func hostAudit(t *testing.T) auditstream.AuditState {
 	return before
 }
 
+// failureAndRules returns the kernel's audit failure mode and how many
+// audit rules are loaded: unicast must change neither.
+func failureAndRules(t *testing.T) (uint32, int) {
+	t.Helper()
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := c.GetStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := c.GetRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Failure, len(rules)
+}
+
 // startUnicast starts the daemon in unicast mode with backlog_limit 5555
 // and backlog_wait_time 777 and waits until it is the audit daemon.
 func startUnicast(t *testing.T, stateDir string, extra ...string) (*exec.Cmd, func() string) {
@@ -74,6 +96,7 @@ func startUnicast(t *testing.T, stateDir string, extra ...string) (*exec.Cmd, fu
 	t.Cleanup(func() { f.Close() })
 	cmd.Stdout, cmd.Stderr = f, f
 	output := func() string { b, _ := os.ReadFile(logf); return string(b) }
+	failure, rules := failureAndRules(t)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +110,10 @@ func startUnicast(t *testing.T, stateDir string, extra ...string) (*exec.Cmd, fu
 	for {
 		st, err := auditstream.ReadAuditState()
 		if err == nil && st.PID == uint32(cmd.Process.Pid) && st.BacklogLimit == 5555 && st.BacklogWaitTime == 777 && st.Enabled == 1 {
+			// It never sets failure (e.g. to panic) and loads no rule.
+			if f, r := failureAndRules(t); f != failure || r != rules {
+				t.Fatalf("unicast changed failure %d → %d or the rules %d → %d", failure, f, rules, r)
+			}
 			return cmd, output
 		}
 		if time.Now().After(deadline) {
@@ -228,4 +255,33 @@ func TestUnicastCrashRecovery(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecoveryLeavesAnotherAuditDaemonAlone: after a unicast run was
+// SIGKILLed, a real auditd registered before anyone restored; the record
+// is then dropped with a message naming auditd, and nothing of auditd's
+// configuration is changed.
+func TestRecoveryLeavesAnotherAuditDaemonAlone(t *testing.T) {
+	before := hostAudit(t)
+	dir := t.TempDir()
+	cmd, output := startUnicast(t, dir)
+	cmd.Process.Kill()
+	cmd.Wait()
+	a := auditd.Start(t, before)
+	during, err := auditstream.ReadAuditState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := command(t, nil, "audit-restore", "--state.dir="+dir).CombinedOutput()
+	want := "audit pid is now held by pid " + strconv.Itoa(a.Cmd.Process.Pid) + " (auditd)"
+	if err != nil || !strings.Contains(string(out), want) || !strings.Contains(string(out), "its settings are left alone") {
+		t.Fatalf("audit-restore beside a newer auditd: %v\n%s\nwant %q\ndaemon:\n%s", err, out, want, output())
+	}
+	if now, err := auditstream.ReadAuditState(); err != nil || now != during {
+		t.Errorf("audit-restore changed auditd's state: %+v (%v), want %+v", now, err, during)
+	}
+	if _, err := os.Stat(filepath.Join(dir, auditstream.AuditStateFile)); !os.IsNotExist(err) {
+		t.Errorf("record kept: %v", err)
+	}
+	t.Logf("%s", strings.TrimSpace(string(out)))
 }
