@@ -1,7 +1,17 @@
 // Command genlog writes a realistic audit.log for benchmarks: N lines
-// (default 1,000,000), about 10% SECCOMP records, the rest
-// SYSCALL/CWD/PATH/PROCTITLE events as auditd writes them, with increasing
-// serials and times. The SECCOMP records come from -binaries distinct
+// (default 1,000,000), about 10% SECCOMP records, with increasing serials
+// and times, in one of two shapes:
+//
+//   - events (default): the rest SYSCALL/CWD/PATH/PROCTITLE events as
+//     auditd writes them on a host with audit rules;
+//
+//   - standalone: a host without audit rules, as auditd writes it with
+//     log_format=ENRICHED: one-line records only (USER_ACCT, USER_START,
+//     CRED_ACQ, USER_END, CRED_DISP, SERVICE_START, SERVICE_STOP,
+//     ANOM_ABEND, SECCOMP), each with the 0x1d-separated tail of names.
+//
+//     The SECCOMP records come from -binaries distinct
+//
 // binaries (default 400: five named ones and generated ones, a few with a
 // space in comm or exe, which the kernel hex-encodes, some i386), picked
 // uniformly, so that a parser's cache of recent strings rarely helps. Output
@@ -9,7 +19,7 @@
 //
 // Usage:
 //
-//	go run ./bench/genlog [-n 1000000] [-binaries 400] [-seed 1] [-o FILE]
+//	go run ./bench/genlog [-n 1000000] [-shape events|standalone] [-binaries 400] [-seed 1] [-o FILE]
 package main
 
 import (
@@ -52,7 +62,17 @@ func main() {
 	binaries := flag.Int("binaries", 400, "number of distinct denied binaries (comm/exe pairs), at least 1")
 	seed := flag.Uint64("seed", 1, "random seed")
 	out := flag.String("o", "-", "output file (- for stdout)")
+	shape := flag.String("shape", "events", "events (SYSCALL/CWD/PATH/PROCTITLE beside SECCOMP) or standalone (one-line ENRICHED records)")
 	flag.Parse()
+	gen := generate
+	switch *shape {
+	case "events":
+	case "standalone":
+		gen = generateStandalone
+	default:
+		fmt.Fprintln(os.Stderr, "genlog: -shape must be events or standalone")
+		os.Exit(2)
+	}
 	var w io.Writer = os.Stdout
 	if *out != "-" {
 		f, err := os.Create(*out)
@@ -68,7 +88,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "genlog: -binaries must be at least 1")
 		os.Exit(2)
 	}
-	if err := generate(bw, *n, *binaries, *seed); err != nil {
+	if err := gen(bw, *n, *binaries, *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "genlog:", err)
 		os.Exit(1)
 	}
@@ -161,4 +181,100 @@ func untrusted(s string) string {
 		}
 	}
 	return `"` + s + `"`
+}
+
+// names of the syscalls the generated SECCOMP records deny, per arch, for
+// the ENRICHED tail's SYSCALL= field (auditd names them at write time).
+var names = map[string]map[int]string{
+	"c000003e": {41: "socket", 56: "clone", 101: "ptrace", 165: "mount", 221: "fadvise64", 288: "accept4", 293: "pipe2", 318: "getrandom", 435: "clone3", 1073741867: "accept"},
+	"40000003": {5: "open", 102: "socketcall", 120: "clone", 295: "openat"},
+}
+
+// archNames are the ENRICHED tail's ARCH= values.
+var archNames = map[string]string{"c000003e": "x86_64", "40000003": "i386"}
+
+// user returns the ENRICHED tail's name of a uid.
+func user(uid int) string {
+	switch {
+	case uid == 0:
+		return "root"
+	case uid == 4294967295:
+		return "unset"
+	case uid == 1000:
+		return "alice"
+	case uid == 33:
+		return "www-data"
+	case uid == 106:
+		return "postgres"
+	}
+	return fmt.Sprintf("user%d", uid)
+}
+
+// pam is one PAM session as auditd logs it: five records, the same pid.
+var pam = []string{"USER_ACCT", "CRED_ACQ", "USER_START", "USER_END", "CRED_DISP"}
+
+// pamOps are the op= of each record of pam.
+var pamOps = []string{"PAM:accounting", "PAM:setcred", "PAM:session_open", "PAM:session_close", "PAM:setcred"}
+
+var services = []string{"logrotate", "man-db", "apt-daily", "systemd-tmpfiles-clean", "phpsessionclean", "fstrim", "user@1000", "session-3.scope"}
+
+// generateStandalone writes n lines of one-line ENRICHED records: PAM
+// sessions of cron and sshd, systemd's SERVICE_START/STOP, now and then an
+// ANOM_ABEND, and SECCOMP records (about 10% of lines).
+func generateStandalone(w io.Writer, n, binaries int, seed uint64) error {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	ds := makeDeniers(binaries, rng)
+	serial := 1000
+	ms := int64(1763712000000) // 2025-11-21T08:00:00Z
+	bw := bufio.NewWriter(w)
+	for lines := 0; lines < n; lines++ {
+		serial++
+		ms += int64(rng.IntN(7))
+		ts := fmt.Sprintf("%d.%03d:%d", ms/1000, ms%1000, serial)
+		pid := 1000 + rng.IntN(30000)
+		var err error
+		switch r := rng.IntN(100); {
+		case r < 10:
+			d := ds[rng.IntN(len(ds))]
+			code := codes[rng.IntN(len(codes))]
+			sig := 0
+			if code == "0x80000000" || code == "0x0" {
+				sig = 31
+			}
+			nr := d.nrs[rng.IntN(len(d.nrs))]
+			name := names[d.arch][nr]
+			if name == "" {
+				name = fmt.Sprint(nr)
+			}
+			_, err = fmt.Fprintf(bw, "type=SECCOMP msg=audit(%s): auid=4294967295 uid=%d gid=%d ses=4294967295 subj=unconfined pid=%d comm=%s exe=%s sig=%d arch=%s syscall=%d compat=%d ip=0x7f%010x code=%s\x1dAUID=\"unset\" UID=\"%s\" GID=\"%s\" ARCH=%s SYSCALL=%s\n",
+				ts, d.uid, d.uid, pid, untrusted(d.comm), untrusted(d.exe), sig, d.arch, nr, d.compat, rng.Uint64()&0xffffffffff, code, user(d.uid), user(d.uid), archNames[d.arch], name)
+		case r < 11:
+			d := ds[rng.IntN(len(ds))]
+			_, err = fmt.Fprintf(bw, "type=ANOM_ABEND msg=audit(%s): auid=4294967295 uid=%d gid=%d ses=4294967295 subj=unconfined pid=%d comm=%s exe=%s sig=6 res=1\x1dAUID=\"unset\" UID=\"%s\" GID=\"%s\"\n",
+				ts, d.uid, d.uid, pid, untrusted(d.comm), untrusted(d.exe), user(d.uid), user(d.uid))
+		case r < 31:
+			unit := services[rng.IntN(len(services))]
+			typ := "SERVICE_START"
+			if rng.IntN(2) == 0 {
+				typ = "SERVICE_STOP"
+			}
+			_, err = fmt.Fprintf(bw, "type=%s msg=audit(%s): pid=1 uid=0 auid=4294967295 ses=4294967295 subj=unconfined msg='unit=%s comm=\"systemd\" exe=\"/usr/lib/systemd/systemd\" hostname=? addr=? terminal=? res=success'\x1dUID=\"root\" AUID=\"unset\"\n",
+				typ, ts, unit)
+		default:
+			// one record of a PAM session: cron's as root, or sshd's for a user
+			k := rng.IntN(len(pam))
+			exe, term, acct, auid, ses := "/usr/sbin/cron", "cron", "root", 0, 100+rng.IntN(900)
+			addr, host := "?", "?"
+			if rng.IntN(3) == 0 {
+				exe, term, acct, auid = "/usr/sbin/sshd", "ssh", "alice", 1000
+				addr, host = fmt.Sprintf("192.0.2.%d", 1+rng.IntN(254)), addr
+			}
+			_, err = fmt.Fprintf(bw, "type=%s msg=audit(%s): pid=%d uid=0 auid=%d ses=%d subj=unconfined msg='op=%s grantors=pam_permit,pam_unix acct=\"%s\" exe=\"%s\" hostname=%s addr=%s terminal=%s res=success'\x1dUID=\"root\" AUID=\"%s\"\n",
+				pam[k], ts, pid, auid, ses, pamOps[k], acct, exe, host, addr, term, user(auid))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
 }

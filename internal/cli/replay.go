@@ -57,11 +57,7 @@ Examples:
 			}
 			*files = []string{"-"}
 		}
-		t, err := selectTable(*table)
-		if err != nil {
-			return err
-		}
-		r, err := newReplay(e, *files, *unit, *root, t)
+		r, err := newReplay(e, *files, *unit, *root, func() (*syscalls.Table, error) { return selectTable(*table) })
 		if err != nil {
 			return err
 		}
@@ -81,6 +77,9 @@ Examples:
 		if ferr := w.Flush(); err == nil {
 			err = ferr
 		}
+		if serr := r.wait(); serr != nil {
+			return serr // nothing was written: a bad table is the answer
+		}
 		r.summary(e)
 		if err != nil {
 			return err
@@ -90,19 +89,31 @@ Examples:
 }
 
 // replay reads records from files and attributes them as replay can.
+//
+// Start-up runs beside the reading: the table (with the default auto, a
+// systemd-analyze child) and the index of the unit files under --root are
+// built by one goroutine while another reads and parses the input; records
+// are enriched, attributed and handed on in input order once both are
+// there.
 type replay struct {
-	in    *auditstream.MultiReader
-	table *syscalls.Table
-	files *unitprops.Files // the unit files under --root
-	unit  string
-	exes  *unitprops.ExecIndex
+	in   *auditstream.MultiReader
+	unit string
+
+	// ready is closed when table, files, exes and setupErr are set.
+	ready    chan struct{}
+	setupErr error
+	table    *syscalls.Table
+	files    *unitprops.Files // the unit files under --root
+	exes     *unitprops.ExecIndex
 	// byExe caches exe look-ups: logs repeat a few binaries many times.
 	byExe map[string]string
 
 	malformed int
 }
 
-func newReplay(e *env, files []string, unit, root string, t *syscalls.Table) (*replay, error) {
+// newReplay opens files and starts the set-up: table (which may run a
+// child) chooses the systemd table.
+func newReplay(e *env, files []string, unit, root string, table func() (*syscalls.Table, error)) (*replay, error) {
 	if unit != "" {
 		unit = unitname.Complete(unit)
 		if err := unitname.Validate(unit, unitname.Any); err != nil {
@@ -114,60 +125,159 @@ func newReplay(e *env, files []string, unit, root string, t *syscalls.Table) (*r
 			files[i] = "-"
 		}
 	}
+	r := &replay{unit: unit, ready: make(chan struct{})}
+	go func() {
+		defer close(r.ready)
+		t, err := table()
+		if err != nil {
+			r.setupErr = err
+			return
+		}
+		r.table = t
+		r.files = unitprops.NewFiles(t, unitprops.FilesOptions{Root: root})
+		if unit == "" {
+			// Unit files that cannot be read leave attribution to the
+			// exe pseudo-units: never a reason to fail a replay.
+			if idx, err := r.files.ExecIndex(context.Background()); err == nil {
+				r.exes = idx
+			}
+		}
+	}()
 	in, err := auditstream.OpenWithStdin(files, e.stdin)
 	if err != nil {
+		if werr := r.wait(); werr != nil {
+			return nil, werr // a bad --systemd.table is said first
+		}
 		return nil, err
 	}
-	r := &replay{in: in, table: t, unit: unit, files: unitprops.NewFiles(t, unitprops.FilesOptions{Root: root})}
-	if unit == "" {
-		// Unit files that cannot be read leave attribution to the exe
-		// pseudo-units: never a reason to fail a replay.
-		idx, err := r.files.ExecIndex(context.Background())
-		if err == nil {
-			r.exes = idx
-		}
-	}
+	r.in = in
 	return r, nil
+}
+
+// wait blocks until the table and the unit files are there.
+func (r *replay) wait() error {
+	<-r.ready
+	return r.setupErr
 }
 
 func (r *replay) close() { r.in.Close() }
 
-// each calls fn for every record, enriched and attributed. Malformed
-// records are reported (the first few by location) and skipped.
-func (r *replay) each(e *env, fn func(*event.Event) error) error {
+// replayBatch is how many records (or line errors) the reading goroutine
+// hands on at once: one channel operation per batch, not per record.
+const replayBatch = 256
+
+// item is one result of MultiReader.Next.
+type item struct {
+	rec auditstream.Record
+	err error
+}
+
+// read runs in its own goroutine: it parses the input into batches sent on
+// full, taking empty ones from free, until EOF, an error that ends the
+// replay (sent as the last item), or done closes. It closes full.
+func (r *replay) read(full chan<- []item, free chan []item, done <-chan struct{}) {
+	defer close(full)
 	for {
-		rec, err := r.in.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
+		var b []item
+		select {
+		case b = <-free:
+			b = b[:0]
+		default:
+			b = make([]item, 0, replayBatch)
 		}
+		last := false
+		for len(b) < replayBatch {
+			rec, err := r.in.Next()
+			if errors.Is(err, io.EOF) {
+				last = true
+				break
+			}
+			b = append(b, item{rec, err})
+			var le *auditstream.LineError
+			if err != nil && !errors.As(err, &le) {
+				last = true
+				break
+			}
+		}
+		if len(b) > 0 {
+			select {
+			case full <- b:
+			case <-done:
+				return
+			}
+		}
+		if last {
+			return
+		}
+	}
+}
+
+// each calls fn for every record, enriched and attributed, in input order.
+// Malformed records are reported (the first few by location) and skipped.
+// fn's event is reused for the next record: fn must not keep it.
+func (r *replay) each(e *env, fn func(*event.Event) error) error {
+	full := make(chan []item, 4)
+	free := make(chan []item, 6)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		r.read(full, free, done)
+	}()
+	// the reader must be gone before Stats or Close read its state
+	defer func() {
+		close(done)
+		for range full {
+		}
+		<-finished
+	}()
+	if err := r.wait(); err != nil {
+		return err
+	}
+	var ev event.Event
+	for b := range full {
+		for i := range b {
+			if err := r.handle(e, &b[i], &ev, fn); err != nil {
+				return err
+			}
+		}
+		select {
+		case free <- b:
+		default:
+		}
+	}
+	return nil
+}
+
+// handle reports one item's line error or enriches its record into ev and
+// calls fn.
+func (r *replay) handle(e *env, it *item, ev *event.Event, fn func(*event.Event) error) error {
+	if err := it.err; err != nil {
 		var le *auditstream.LineError
 		if errors.As(err, &le) {
 			r.malformed++
 			if r.malformed <= maxShownMalformed {
 				fmt.Fprintf(e.stderr, "skipped %s\n", lineMessage(le))
 			}
-			continue
+			return nil
 		}
-		if err != nil {
-			return err
-		}
-		ev := pipeline.Enrich(rec, r.table)
-		switch {
-		case r.unit != "":
-			ev.Unit, ev.Method = r.unit, "flag"
-		case r.exes != nil && !rec.ExeUnknown:
-			if u := r.lookupExe(rec.Exe); u != "" {
-				ev.Unit, ev.Method = u, "exe"
-			} else {
-				ev.Reason = "no_unique_unit_for_exe"
-			}
-		default:
-			ev.Reason = "no_cgroup_in_replay"
-		}
-		if err := fn(&ev); err != nil {
-			return err
-		}
+		return err
 	}
+	rec := &it.rec
+	*ev = pipeline.Enrich(*rec, r.table)
+	switch {
+	case r.unit != "":
+		ev.Unit, ev.Method = r.unit, "flag"
+	case r.exes != nil && !rec.ExeUnknown:
+		if u := r.lookupExe(rec.Exe); u != "" {
+			ev.Unit, ev.Method = u, "exe"
+		} else {
+			ev.Reason = "no_unique_unit_for_exe"
+		}
+	default:
+		ev.Reason = "no_cgroup_in_replay"
+	}
+	return fn(ev)
 }
 
 // lookupExe returns the one unit that runs exe, or "".

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -115,4 +118,64 @@ func TestReplayBrokenGzip(t *testing.T) {
 			t.Errorf("%s: exit %d, stderr %q; want it to end %q", name, code, errs, want)
 		}
 	}
+}
+
+// TestReplayOrderAcrossBatches: records are parsed by one goroutine and
+// written by another in batches of replayBatch; the output keeps the
+// input's order, and each malformed line is reported at its place, over
+// many batches (and a writer error stops the reader).
+func TestReplayOrderAcrossBatches(t *testing.T) {
+	var in strings.Builder
+	const n = 10*replayBatch + 17
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&in, "type=SECCOMP msg=audit(1613596317.%03d:%d): auid=4294967295 uid=0 gid=0 ses=4294967295 subj=unconfined pid=%d comm=\"ls\" exe=\"/bin/ls\" sig=0 arch=c000003e syscall=3 compat=0 ip=0x7f6cf8a8b1eb code=0x7ffc0000\n", i%1000, i, i)
+		if i%(3*replayBatch) == 0 {
+			fmt.Fprintf(&in, "type=SECCOMP msg=audit(1613596317.000:%d): pid=x\n", i)
+		}
+	}
+	code, out, errs := run(t, in.String(), "replay", "--output", "jsonl", "--systemd.table", "252", "--root", t.TempDir(), "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != n {
+		t.Fatalf("%d records, want %d", len(lines), n)
+	}
+	for i, l := range lines {
+		if want := fmt.Sprintf(`"serial":%d,`, i+1); !strings.Contains(l, want) {
+			t.Fatalf("record %d is %s, want %s", i+1, l, want)
+		}
+	}
+	var skipped []string
+	for _, l := range strings.Split(errs, "\n") {
+		if strings.HasPrefix(l, "skipped ") {
+			skipped = append(skipped, l)
+		}
+	}
+	if len(skipped) != n/(3*replayBatch) {
+		t.Fatalf("skipped lines %q", skipped)
+	}
+	for k, l := range skipped {
+		// the malformed line follows record i = 3*replayBatch*(k+1)
+		at := 3*replayBatch*(k+1) + k + 1
+		if !strings.Contains(l, fmt.Sprintf(":%d:", at)) {
+			t.Errorf("skipped line %d is %q, want line %d", k, l, at)
+		}
+	}
+	// a failing writer ends the replay with its error
+	w := failAfter{n: 3}
+	if code := Main([]string{"replay", "--output", "jsonl", "--systemd.table", "252", "-"}, strings.NewReader(in.String()), &w, io.Discard); code == 0 {
+		t.Fatal("replay into a failing writer succeeded")
+	}
+}
+
+// failAfter fails every Write after its first n.
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.n == 0 {
+		return 0, errors.New("disk full")
+	}
+	f.n--
+	return len(p), nil
 }

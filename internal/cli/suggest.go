@@ -112,7 +112,7 @@ Examples:
 }
 
 func suggestFromReplay(e *env, files []string, unit, root string, t *syscalls.Table, opts suggest.Options) ([]pipeline.Result, error) {
-	r, err := newReplay(e, files, unit, root, t)
+	r, err := newReplay(e, files, unit, root, func() (*syscalls.Table, error) { return t, nil })
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +123,9 @@ func suggestFromReplay(e *env, files []string, unit, root string, t *syscalls.Ta
 		agg.Add(pipeline.Denial(ev, native))
 		return nil
 	}); err != nil {
+		return nil, err
+	}
+	if err := r.wait(); err != nil {
 		return nil, err
 	}
 	r.summary(e)
