@@ -46,14 +46,7 @@ func TestVM(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	// internal/units' tests, for the pure cgroup2 scenario.
-	unitsTest := filepath.Join(work, "units.test")
-	build = exec.CommandContext(ctx, "go", "test", "-c", "-trimpath", "-o", unitsTest, "./internal/units")
-	build.Dir = repoRoot
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go test -c ./internal/units: %v\n%s", err, out)
-	}
+	unitsTest := buildUnitsTest(ctx, t, work) // for the pure cgroup2 scenario
 
 	scenarios, err := filepath.Glob("scenarios/*.sh")
 	if err != nil || len(scenarios) == 0 {
