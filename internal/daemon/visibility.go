@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/unit"
 	"go.uber.org/zap"
 
 	"github.com/seccompwatch/seccompwatch/internal/httpapi"
@@ -338,67 +336,25 @@ func (v *visibility) managerLogging() managerLogging {
 		How: "checked in system.conf, its drop-ins and the kernel command line; PID 1's environment is not readable"}
 }
 
-// systemConfDropInDirs are where systemd reads system.conf.d drop-ins,
-// highest priority first.
-var systemConfDropInDirs = []string{"etc/systemd/system.conf.d", "run/systemd/system.conf.d",
-	"usr/local/lib/systemd/system.conf.d", "usr/lib/systemd/system.conf.d"}
-
-// managerEnvironment returns the ManagerEnvironment= assignments of the
-// system manager's configuration under root, in the order systemd applies
-// them (system.conf, then the drop-ins sorted by file name, a name in a
-// higher-priority directory masking the same name in lower ones); an empty
-// assignment clears what came before.
+// managerEnvironment returns the ManagerEnvironment= words of the system
+// manager's configuration under root, in the order systemd applies them;
+// an empty assignment clears what came before.
 func managerEnvironment(root string) []string {
-	files := []string{filepath.Join(root, "etc/systemd/system.conf")}
-	seen := map[string]string{}
-	for _, d := range systemConfDropInDirs {
-		ents, _ := os.ReadDir(filepath.Join(root, d))
-		for _, e := range ents {
-			if _, ok := seen[e.Name()]; !ok && strings.HasSuffix(e.Name(), ".conf") {
-				seen[e.Name()] = filepath.Join(root, d, e.Name())
-			}
-		}
-	}
-	names := make([]string, 0, len(seen))
-	for n := range seen {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		files = append(files, seen[n])
-	}
 	var env []string
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
+	for _, a := range unitprops.ManagerSettings(root, "ManagerEnvironment") {
+		if strings.TrimSpace(a.Value) == "" {
+			env = nil
 			continue
 		}
-		opts, err := unit.DeserializeOptions(fh)
-		fh.Close()
-		if err != nil {
-			continue
-		}
-		for _, o := range opts {
-			if o.Section != "Manager" || o.Name != "ManagerEnvironment" {
-				continue
-			}
-			if strings.TrimSpace(o.Value) == "" {
-				env = nil
-				continue
-			}
-			env = append(env, envWords(o.Value)...)
-		}
+		env = append(env, envWords(a.Value)...)
 	}
 	return env
 }
 
-// errnoUnits lists the host's units (unit files) whose SystemCallFilter=
-// returns an errno: an allow-list or deny-list with SystemCallErrorNumber=,
-// or deny-list entries with their own ":errno".
-//
-// TODO: the other directives that deny through seccomp with EPERM
-// (RestrictNamespaces=, ProtectClock=, ... FACTS.md) hide their denials
-// the same way; count them once the sandbox model exposes them.
+// errnoUnits lists the host's units (unit files) whose sandbox answers
+// some denial with an errno (unitprops.ErrnoDenials): SystemCallFilter=
+// with an errno, or another seccomp-backed directive such as
+// RestrictNamespaces= or ProtectClock=, which always return one.
 func (v *visibility) errnoUnits(ctx context.Context) ([]string, string) {
 	if v.files == nil {
 		return nil, "no unit files"
@@ -418,28 +374,10 @@ func (v *visibility) errnoUnits(ctx context.Context) ([]string, string) {
 		if !p.Found {
 			continue
 		}
-		if filterReturnsErrno(p) {
+		if unitprops.ErrnoDenials(p) {
 			out = append(out, n)
 		}
 	}
 	return out, ""
 }
 
-// filterReturnsErrno reports whether a unit's SystemCallFilter= answers
-// some denied call with an errno rather than a kill.
-func filterReturnsErrno(p unitprops.Props) bool {
-	if len(p.Filter) == 0 {
-		return false
-	}
-	if p.HasErrorNumber {
-		return true
-	}
-	if !p.AllowList {
-		for _, e := range p.Filter {
-			if strings.Contains(e, ":") {
-				return true
-			}
-		}
-	}
-	return false
-}

@@ -140,8 +140,14 @@ func TestVisibilityReport(t *testing.T) {
 				"lib/systemd/system/errno.service":          "[Service]\nExecStart=/bin/true\nSystemCallFilter=@system-service\nSystemCallErrorNumber=EPERM\n",
 				"lib/systemd/system/kill.service":           "[Service]\nExecStart=/bin/true\nSystemCallFilter=@system-service\n",
 				"lib/systemd/system/errno-nofilter.service": "[Service]\nExecStart=/bin/true\nSystemCallErrorNumber=EPERM\n",
+				// Directives other than SystemCallFilter= deny with an
+				// errno too, and are as invisible without the manager's
+				// logging.
+				"lib/systemd/system/clock.service":    "[Service]\nExecStart=/bin/true\nProtectClock=yes\n",
+				"lib/systemd/system/dynamic.service":  "[Service]\nExecStart=/bin/true\nDynamicUser=yes\n",
+				"lib/systemd/system/clockoff.service": "[Service]\nExecStart=/bin/true\nProtectClock=yes\nProtectClock=no\n",
 			},
-			errnoUnits: []string{"errno.service"}},
+			errnoUnits: []string{"clock.service", "dynamic.service", "errno.service"}},
 		{name: "everything hidden",
 			files: map[string]string{
 				"run/systemd/system/.keep":               "",

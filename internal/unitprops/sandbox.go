@@ -140,13 +140,30 @@ func annotateFromFiles(p *Props, root string, table *syscalls.Table) {
 	}
 }
 
-// ManagerArchitectures reads the manager-wide SystemCallArchitectures= of
-// system.conf and its drop-ins (below root), which every unit inherits.
-func ManagerArchitectures(root string) sandbox.Setting {
+// ManagerAssignment is one assignment of the system manager's
+// configuration.
+type ManagerAssignment struct {
+	Value string
+	// File is as seen below the root; Line is 1-based.
+	File string
+	Line int
+}
+
+// systemConfDropInDirs are where systemd reads system.conf.d drop-ins,
+// highest priority first.
+var systemConfDropInDirs = []string{"/etc/systemd/system.conf.d", "/run/systemd/system.conf.d",
+	"/usr/local/lib/systemd/system.conf.d", "/usr/lib/systemd/system.conf.d"}
+
+// ManagerSettings returns the [Manager] assignments of name in the system
+// manager's configuration below root, in the order systemd applies them:
+// system.conf, then the system.conf.d drop-ins sorted by file name (a name
+// in a higher-priority directory masking the same name in lower ones).
+// Unreadable or unparsable files are skipped, as systemd skips them.
+func ManagerSettings(root, name string) []ManagerAssignment {
 	root = strings.TrimRight(root, "/")
 	files := []string{"/etc/systemd/system.conf"}
 	byName := map[string]string{}
-	for _, d := range []string{"/etc/systemd/system.conf.d", "/run/systemd/system.conf.d", "/usr/local/lib/systemd/system.conf.d", "/usr/lib/systemd/system.conf.d"} {
+	for _, d := range systemConfDropInDirs {
 		ents, _ := os.ReadDir(root + d)
 		for _, e := range ents {
 			if strings.HasSuffix(e.Name(), ".conf") {
@@ -164,7 +181,7 @@ func ManagerArchitectures(root string) sandbox.Setting {
 	for _, n := range names {
 		files = append(files, byName[n])
 	}
-	var sb sandbox.Sandbox
+	var out []ManagerAssignment
 	for _, file := range files {
 		data, err := os.ReadFile(root + file)
 		if err != nil || len(data) > maxUnitFileSize {
@@ -175,12 +192,45 @@ func ManagerArchitectures(root string) sandbox.Setting {
 			continue
 		}
 		for _, o := range opts {
-			if o.Section == "Manager" && o.Name == "SystemCallArchitectures" {
-				sb.Assign(o.Name, o.Value, sandbox.Source{File: file, Line: o.Line})
+			if o.Section == "Manager" && o.Name == name {
+				out = append(out, ManagerAssignment{Value: o.Value, File: file, Line: o.Line})
 			}
 		}
 	}
+	return out
+}
+
+// ManagerArchitectures reads the manager-wide SystemCallArchitectures= of
+// system.conf and its drop-ins (below root), which every unit inherits.
+func ManagerArchitectures(root string) sandbox.Setting {
+	var sb sandbox.Sandbox
+	for _, a := range ManagerSettings(root, "SystemCallArchitectures") {
+		sb.Assign("SystemCallArchitectures", a.Value, sandbox.Source{File: a.File, Line: a.Line})
+	}
 	return sb.Architectures
+}
+
+// ErrnoDenials reports whether some denial of a unit's sandbox answers
+// with an errno rather than a kill (and is therefore logged only when the
+// manager runs with SYSTEMD_LOG_SECCOMP=1): SystemCallFilter= with
+// SystemCallErrorNumber= or a deny-list entry with its own ":errno", or any
+// other seccomp-backed directive in force (they all return an errno).
+func ErrnoDenials(p Props) bool {
+	sb := p.Sandbox
+	if sb.Filter.Set && (sb.DefaultAction() == "errno") {
+		return true
+	}
+	for _, e := range sb.Filter.Entries {
+		if e.Errno != "" && !sb.Filter.AllowList {
+			return true
+		}
+	}
+	for _, d := range sandbox.Directives {
+		if sb.On(d) {
+			return true
+		}
+	}
+	return false
 }
 
 var versionCache sync.Map // address -> int
