@@ -219,25 +219,33 @@ const (
 	haveCode
 )
 
-// interner returns a string for b, reusing a recent one when equal. A nil
-// interner allocates every time.
+// interner returns a string for b, reusing an earlier equal one: logs
+// repeat a few hundred comm, exe and user names, so a record's strings
+// cost no allocation after their first. It holds at most maxInterned
+// strings of at most maxInternLen bytes (then it starts afresh), so a log
+// of endless distinct names keeps memory flat. A nil interner allocates
+// every time.
 type interner struct {
-	s    [16]string
-	next int
+	m map[string]string
 }
 
+const (
+	maxInterned  = 4096
+	maxInternLen = 256
+)
+
 func (in *interner) get(b []byte) string {
-	if in == nil {
+	if in == nil || len(b) > maxInternLen {
 		return string(b)
 	}
-	for i := range in.s {
-		if in.s[i] == string(b) && (len(b) > 0 || in.s[i] == "") {
-			return in.s[i]
-		}
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	if in.m == nil || len(in.m) >= maxInterned {
+		in.m = make(map[string]string, 64)
 	}
 	s := string(b)
-	in.s[in.next] = s
-	in.next = (in.next + 1) % len(in.s)
+	in.m[s] = s
 	return s
 }
 

@@ -133,6 +133,15 @@ func (p *Parser) Stats() Stats {
 // in Stats). Record.Line is the 1-based number of the line where the record
 // starts, counted over the lines this Parser was given.
 func (p *Parser) ParseLine(line []byte) (Record, bool, error) {
+	var r Record
+	ok, err := p.parseLine(line, &r)
+	return r, ok, err
+}
+
+// parseLine is ParseLine writing the record into r, which it touches only
+// for a SECCOMP record: the nine lines in ten that are other records cost
+// no copy of a Record.
+func (p *Parser) parseLine(line []byte, r *Record) (bool, error) {
 	p.line++
 	p.lines++
 	start := p.line
@@ -140,28 +149,38 @@ func (p *Parser) ParseLine(line []byte) (Record, bool, error) {
 
 	if p.exp.active {
 		if len(line) == 0 {
-			return p.finishExport()
+			rec, ok, err := p.finishExport()
+			return keep(r, rec, ok), err
 		}
 		p.exportLine(line)
-		return Record{}, false, nil
+		return false, nil
 	}
 	if len(line) == 0 {
-		return Record{}, false, nil
+		return false, nil
 	}
 	if hasPrefix(line, "__CURSOR=") || hasPrefix(line, "__REALTIME_TIMESTAMP=") {
 		p.exp.begin(start)
 		p.exportLine(line)
-		return Record{}, false, nil
+		return false, nil
 	}
 	t := trimLeft(line)
 	if len(t) > 0 && t[0] == '{' {
-		return p.parseJSON(t, start)
+		rec, ok, err := p.parseJSON(t, start)
+		return keep(r, rec, ok), err
 	}
-	r, ok, err := p.parseText(line)
+	ok, err := p.parseText(line, r)
 	if ok {
 		r.Line = start
 	}
-	return r, ok, err
+	return ok, err
+}
+
+// keep stores rec into r when ok (rec is a record) and returns ok.
+func keep(r *Record, rec Record, ok bool) bool {
+	if ok {
+		*r = rec
+	}
+	return ok
 }
 
 // MalformedLine counts a line dropped for reason without parsing it (e.g.
@@ -182,9 +201,12 @@ func (p *Parser) fail(err error) (Record, bool, error) {
 
 // ok counts a decoded SECCOMP record.
 func (p *Parser) ok(r Record) (Record, bool, error) {
-	p.seccomp++
+	p.countSeccomp()
 	return r, true, nil
 }
+
+// countSeccomp counts a decoded SECCOMP record.
+func (p *Parser) countSeccomp() { p.seccomp++ }
 
 var (
 	typeKey = []byte("type=")
@@ -194,7 +216,7 @@ var (
 // parseText handles every single-line text shape: it finds the record type
 // and the audit(...) prefix, skips other types after counting them, and
 // decodes SECCOMP records.
-func (p *Parser) parseText(line []byte) (Record, bool, error) {
+func (p *Parser) parseText(line []byte, r *Record) (bool, error) {
 	// locate " type=" (or at start)
 	pos := -1
 	if hasPrefix(line, "type=") {
@@ -215,7 +237,8 @@ func (p *Parser) parseText(line []byte) (Record, bool, error) {
 		}
 	}
 	if pos < 0 {
-		return p.parseJournalShort(line) // or ----, time->, other text
+		rec, ok, err := p.parseJournalShort(line) // or ----, time->, other text
+		return keep(r, rec, ok), err
 	}
 	rest := line[pos+len(typeKey):]
 	e := 0
@@ -231,16 +254,16 @@ func (p *Parser) parseText(line []byte) (Record, bool, error) {
 		rest = rest[4:]
 	}
 	if !hasPrefix(rest, "audit(") {
-		return Record{}, false, nil // not an audit record line
+		return false, nil // not an audit record line
 	}
 	isSeccomp := string(typ) == "SECCOMP" || string(typ) == "1326" || string(typ) == "UNKNOWN[1326]"
 	if !isSeccomp {
 		p.countType(typ)
-		return Record{}, false, nil
+		return false, nil
 	}
 	p.types.inc(seccomp)
 
-	var r Record
+	*r = Record{}
 	// raw "audit(1613596317.899:6461):" or interpreted
 	// "audit(08/09/2025 14:22:10.314:88) :"
 	interp := false
@@ -253,17 +276,20 @@ func (p *Parser) parseText(line []byte) (Record, bool, error) {
 	var body []byte
 	var err error
 	if interp {
-		body, err = p.parseInterpPrefix(&r, rest)
+		body, err = p.parseInterpPrefix(r, rest)
 	} else {
-		body, err = parseRawPrefix(&r, rest)
+		body, err = parseRawPrefix(r, rest)
 	}
 	if err != nil {
-		return p.fail(err)
+		_, _, err = p.fail(err)
+		return false, err
 	}
-	if err := parseFields(&r, body, interp, &p.in); err != nil {
-		return p.fail(err)
+	if err := parseFields(r, body, interp, &p.in); err != nil {
+		_, _, err = p.fail(err)
+		return false, err
 	}
-	return p.ok(r)
+	p.countSeccomp()
+	return true, nil
 }
 
 // countType counts a non-SECCOMP record by type name; kernel log numbers

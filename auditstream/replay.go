@@ -47,7 +47,8 @@ type Reader struct {
 	// longAt is the number of a line readLine skipped as too long, until
 	// Next reports it.
 	longAt int
-	err    error // sticky read error
+	err    error  // sticky read error
+	rec    Record // the record being parsed
 }
 
 // readBufSize is the bufio buffer; longer lines are assembled in Reader.long.
@@ -112,7 +113,7 @@ func (r *Reader) Next() (Record, error) {
 			continue
 		}
 		inExport := r.p.InExport()
-		rec, ok, perr := r.p.ParseLine(line)
+		ok, perr := r.p.parseLine(line, &r.rec)
 		if perr != nil {
 			at := r.p.line
 			if inExport { // the blank line ended an entry: name its start
@@ -121,8 +122,8 @@ func (r *Reader) Next() (Record, error) {
 			return Record{}, &LineError{File: r.name, Line: at, Err: perr}
 		}
 		if ok {
-			rec.File = r.name
-			return rec, nil
+			r.rec.File = r.name
+			return r.rec, nil
 		}
 	}
 }

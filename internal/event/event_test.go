@@ -149,3 +149,24 @@ func perByte(s string) string {
 	}
 	return sb.String()
 }
+
+// TestAppendTime: the hand-written time form is what AppendFormat gives
+// with the schema's layout, for times across the years, in any zone.
+func TestAppendTime(t *testing.T) {
+	zone := time.FixedZone("X", -7*3600)
+	for _, tt := range []time.Time{
+		time.Date(2025, 8, 9, 14, 22, 10, 314e6, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2001, 2, 3, 4, 5, 6, 7e6, zone),
+		time.Unix(1613596317, 899e6),
+		time.Date(12, 3, 4, 5, 6, 7, 1e6, time.UTC),
+	} {
+		want := tt.UTC().AppendFormat(nil, "2006-01-02T15:04:05.000Z07:00")
+		if got := AppendTime(nil, tt); string(got) != string(want) {
+			t.Errorf("AppendTime(%v) = %s, want %s", tt, got, want)
+		}
+	}
+}
