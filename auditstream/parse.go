@@ -25,7 +25,7 @@ const (
 	ReasonMissingCode    = "missing_code"    // no code=
 	ReasonBadNumber      = "bad_number"      // a numeric field is not a number
 	ReasonBadHex         = "bad_hex"         // a hex-encoded comm/exe is not valid hex
-	ReasonBadName        = "bad_name"        // an interpreted name (signal, code, arch, syscall) is not known
+	ReasonBadName        = "bad_name"        // an interpreted name (signal, code, arch, syscall) is not known, or a node= that is not a host name
 	ReasonBadJSON        = "bad_json"        // a journalctl -o json line is not valid
 	ReasonBadExport      = "bad_export"      // a journalctl -o export entry is not valid
 	ReasonLineTooLong    = "line_too_long"   // a line longer than MaxLineLength
@@ -62,6 +62,7 @@ var (
 	errMissingCode    = &ParseError{Reason: ReasonMissingCode}
 	errBadHex         = &ParseError{Reason: ReasonBadHex}
 	errBadQuote       = &ParseError{Reason: ReasonBadQuote}
+	errBadNode        = &ParseError{Reason: ReasonBadName, Field: "node"}
 
 	errAmbiguousSyscall = &ParseError{Reason: ReasonAmbiguous, Field: "syscall"}
 	errAmbiguousComm    = &ParseError{Reason: ReasonAmbiguous, Field: "comm"}

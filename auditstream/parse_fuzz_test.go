@@ -72,7 +72,7 @@ func checkRoundTrip(t *testing.T, r Record) {
 		t.Fatalf("re-parse %q: %v", body, err)
 	}
 	want := r
-	want.File, want.Line = "", 0
+	want.File, want.Line, want.Node = "", 0, "" // the kernel body carries no node
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatalf("round trip of %q (-want +got):\n%s", body, d)
 	}
@@ -88,6 +88,9 @@ func FuzzParseLine(f *testing.F) {
 		}
 		if ok {
 			checkRoundTrip(t, r)
+			if strings.ContainsAny(r.Node, " =\"'\n;$/") || len(r.Node) > MaxNodeLength {
+				t.Fatalf("node %q is not a host name", r.Node)
+			}
 		}
 		// the same bytes through a Reader, split into lines, never panic
 		rd := NewReader(bytes.NewReader(line), "fuzz")

@@ -240,6 +240,14 @@ func (p *Parser) parseText(line []byte, r *Record) (bool, error) {
 		rec, ok, err := p.parseJournalShort(line) // or ----, time->, other text
 		return keep(r, rec, ok), err
 	}
+	node, err := nodeBefore(line, pos)
+	if err != nil {
+		if isSeccompLine(line[pos+len(typeKey):]) {
+			_, _, err = p.fail(err)
+			return false, err
+		}
+		node = ""
+	}
 	rest := line[pos+len(typeKey):]
 	e := 0
 	for e < len(rest) && rest[e] != ' ' {
@@ -263,7 +271,7 @@ func (p *Parser) parseText(line []byte, r *Record) (bool, error) {
 	}
 	p.types.inc(seccomp)
 
-	*r = Record{}
+	*r = Record{Node: node}
 	// raw "audit(1613596317.899:6461):" or interpreted
 	// "audit(08/09/2025 14:22:10.314:88) :"
 	interp := false
@@ -274,7 +282,6 @@ func (p *Parser) parseText(line []byte, r *Record) (bool, error) {
 		}
 	}
 	var body []byte
-	var err error
 	if interp {
 		body, err = p.parseInterpPrefix(r, rest)
 	} else {
@@ -290,6 +297,58 @@ func (p *Parser) parseText(line []byte, r *Record) (bool, error) {
 	}
 	p.countSeccomp()
 	return true, nil
+}
+
+// MaxNodeLength bounds a node= name (a host name is at most 253 bytes).
+const MaxNodeLength = 253
+
+// nodeBefore returns the node= name that auditd's name_format (forwarded by
+// audisp-remote, or written by audisp-syslog) puts right before "type=" at
+// pos: the word before it, when it starts the line, follows a space, or
+// follows a grep -n line number. A node that is not a host name (letters,
+// digits, '.', '-', '_', ':' for an address) is an error: it would be
+// shown, and grouped on, as the name of a host.
+func nodeBefore(line []byte, pos int) (string, error) {
+	if pos < 2 || line[pos-1] != ' ' {
+		return "", nil
+	}
+	start := pos - 1
+	for start > 0 && line[start-1] != ' ' && !(line[start-1] == ':' && grepPrefix(line[:start-1])) {
+		start--
+	}
+	word := line[start : pos-1]
+	if !hasPrefix(word, "node=") {
+		return "", nil
+	}
+	name := string(word[len("node="):])
+	if !ValidNode(name) {
+		return "", errBadNode
+	}
+	return name, nil
+}
+
+// ValidNode reports whether name can be a record's Node: 1 to
+// MaxNodeLength letters, digits, '.', '-', '_' and ':' (an IPv6 address),
+// starting with a letter, a digit or ':', so never "." or "..": a node
+// names a directory of `suggest --out-dir`.
+func ValidNode(name string) bool {
+	if len(name) == 0 || len(name) > MaxNodeLength || name[0] == '.' || name[0] == '-' || name[0] == '_' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// isSeccompLine reports whether rest (what follows "type=") names a
+// SECCOMP record: a bad node= only fails those, other types are counted
+// as before.
+func isSeccompLine(rest []byte) bool {
+	return hasPrefix(rest, "SECCOMP ") || hasPrefix(rest, "1326 ") || hasPrefix(rest, "UNKNOWN[1326] ")
 }
 
 // countType counts a non-SECCOMP record by type name; kernel log numbers

@@ -22,6 +22,7 @@ var update = flag.Bool("update", false, "update golden files")
 // goldenRecord is the JSON form of a Record in golden files.
 type goldenRecord struct {
 	Line      int    `json:"line"`
+	Node      string `json:"node,omitempty"`
 	Time      string `json:"time,omitempty"`
 	Serial    uint64 `json:"serial"`
 	PID       int    `json:"pid"`
@@ -46,7 +47,7 @@ type goldenRecord struct {
 
 func toGolden(r Record) goldenRecord {
 	g := goldenRecord{
-		Line: r.Line, Serial: r.Serial, PID: r.PID,
+		Line: r.Line, Node: r.Node, Serial: r.Serial, PID: r.PID,
 		UID: r.UID.String(), AUID: r.AUID.String(), GID: r.GID.String(), Ses: r.Ses.String(),
 		Comm: r.Comm, Exe: r.Exe, ExeNull: r.ExeUnknown,
 		AuditArch: fmt.Sprintf("%08x", r.AuditArch), Arch: r.Arch.String(),

@@ -119,6 +119,11 @@ type Record struct {
 	File string
 	Line int
 
+	// Node is the host the record came from, as a central log forwarded
+	// by audisp-remote or a syslog plugin names it ("node=NAME" before
+	// "type="); "" when the line names none (a local record).
+	Node string
+
 	Time      time.Time // millisecond precision, UTC; zero when absent
 	Serial    uint64
 	HasSerial bool

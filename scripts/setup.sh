@@ -9,13 +9,14 @@
 # VM (test/e2e), gcc-multilib for the scenarios' i386 test binary, systemd
 # (systemd-analyze for the bundled-table checks; PID 1 stays what it is),
 # patch (the diff output test), man-db (the docs test renders the generated
-# man page with man -l) and staticcheck: a privileged or tool-dependent test
+# man page with man -l), chromium (the HTML page test renders / headless
+# and takes a screenshot) and staticcheck: a privileged or tool-dependent test
 # that cannot run under CI=true fails. Idempotent.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for pkg in auditd systemd-container debootstrap dbus-daemon prometheus qemu-system-x86 busybox-static cpio kmod xz-utils gcc-multilib systemd patch man-db; do
+for pkg in auditd systemd-container debootstrap dbus-daemon prometheus qemu-system-x86 busybox-static cpio kmod xz-utils gcc-multilib systemd patch man-db chromium; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

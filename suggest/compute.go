@@ -246,6 +246,10 @@ type ArchNote struct {
 type Suggestion struct {
 	Unit    string
 	Machine string
+	// Node is the host the records came from, as a central log names it
+	// (auditd's node=); "" when they named none. Suggestions of two nodes
+	// are never merged: a unit of that name on two hosts is two units.
+	Node string
 	// UserUnit and UID: a unit of the user manager user@UID.service.
 	UserUnit bool
 	UID      int

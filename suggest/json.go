@@ -24,6 +24,7 @@ type jsonDoc struct {
 type jsonSuggestion struct {
 	Unit        string         `json:"unit"`
 	Machine     string         `json:"machine"`
+	Node        *string        `json:"node"`
 	UserUID     *int           `json:"user_uid"`
 	Applicable  bool           `json:"applicable"`
 	Path        *string        `json:"path"`
@@ -228,6 +229,10 @@ func toJSONSuggestion(s Suggestion) (jsonSuggestion, error) {
 	if s.UserUnit {
 		uid := s.UID
 		js.UserUID = &uid
+	}
+	if s.Node != "" {
+		n := Sanitize(s.Node, 0)
+		js.Node = &n
 	}
 	if s.Applicable {
 		p := s.Path

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,5 +107,74 @@ func TestOutDirUnitWithoutFiles(t *testing.T) {
 	if code != ExitOK || strings.Contains(out, "Install as") || strings.Contains(out, "\nSystemCallFilter=") ||
 		!strings.Contains(out, "no unit file of this name was found") {
 		t.Errorf("drop-in of a unit without files:\n%s", out)
+	}
+}
+
+// TestCentralLog: a central log (auditd's node= before type=) holds two
+// hosts' records of the same unit: their suggestions stay apart (one per
+// node, never a sum), --out-dir writes each under nodes/NODE/, and without
+// a --root standing for those hosts their records are judged against no
+// host's unit files (this host's are not theirs).
+func TestCentralLog(t *testing.T) {
+	const central = "testdata/central.log"
+	base := []string{"suggest", "--replay", central, "--root", root, "--systemd.table", "252"}
+	code, out, errs := run(t, "", base...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	golden(t, "suggest-nodes", out)
+
+	code, out, errs = run(t, "", append(base, "--format", "json")...)
+	if code != 0 {
+		t.Fatalf("json: exit %d: %s", code, errs)
+	}
+	var doc struct {
+		Suggestions []struct {
+			Unit  string
+			Node  *string
+			Total uint64
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	totals := map[string]uint64{}
+	for _, s := range doc.Suggestions {
+		if s.Node == nil {
+			t.Fatalf("suggestion of %s has no node", s.Unit)
+		}
+		totals[*s.Node+"/"+s.Unit] = s.Total
+	}
+	if totals["web1/nginx.service"] != 3 || totals["web2/nginx.service"] != 1 || len(totals) != 6 {
+		t.Errorf("totals per node/unit: %v", totals)
+	}
+
+	dir := t.TempDir()
+	if code, _, errs := run(t, "", append(base, "--out-dir", dir)...); code != 0 {
+		t.Fatalf("--out-dir: exit %d %s", code, errs)
+	}
+	for _, n := range []string{"web1", "web2"} {
+		if _, err := os.Stat(filepath.Join(dir, "nodes", n, "etc/systemd/system/nginx.service.d/50-seccompwatch.conf")); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etc")); err == nil {
+		t.Error("a node's drop-in was written outside nodes/")
+	}
+
+	// --root left at /: the records of web1 and web2 are not this host's.
+	code, out, errs = run(t, "", "suggest", "--replay", central, "--unit", "nginx.service", "--systemd.table", "252", "--format", "json")
+	if code != 0 {
+		t.Fatalf("no --root: exit %d %s", code, errs)
+	}
+	if n := strings.Count(out, "whose unit files were not read"); n != 4 {
+		t.Errorf("%d warnings about unread unit files, want 4 (one per node, in warnings and in the drop-in):\n%s", n, out)
+	}
+	if strings.Contains(out, `"included": true`) {
+		t.Errorf("a line is active for a host whose configuration is unknown:\n%s", out)
+	}
+	code, out, _ = run(t, "", "replay", "--systemd.table", "252", "--output", "jsonl", central)
+	if code != 0 || strings.Count(out, `"unit":"unknown"`) != 12 || strings.Count(out, `"node":"web1"`) != 11 || strings.Count(out, `"node":"web2"`) != 1 {
+		t.Errorf("replay of another host's records without --root: exit %d\n%s", code, out)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,7 +48,7 @@ Examples:
   seccompwatch replay --unit nginx.service audit.log   # all records are nginx's`)
 	unit := c.Flag("unit", "Attribute every record to this unit (records carry no cgroup). Default: the unit whose ExecStart= runs the record's exe, when exactly one does.").String()
 	output := c.Flag("output", "text, or jsonl (one JSON object per record, schema in the README).").Default("text").Enum("text", "jsonl")
-	root := c.Flag("root", "Root directory of the unit files used to attribute records by exe.").Default("/").String()
+	root := c.Flag("root", "Root directory of the unit files used to attribute records by exe. Records of another host (a central log's node=) are attributed only when it is given: a copy of that host's tree.").Default("/").String()
 	table := tableFlag(c)
 	files := c.Arg("files", "Audit logs to read; - for standard input (the default when it is not a terminal).").Strings()
 	cmds[c.FullCommand()] = func() error {
@@ -98,6 +99,9 @@ Examples:
 type replay struct {
 	in   *auditstream.MultiReader
 	unit string
+	// root is --root; hostname this host's name: the unit files under
+	// "/" are only this host's (see readsUnitsOf).
+	root, hostname string
 
 	// ready is closed when table, files, exes and setupErr are set.
 	ready    chan struct{}
@@ -125,7 +129,8 @@ func newReplay(e *env, files []string, unit, root string, table func() (*syscall
 			files[i] = "-"
 		}
 	}
-	r := &replay{unit: unit, ready: make(chan struct{})}
+	r := &replay{unit: unit, root: root, ready: make(chan struct{})}
+	r.hostname, _ = os.Hostname()
 	go func() {
 		defer close(r.ready)
 		t, err := table()
@@ -268,6 +273,8 @@ func (r *replay) handle(e *env, it *item, ev *event.Event, fn func(*event.Event)
 	switch {
 	case r.unit != "":
 		ev.Unit, ev.Method = r.unit, "flag"
+	case !r.readsUnitsOf(rec.Node):
+		ev.Reason = "other_node" // this host's unit files name no unit of another host
 	case r.exes != nil && !rec.ExeUnknown:
 		if u := r.lookupExe(rec.Exe); u != "" {
 			ev.Unit, ev.Method = u, "exe"
@@ -278,6 +285,21 @@ func (r *replay) handle(e *env, it *item, ev *event.Event, fn func(*event.Event)
 		ev.Reason = "no_cgroup_in_replay"
 	}
 	return fn(ev)
+}
+
+// readsUnitsOf reports whether the unit files under --root may stand for
+// node's: a record without node= (a local log), a node that is this host
+// (its name, or its first label when one of the two is a short name), or
+// a --root the user gave (a copy of that host's tree). Another host's
+// records are never judged against this host's units.
+func (r *replay) readsUnitsOf(node string) bool {
+	if node == "" || filepath.Clean(r.root) != "/" || strings.EqualFold(node, r.hostname) {
+		return true
+	}
+	short, _, _ := strings.Cut(r.hostname, ".")
+	nshort, _, _ := strings.Cut(node, ".")
+	oneShort := node == nshort || r.hostname == short
+	return short != "" && oneShort && strings.EqualFold(nshort, short)
 }
 
 // lookupExe returns the one unit that runs exe, or "".
@@ -341,6 +363,7 @@ func isTerminal(r io.Reader) bool {
 // (replay) or from the record schema's JSON (denials).
 type textRow struct {
 	Time          time.Time
+	Node          string
 	Unit, Machine string
 	PID           int
 	Comm, Exe     string
@@ -356,7 +379,7 @@ type textRow struct {
 // appendText formats one denial for humans.
 func appendText(b []byte, ev *event.Event) []byte {
 	return appendRow(b, &textRow{
-		Time: ev.Time, Unit: ev.Unit, Machine: ev.Machine, PID: ev.PID, Comm: ev.Comm, Exe: ev.Exe, ExeNull: ev.ExeUnknown,
+		Time: ev.Time, Node: ev.Node, Unit: ev.Unit, Machine: ev.Machine, PID: ev.PID, Comm: ev.Comm, Exe: ev.Exe, ExeNull: ev.ExeUnknown,
 		Arch: ev.ArchLabel(), Syscall: ev.SyscallName, Nr: ev.Syscall, Action: ev.Action.String(), Groups: ev.Groups,
 		File: ev.File, Line: ev.Line,
 	})
@@ -372,6 +395,11 @@ func appendRow(b []byte, r *textRow) []byte {
 		b = r.Time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
 	}
 	b = append(b, ' ')
+	if r.Node != "" {
+		b = append(b, "node="...)
+		b = append(b, suggest.Sanitize(r.Node, 256)...)
+		b = append(b, ' ')
+	}
 	b = append(b, suggest.Sanitize(r.Unit, 128)...)
 	if r.Machine != "" {
 		b = append(b, " machine="...)

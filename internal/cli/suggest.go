@@ -11,15 +11,18 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/httpapi"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
 	"github.com/seccompwatch/seccompwatch/internal/unitname"
+	"github.com/seccompwatch/seccompwatch/internal/unitprops"
 	"github.com/seccompwatch/seccompwatch/sandbox"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
@@ -117,9 +120,18 @@ func suggestFromReplay(e *env, files []string, unit, root string, t *syscalls.Ta
 		return nil, err
 	}
 	defer r.close()
-	agg := suggest.NewAggregator(suggest.Limits{})
+	// One aggregator per node (auditd's node= of a central log): the same
+	// unit name on two hosts is two units, never merged.
+	aggs := map[string]*suggest.Aggregator{}
+	var nodes []string
 	native := pipeline.NativeArch()
 	if err := r.each(e, func(ev *event.Event) error {
+		agg := aggs[ev.Node]
+		if agg == nil {
+			agg = suggest.NewAggregator(suggest.Limits{})
+			aggs[ev.Node] = agg
+			nodes = append(nodes, ev.Node)
+		}
 		agg.Add(pipeline.Denial(ev, native))
 		return nil
 	}); err != nil {
@@ -132,7 +144,24 @@ func suggestFromReplay(e *env, files []string, unit, root string, t *syscalls.Ta
 	if err := r.recognized(); err != nil {
 		return nil, err
 	}
-	return pipeline.Suggest(context.Background(), agg.Snapshot(), r.files, opts), nil
+	sort.Strings(nodes)
+	var out []pipeline.Result
+	for _, node := range nodes {
+		var props unitprops.Provider = r.files
+		if !r.readsUnitsOf(node) {
+			props = nil // another host's units: not this one's files
+		}
+		results := pipeline.Suggest(context.Background(), aggs[node].Snapshot(), props, opts)
+		for i := range results {
+			s := &results[i].Suggestion
+			s.Node = node
+			if props == nil && s.Applicable {
+				s.Warnings = append(s.Warnings, "the records come from node "+node+", whose unit files were not read (--root is "+r.root+", this host's): its configuration is unknown, so nothing is active; give --root a copy of that host's / to judge them")
+			}
+		}
+		out = append(out, results...)
+	}
+	return out, nil
 }
 
 func writeSuggestions(e *env, results []pipeline.Result, format, outDir string) error {
@@ -153,7 +182,7 @@ func writeSuggestions(e *env, results []pipeline.Result, format, outDir string) 
 	case "diff":
 		for _, r := range results {
 			if why := notInstallable(r.Suggestion); why != "" {
-				fmt.Fprintf(e.stderr, "no diff: %s (%s)\n", suggest.Sanitize(r.Suggestion.Unit, 256), why)
+				fmt.Fprintf(e.stderr, "no diff: %s (%s)\n", unitLabel(r.Suggestion), why)
 				continue
 			}
 			if err := suggest.RenderDiff(e.stdout, r.Suggestion, r.Current); err != nil {
@@ -173,6 +202,15 @@ func writeSuggestions(e *env, results []pipeline.Result, format, outDir string) 
 	return nil
 }
 
+// unitLabel names a suggestion's unit for a message, with its node when
+// a central log named one (the same unit on two hosts is two units).
+func unitLabel(s suggest.Suggestion) string {
+	if s.Node != "" {
+		return suggest.Sanitize(s.Unit, 256) + " of node " + suggest.Sanitize(s.Node, 256)
+	}
+	return suggest.Sanitize(s.Unit, 256)
+}
+
 // notInstallable says why a suggestion is neither written by --out-dir nor
 // shown by --format diff, or "" when it is installable: both list the same
 // units.
@@ -184,6 +222,8 @@ func notInstallable(s suggest.Suggestion) string {
 		return "nothing to install: held back, no change, or the configuration is unknown; see --format dropin"
 	case s.Machine != "" && !event.ValidMachineName(s.Machine): // a directory name: never "..", "/" or bytes
 		return "machine name " + suggest.Sanitize(s.Machine, 64) + " is not a valid machine name"
+	case s.Node != "" && !auditstream.ValidNode(s.Node):
+		return "node " + suggest.Sanitize(s.Node, 64) + " is not a host name"
 	}
 	return ""
 }
@@ -194,16 +234,20 @@ func writeOutDir(e *env, results []pipeline.Result, dir string) error {
 	for _, r := range results {
 		s := r.Suggestion
 		if why := notInstallable(s); why != "" {
-			fmt.Fprintf(e.stderr, "not written: %s (%s)\n", suggest.Sanitize(s.Unit, 256), why)
+			fmt.Fprintf(e.stderr, "not written: %s (%s)\n", unitLabel(s), why)
 			continue
 		}
 		var buf bytes.Buffer
 		if err := suggest.RenderDropin(&buf, s); err != nil {
 			return err
 		}
-		dst := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(s.Path, "/")))
+		base := dir
+		if s.Node != "" {
+			base = filepath.Join(dir, "nodes", s.Node) // a validated host name (auditstream)
+		}
+		dst := filepath.Join(base, filepath.FromSlash(strings.TrimPrefix(s.Path, "/")))
 		if s.Machine != "" {
-			dst = filepath.Join(dir, "machines", s.Machine, filepath.FromSlash(strings.TrimPrefix(s.Path, "/")))
+			dst = filepath.Join(base, "machines", s.Machine, filepath.FromSlash(strings.TrimPrefix(s.Path, "/")))
 		}
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err

@@ -132,6 +132,12 @@ func (e *Event) AppendJSON(b []byte, opts JSONOptions) []byte {
 		b = AppendString(b, g)
 	}
 	b = append(b, ']')
+	b = append(b, `,"node":`...)
+	if e.Node == "" {
+		b = append(b, "null"...)
+	} else {
+		b = AppendString(b, e.Node)
+	}
 	if opts.Live {
 		b = append(b, `,"machine":`...)
 		if e.Machine == "" {

@@ -47,7 +47,7 @@ func TestAppendJSONKeys(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	want := []string{"action", "arch", "auid", "comm", "compat", "errno", "exe", "file", "gid", "groups", "line", "pid", "serial", "signal", "syscall", "syscall_nr", "time", "uid", "unit"}
+	want := []string{"action", "arch", "auid", "comm", "compat", "errno", "exe", "file", "gid", "groups", "line", "node", "pid", "serial", "signal", "syscall", "syscall_nr", "time", "uid", "unit"}
 	if !reflect.DeepEqual(keys, want) {
 		t.Fatalf("keys = %v, want %v", keys, want)
 	}
@@ -70,7 +70,7 @@ func TestAppendJSONNulls(t *testing.T) {
 	e.Unit, e.SyscallName = "", ""
 	e.Arch, e.AuditArch = syscalls.ArchUnknown, 0xc0000008
 	m := decode(t, e.AppendJSON(nil, JSONOptions{Live: true}))
-	for _, k := range []string{"file", "line", "time", "serial", "exe", "machine", "candidate_unit"} {
+	for _, k := range []string{"file", "line", "time", "serial", "exe", "node", "machine", "candidate_unit"} {
 		if v, ok := m[k]; !ok || v != nil {
 			t.Errorf("%s = %#v, want null", k, v)
 		}
@@ -91,6 +91,15 @@ func TestAppendJSONCandidate(t *testing.T) {
 	}
 	if _, ok := decode(t, e.AppendJSON(nil, JSONOptions{}))["candidate_unit"]; ok {
 		t.Error("replay output has candidate_unit")
+	}
+}
+
+// A record from a central log keeps its host in "node".
+func TestAppendJSONNode(t *testing.T) {
+	e := sample()
+	e.Node = "web1.example.org"
+	if m := decode(t, e.AppendJSON(nil, JSONOptions{})); m["node"] != "web1.example.org" {
+		t.Errorf("node = %#v", m["node"])
 	}
 }
 
