@@ -53,17 +53,21 @@ func TestVM(t *testing.T) {
 		t.Fatalf("no scenarios: %v", err)
 	}
 	sort.Strings(scenarios)
+	files := map[string]string{
+		"lib.sh":               "lib.sh",
+		"bin/seccompwatch":     bin,
+		"bin/units.test":       unitsTest,
+		"seccompwatch.service": filepath.Join(repoRoot, "deploy", "seccompwatch.service"),
+	}
+	for k, v := range webFiles(t, filepath.Join(work, "web")) {
+		files[k] = v
+	}
 	share := filepath.Join(work, "share")
 	boot := time.Now()
 	rep, err := vm.RunBatch(ctx, img, share, vm.Batch{
 		Scenarios:       scenarios,
 		ScenarioTimeout: 3 * time.Minute,
-		Files: map[string]string{
-			"lib.sh":               "lib.sh",
-			"bin/seccompwatch":     bin,
-			"bin/units.test":       unitsTest,
-			"seccompwatch.service": filepath.Join(repoRoot, "deploy", "seccompwatch.service"),
-		},
+		Files:           files,
 	})
 	t.Logf("vm: boot, %d scenarios, poweroff: %s (guest: %s)", len(scenarios), time.Since(boot).Round(time.Millisecond), rep.BootTime)
 	if err != nil {
