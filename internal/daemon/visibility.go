@@ -380,4 +380,3 @@ func (v *visibility) errnoUnits(ctx context.Context) ([]string, string) {
 	}
 	return out, ""
 }
-
