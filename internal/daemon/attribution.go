@@ -22,8 +22,9 @@ const MethodExe = "exe"
 // unit files.
 const exeIndexRefresh = time.Minute
 
-// unitProcsTTL is how long one scan of the system units' processes serves
-// as evidence for exe attributions (a storm asks once, not per record).
+// unitProcsTTL is how long one read of a unit's processes serves as
+// evidence for exe attributions (a storm asks once a second, not per
+// record).
 const unitProcsTTL = time.Second
 
 // exeIndex is the last resort of attribution, for processes gone before
@@ -33,8 +34,13 @@ type exeIndex struct {
 	idx   *unitprops.ExecIndex
 	cache map[string]string // exe → unit or ""
 
-	procs   map[string][]units.Process // system unit → its live processes
-	procsAt time.Time
+	procs map[string]unitProcs // system unit → its live processes, when read
+}
+
+// unitProcs is one read of a unit's processes.
+type unitProcs struct {
+	procs []units.Process
+	at    time.Time
 }
 
 // rescuable lists the failures after which the exe may name the unit:
@@ -104,17 +110,19 @@ func (d *Daemon) confirmedByUnit(x *exeIndex, unit string, rec *auditstream.Reco
 	if rec.UID.Name != "" || rec.AUID.Name != "" {
 		return false // names, not numbers: not a live record
 	}
-	if x.procs == nil || time.Since(x.procsAt) > unitProcsTTL {
-		procs, err := d.attr.SystemUnitProcesses()
+	up, ok := x.procs[unit]
+	if !ok || time.Since(up.at) > unitProcsTTL {
+		procs, err := d.attr.UnitProcesses(unit)
 		if err != nil {
-			d.log.Debug("exe attribution: unit processes", zap.Error(err))
+			d.log.Debug("exe attribution: unit processes", zap.String("unit", unit), zap.Error(err))
 		}
-		x.procs, x.procsAt = procs, time.Now()
-		if x.procs == nil {
-			x.procs = map[string][]units.Process{}
+		if x.procs == nil || len(x.procs) >= 4096 {
+			x.procs = make(map[string]unitProcs)
 		}
+		up = unitProcs{procs: procs, at: time.Now()}
+		x.procs[unit] = up
 	}
-	for _, p := range x.procs[unit] {
+	for _, p := range up.procs {
 		if p.UID == rec.UID.N && p.AUID == rec.AUID.N {
 			return true
 		}

@@ -59,6 +59,20 @@ func (x *cgIndex) add(id uint64, path string) {
 	x.mu.Unlock()
 }
 
+// dirsOf returns the directories (under root) of the live cgroups that
+// belong to the host system unit named unit, its sub-cgroups included.
+func (x *cgIndex) dirsOf(unit string) []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var dirs []string
+	for _, e := range x.byID {
+		if e.removed.IsZero() && e.unitErr == nil && isHostSystemUnit(e.unit, unit) {
+			dirs = append(dirs, filepath.Join(x.root, filepath.FromSlash(e.path)))
+		}
+	}
+	return dirs
+}
+
 // len returns the number of entries, removed ones included.
 func (x *cgIndex) len() int {
 	x.mu.RLock()

@@ -3,10 +3,12 @@ package units
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Process is a live process of a unit, with the identity a SECCOMP record
@@ -17,58 +19,110 @@ type Process struct {
 	UID, AUID uint32
 }
 
-// SystemUnitProcesses scans /proc once and returns the live processes of
-// every unit of the host's system manager (no container, no user
-// manager), by unit name. Nobody but root and the unit itself can put a
-// process into a system unit's cgroup, so a process found here is evidence
-// a record's sender cannot forge (unlike its exe). A pid whose start time
-// changed while it was read (reused) is left out.
-func (a *Attributor) SystemUnitProcesses() (map[string][]Process, error) {
-	ents, err := os.ReadDir(a.opts.ProcRoot)
+// UnitProcesses returns the live processes of the host's system unit
+// named unit (not a container's, not a user manager's), read from the
+// unit's cgroups: the cgroup2 index (rescanned once when it knows none),
+// or on a legacy host the name=systemd tree. Nobody but root and the unit
+// itself can put a process into a system unit's cgroup, so a process
+// found here is evidence a record's sender cannot forge (unlike its exe).
+// A process is listed only when /proc still places it in the unit and its
+// start time did not change while it was read (a reused pid is left out).
+func (a *Attributor) UnitProcesses(unit string) ([]Process, error) {
+	dirs, err := a.unitDirs(unit)
 	if err != nil {
-		return nil, fmt.Errorf("units: scan %s: %w", a.opts.ProcRoot, err)
+		return nil, err
 	}
-	out := make(map[string][]Process)
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 0 {
-			continue
-		}
-		s1, err := procStart(a.opts.ProcRoot, pid)
+	var out []Process
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 		if err != nil {
-			continue
+			continue // removed meanwhile
 		}
-		path, _, err := procCgroup(a.opts.ProcRoot, pid)
-		if err != nil {
-			continue
+		for _, f := range strings.Fields(string(b)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil || pid <= 0 {
+				continue
+			}
+			if p, ok := a.unitProcess(unit, pid); ok {
+				out = append(out, p)
+			}
 		}
-		u, err := ParseCgroupPath(path)
-		if err != nil || u.UID >= 0 || u.Machine != "" && u.ContainerID == "" {
-			continue // no unit, a user manager's, a container's
-		}
-		dir := filepath.Join(a.opts.ProcRoot, e.Name())
-		st, err := os.ReadFile(filepath.Join(dir, "status"))
-		if err != nil {
-			continue
-		}
-		uid, err := ParseStatusUID(st)
-		if err != nil {
-			continue
-		}
-		lb, err := os.ReadFile(filepath.Join(dir, "loginuid"))
-		if err != nil {
-			continue
-		}
-		auid, err := strconv.ParseUint(strings.TrimSpace(string(lb)), 10, 32)
-		if err != nil {
-			continue
-		}
-		if s2, err := procStart(a.opts.ProcRoot, pid); err != nil || s2 != s1 {
-			continue
-		}
-		out[u.Name] = append(out[u.Name], Process{PID: pid, UID: uid, AUID: uint32(auid)})
 	}
 	return out, nil
+}
+
+// isHostSystemUnit reports whether u is a unit of the host's system
+// manager named unit (a quadlet's libpod payload stays its host unit's).
+func isHostSystemUnit(u Unit, unit string) bool {
+	return u.Name == unit && u.UID < 0 && (u.Machine == "" || u.ContainerID != "")
+}
+
+// unitDirs returns the cgroup directories of the host system unit.
+func (a *Attributor) unitDirs(unit string) ([]string, error) {
+	if a.idx != nil {
+		dirs := a.idx.dirsOf(unit)
+		if len(dirs) == 0 && a.idx.rescanIfOlder(time.Second) {
+			dirs = a.idx.dirsOf(unit)
+		}
+		return dirs, nil
+	}
+	// Legacy (v1 only): walk name=systemd.
+	const v1 = "/sys/fs/cgroup/systemd"
+	var dirs []string
+	err := filepath.WalkDir(v1, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(v1, p)
+		if err != nil || rel == "." {
+			return nil
+		}
+		if u, err := ParseCgroupPath("/" + filepath.ToSlash(rel)); err == nil && isHostSystemUnit(u, unit) {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("units: walk %s: %w", v1, err)
+	}
+	return dirs, nil
+}
+
+// unitProcess reads pid's identity, checking that /proc places it in the
+// unit and that it is one process throughout.
+func (a *Attributor) unitProcess(unit string, pid int) (Process, bool) {
+	s1, err := procStart(a.opts.ProcRoot, pid)
+	if err != nil {
+		return Process{}, false
+	}
+	path, _, err := procCgroup(a.opts.ProcRoot, pid)
+	if err != nil {
+		return Process{}, false
+	}
+	if u, err := ParseCgroupPath(path); err != nil || !isHostSystemUnit(u, unit) {
+		return Process{}, false
+	}
+	dir := filepath.Join(a.opts.ProcRoot, strconv.Itoa(pid))
+	st, err := os.ReadFile(filepath.Join(dir, "status"))
+	if err != nil {
+		return Process{}, false
+	}
+	uid, err := ParseStatusUID(st)
+	if err != nil {
+		return Process{}, false
+	}
+	lb, err := os.ReadFile(filepath.Join(dir, "loginuid"))
+	if err != nil {
+		return Process{}, false
+	}
+	auid, err := strconv.ParseUint(strings.TrimSpace(string(lb)), 10, 32)
+	if err != nil {
+		return Process{}, false
+	}
+	if s2, err := procStart(a.opts.ProcRoot, pid); err != nil || s2 != s1 {
+		return Process{}, false
+	}
+	return Process{PID: pid, UID: uid, AUID: uint32(auid)}, true
 }
 
 // ParseStatusUID returns the real uid (the first of the "Uid:" line's four

@@ -48,10 +48,9 @@ func FuzzParseStatusUID(f *testing.F) {
 	})
 }
 
-// TestSystemUnitProcesses: a process in a system unit's cgroup, running
-// as another user than the test, is listed under the unit with its real
-// uid and login uid.
-func TestSystemUnitProcesses(t *testing.T) {
+// TestUnitProcesses: a process in a system unit's cgroup, running as
+// another user than the test, is listed with its real uid and login uid.
+func TestUnitProcesses(t *testing.T) {
 	slice := "swtestmem-" + strconv.Itoa(os.Getpid()) + ".slice"
 	unit := fmt.Sprintf("sw-mem-%d.service", os.Getpid())
 	cgs := unitCgroups(t, slice, unit)
@@ -71,11 +70,10 @@ func TestSystemUnitProcesses(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	var got []Process
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		procs, err := a.SystemUnitProcesses()
-		if err != nil {
+		if got, err = a.UnitProcesses(unit); err != nil {
 			t.Fatal(err)
 		}
-		if got = procs[unit]; len(got) == 1 && got[0].UID == 65534 {
+		if len(got) == 1 && got[0].UID == 65534 {
 			break
 		}
 	}
@@ -86,5 +84,39 @@ func TestSystemUnitProcesses(t *testing.T) {
 	auid, _ := strconv.ParseUint(strings.TrimSpace(string(self)), 10, 32)
 	if want := (Process{PID: cmd.Process.Pid, UID: 65534, AUID: uint32(auid)}); len(got) != 1 || got[0] != want {
 		t.Fatalf("processes of %s: %+v, want [%+v]", unit, got, want)
+	}
+}
+
+// BenchmarkUnitProcesses measures one look-up of a unit's processes (the
+// exe fallback asks at most once a second per unit): the index walk and
+// /proc reads of the unit's own processes only.
+func BenchmarkUnitProcesses(b *testing.B) {
+	slice := "swtestmemb-" + strconv.Itoa(os.Getpid()) + ".slice"
+	unit := fmt.Sprintf("sw-memb-%d.service", os.Getpid())
+	cgs := unitCgroups(b, slice, unit)
+	a, err := New(context.Background(), Options{DisableBPF: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	cmd, err := denier.Command(denier.Spec{Syscall: "swapoff", Action: "errno", Exec: "/bin/sleep", Args: []string{"30"}, Cgroups: dirsOf(cgs, unit)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	for range 500 {
+		if p, _ := a.UnitProcesses(unit); len(p) == 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if p, err := a.UnitProcesses(unit); err != nil || len(p) != 1 {
+			b.Fatal(p, err)
+		}
 	}
 }

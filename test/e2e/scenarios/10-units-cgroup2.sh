@@ -12,7 +12,7 @@
 cd "$E2E_OUT"
 set +e
 CI=true "$E2E/bin/units.test" -test.short -test.count=1 -test.v \
-	-test.run '^(TestRemovedCgroup|TestPidReuse|TestProcFallback|TestRawTracepointPrograms|TestMovedTwice|TestSystemUnitProcesses)$' \
+	-test.run '^(TestRemovedCgroup|TestPidReuse|TestProcFallback|TestRawTracepointPrograms|TestMovedTwice|TestUnitProcesses)$' \
 	>units.log 2>&1
 rc=$?
 set -e
