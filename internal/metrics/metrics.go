@@ -154,7 +154,7 @@ var (
 	auditOffDesc     = desc("kernel_audit_disabled", "1 when audit=0 on the kernel command line: the kernel emits no audit record, seccomp denials included.")
 	actionLogDesc    = desc("seccomp_action_logged", "1 when the kernel logs seccomp denials with this action (kernel.seccomp.actions_logged), 0 when it never does.", "action")
 	managerLogDesc   = desc("manager_logs_seccomp", "1 when the systemd manager loads seccomp filters with the log flag (SYSTEMD_LOG_SECCOMP=1), so errno denials are logged; absent without systemd.")
-	errnoUnitsDesc   = desc("errno_units", "Units (unit files) whose SystemCallFilter= answers denied calls with an errno: without manager_logs_seccomp their denials leave no record.")
+	errnoUnitsDesc   = desc("errno_units", "Units (unit files) whose sandbox answers a denial with an errno (SystemCallFilter= with an errno, RestrictNamespaces=, ProtectClock=, ...): without manager_logs_seccomp their denials leave no record.")
 )
 
 // Describe implements prometheus.Collector.

@@ -170,7 +170,7 @@ func TestVisibility(t *testing.T) {
 		{"not checked", Visibility{ErrnoUnits: 5, AuditDisabled: true}, ""},
 		{"all known", Visibility{Checked: true, AuditDisabled: true, ActionsLogged: map[string]bool{"errno": false, "kill_process": true},
 			ManagerKnown: true, ManagerLogs: true, ErrnoUnits: 2}, `
-# HELP seccompwatch_errno_units Units (unit files) whose SystemCallFilter= answers denied calls with an errno: without manager_logs_seccomp their denials leave no record.
+# HELP seccompwatch_errno_units Units (unit files) whose sandbox answers a denial with an errno (SystemCallFilter= with an errno, RestrictNamespaces=, ProtectClock=, ...): without manager_logs_seccomp their denials leave no record.
 # TYPE seccompwatch_errno_units gauge
 seccompwatch_errno_units 2
 # HELP seccompwatch_kernel_audit_disabled 1 when audit=0 on the kernel command line: the kernel emits no audit record, seccomp denials included.
