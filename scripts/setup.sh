@@ -12,12 +12,14 @@
 # man page with man -l), chromium (the HTML page test renders / headless
 # and takes a screenshot) and staticcheck: a privileged or tool-dependent test
 # that cannot run under CI=true fails. Idempotent.
-# wrk: the HTTP API load test (internal/daemon TestAPIUnderLoad).
+# wrk: the HTTP API load test (internal/daemon TestAPIUnderLoad) and, with
+# nginx (never started as a service: policy-rc.d), the learn overhead
+# benchmark (internal/observe BenchmarkOverhead).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for pkg in auditd systemd-container debootstrap dbus-daemon prometheus qemu-system-x86 busybox-static cpio kmod xz-utils gcc-multilib systemd patch man-db chromium wrk; do
+for pkg in auditd systemd-container debootstrap dbus-daemon prometheus qemu-system-x86 busybox-static cpio kmod xz-utils gcc-multilib systemd patch man-db chromium wrk nginx; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

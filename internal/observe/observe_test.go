@@ -142,7 +142,7 @@ func requireObserver(t *testing.T) {
 }
 
 // learnCgroup makes slice/unit (and unit/sub) in cgroup2 for a test.
-func learnCgroup(t *testing.T) (mount, unit, sub string) {
+func learnCgroup(t testing.TB) (mount, unit, sub string) {
 	t.Helper()
 	mount, err := Cgroup2Mount()
 	if err != nil {
