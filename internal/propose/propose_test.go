@@ -108,8 +108,12 @@ func TestPropose(t *testing.T) {
 			in.Obs.Events = []observe.Event{ev(observe.KindPersonality, "personality", 0xffffffff, 4)}
 		}, "LockPersonality", "yes", "", "no personality() change"},
 		{"personality change", func(in *Input) { in.Obs.Events = []observe.Event{ev(observe.KindPersonality, "personality", 8, 1)} }, "LockPersonality", "", "skipped", "personality(0x8)"},
-		{"realtime batch ok", func(in *Input) { in.Obs.Events = []observe.Event{ev(observe.KindScheduler, "sched_setscheduler", 3, 1)} }, "RestrictRealtime", "yes", "", "no sched_setscheduler"},
-		{"realtime fifo", func(in *Input) { in.Obs.Events = []observe.Event{ev(observe.KindScheduler, "sched_setscheduler", 1, 1)} }, "RestrictRealtime", "", "skipped", "policy 0x1"},
+		{"realtime batch ok", func(in *Input) {
+			in.Obs.Events = []observe.Event{ev(observe.KindScheduler, "sched_setscheduler", 3, 1)}
+		}, "RestrictRealtime", "yes", "", "no sched_setscheduler"},
+		{"realtime fifo", func(in *Input) {
+			in.Obs.Events = []observe.Event{ev(observe.KindScheduler, "sched_setscheduler", 1, 1)}
+		}, "RestrictRealtime", "", "skipped", "policy 0x1"},
 		{"suid seen", func(in *Input) { in.Obs.Events = []observe.Event{ev(observe.KindSUIDSGID, "fchmodat", 0o4000, 1)} }, "RestrictSUIDSGID", "", "skipped", "mode 04000"},
 		{"suid kept from DynamicUser", func(in *Input) {
 			in.Sandbox.Set("DynamicUser", "yes", sandbox.Source{File: "/x.service", Line: 3})
@@ -129,7 +133,9 @@ func TestPropose(t *testing.T) {
 		{"filter kept", func(in *Input) {
 			in.Sandbox.Filter.Assign("@system-service", sandbox.Source{File: "/x.service", Line: 2}, tb, true)
 		}, "SystemCallFilter", "", "kept", "every call seen"},
-		{"mdwe kept", func(in *Input) { in.Sandbox.Set("MemoryDenyWriteExecute", "yes", sandbox.Source{File: "/x.service", Line: 4}) }, "MemoryDenyWriteExecute", "yes", "kept", "/x.service:4"},
+		{"mdwe kept", func(in *Input) {
+			in.Sandbox.Set("MemoryDenyWriteExecute", "yes", sandbox.Source{File: "/x.service", Line: 4})
+		}, "MemoryDenyWriteExecute", "yes", "kept", "/x.service:4"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := Input{Unit: "x.service", Window: 10 * time.Minute, Obs: quiet(), Table: tb, Sandbox: sandbox.Sandbox{Known: true}}
