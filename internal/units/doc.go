@@ -55,6 +55,14 @@
 // a reason, not a guess; only a move of a live process within the slack
 // after its record can be mis-timed (the later cgroup is reported).
 //
+// # Evidence for other methods
+//
+// UnitProcesses lists a host system unit's live processes with the uid and
+// login uid an audit record carries, read from the unit's own cgroups (the
+// cgroup2 index, or the name=systemd tree on legacy hosts): evidence that a
+// record's sender cannot forge, which the daemon requires before the
+// record's exe may name a unit.
+//
 // # Capabilities
 //
 // The eBPF path needs CAP_BPF and CAP_PERFMON (or root), a kernel with BTF
