@@ -18,6 +18,7 @@ import (
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/httpapi"
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/auditd"
 )
 
@@ -32,9 +33,7 @@ type proc struct {
 // otherwise) and waits until /healthz answers 200.
 func startDaemon(t *testing.T, args ...string) *proc {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_AUDIT_READ); CI runs as root")
-	}
+	testutil.RequireRoot(t, "CAP_AUDIT_READ")
 	port := freePort(t)
 	all := append([]string{"run", "--web.listen-address=127.0.0.1:" + port, "--dbus.address=none", "--log.level=info"}, args...)
 	cmd := command(t, nil, all...)
