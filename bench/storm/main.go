@@ -2,6 +2,7 @@
 //
 //	storm work -procs 2 -duration 5s     # N processes making denied errno+log calls
 //	storm receive -mode multicast -ready F # an auditstream.Source that counts them
+//	storm floor -ready F                   # the cheapest multicast reader
 //
 // work re-executes itself N times; each child installs a seccomp filter
 // (go-seccomp-bpf, SECCOMP_FILTER_FLAG_LOG so that errno denials are
@@ -13,6 +14,11 @@
 // JSON object with the SECCOMP records of the storm it received and the
 // source's loss counters. It exists until `seccompwatch run` can play its
 // part in bench/storm.sh.
+//
+// floor is the cheapest possible reader, the floor the daemon is measured
+// against: one NETLINK_AUDIT socket joined to the multicast group with a
+// 64 MiB receive buffer, a recv loop that counts SECCOMP messages (the
+// netlink header's type, nothing parsed), and the ENOBUFS errors.
 package main
 
 import (
@@ -45,7 +51,7 @@ func main() {
 		return
 	}
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: storm work|receive [flags]")
+		fmt.Fprintln(os.Stderr, "usage: storm work|receive|floor [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -54,6 +60,8 @@ func main() {
 		err = work(os.Args[2:])
 	case "receive":
 		err = receive(os.Args[2:])
+	case "floor":
+		err = floor(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -241,6 +249,75 @@ func receive(args []string) error {
 		res.Seconds = last.Sub(first).Seconds()
 		if res.Seconds > 0 {
 			res.RecordsPerSecond = float64(n) / res.Seconds
+		}
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+type floorResult struct {
+	Received           uint64  `json:"received"`
+	ENOBUFS            uint64  `json:"enobufs"`
+	RcvBufBytes        int     `json:"rcvbuf_bytes"`
+	CPUSeconds         float64 `json:"cpu_seconds"`
+	CPUMicrosPerRecord float64 `json:"cpu_us_per_record"`
+}
+
+// floor reads the audit multicast group until SIGINT/SIGTERM, counting
+// SECCOMP messages.
+func floor(args []string) error {
+	fs := flag.NewFlagSet("floor", flag.ContinueOnError)
+	ready := fs.String("ready", "", "file to create once the socket reads")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_AUDIT)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	const rcvbuf = 64 << 20
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf); err != nil {
+		return fmt.Errorf("SO_RCVBUFFORCE: %w", err)
+	}
+	// wake up every 100 ms to see whether a signal asked to stop
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100000}); err != nil {
+		return err
+	}
+	const auditNlgrpReadlog = 1
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1 << (auditNlgrpReadlog - 1)}); err != nil {
+		return fmt.Errorf("join the audit multicast group: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if *ready != "" {
+		if err := os.WriteFile(*ready, nil, 0o600); err != nil {
+			return err
+		}
+	}
+	var res floorResult
+	res.RcvBufBytes, _ = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	buf := make([]byte, 1<<16)
+	for ctx.Err() == nil {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		switch {
+		case err == unix.ENOBUFS:
+			res.ENOBUFS++
+			continue
+		case err == unix.EAGAIN || err == unix.EINTR:
+			continue
+		case err != nil:
+			return err
+		}
+		// one record per datagram; nlmsghdr: len u32, type u16
+		if n >= unix.NLMSG_HDRLEN && buf[4] == 1326&0xff && buf[5] == 1326>>8 {
+			res.Received++
+		}
+	}
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err == nil {
+		res.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		if res.Received > 0 {
+			res.CPUMicrosPerRecord = res.CPUSeconds * 1e6 / float64(res.Received)
 		}
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
