@@ -15,6 +15,7 @@ import (
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/testutil/auditd"
+	"github.com/seccompwatch/seccompwatch/internal/testutil/denier"
 )
 
 // hostAudit returns the host's audit state and puts enabled, backlog_limit
@@ -83,11 +84,11 @@ func failureAndRules(t *testing.T) (uint32, int) {
 
 // startUnicast starts the daemon in unicast mode with backlog_limit 5555
 // and backlog_wait_time 777 and waits until it is the audit daemon.
-func startUnicast(t *testing.T, stateDir string, extra ...string) (*exec.Cmd, func() string) {
+func startUnicast(t *testing.T, stateDir string, env []string, extra ...string) (*exec.Cmd, func() string) {
 	t.Helper()
 	args := append([]string{"run", "--audit.mode=unicast", "--audit.backlog-limit=5555", "--audit.backlog-wait-time=777",
 		"--web.listen-address=127.0.0.1:0", "--state.dir=" + stateDir, "--dbus.address=none", "--log.level=warn"}, extra...)
-	cmd := command(t, nil, args...)
+	cmd := command(t, env, args...)
 	logf := filepath.Join(t.TempDir(), "log")
 	f, err := os.Create(logf)
 	if err != nil {
@@ -124,16 +125,18 @@ func startUnicast(t *testing.T, stateDir string, extra ...string) (*exec.Cmd, fu
 }
 
 // TestUnicastCrashRecovery kills the unicast daemon where Go runs no
-// deferred call (SIGKILL; SIGABRT, what systemd's watchdog sends) and
+// deferred call (SIGKILL; SIGABRT, what systemd's watchdog sends; a fatal
+// runtime error, a stack overflow at the first record) and
 // checks that enabled, backlog_limit, backlog_wait_time and pid are back
 // to the values before the run after `seccompwatch audit-restore` (the
 // service's ExecStopPost=) or after the next start.
 func TestUnicastCrashRecovery(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		sig      syscall.Signal
-		recovery string // "command", "unicast" or "multicast" (the next start's mode)
+		sig      syscall.Signal // 0: a fatal runtime error at the first record
+		recovery string         // "command", "unicast" or "multicast" (the next start's mode)
 	}{
+		{"fatal runtime error then audit-restore", 0, "command"},
 		{"sigkill then audit-restore", syscall.SIGKILL, "command"},
 		{"sigabrt then audit-restore", syscall.SIGABRT, "command"},
 		{"sigkill then unicast start", syscall.SIGKILL, "unicast"},
@@ -143,7 +146,11 @@ func TestUnicastCrashRecovery(t *testing.T) {
 			before := hostAudit(t)
 			dir := t.TempDir()
 			record := filepath.Join(dir, auditstream.AuditStateFile)
-			cmd, output := startUnicast(t, dir)
+			var env []string
+			if tc.sig == 0 {
+				env = []string{"SECCOMPWATCH_FAILPOINT=fatal-on-record"}
+			}
+			cmd, output := startUnicast(t, dir, env)
 			b, err := os.ReadFile(record)
 			if err != nil {
 				t.Fatalf("no audit-state record while running: %v", err)
@@ -174,10 +181,19 @@ func TestUnicastCrashRecovery(t *testing.T) {
 				t.Fatalf("audit-restore beside a running daemon changed the kernel: %+v", st)
 			}
 
-			cmd.Process.Signal(tc.sig)
+			if tc.sig != 0 {
+				cmd.Process.Signal(tc.sig)
+			} else {
+				c, err := denier.Command(denier.Spec{Syscall: "getcpu", Action: "errno", Log: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.Run()
+			}
 			err = cmd.Wait()
 			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || (tc.sig == syscall.SIGKILL && ws.Signal() != syscall.SIGKILL) ||
-				(tc.sig == syscall.SIGABRT && ws.ExitStatus() != 2) {
+				(tc.sig != syscall.SIGKILL && ws.ExitStatus() != 2) ||
+				(tc.sig == 0 && !strings.Contains(output(), "fatal error: stack overflow")) {
 				t.Fatalf("daemon ended with %v, want death by %v:\n%s", err, tc.sig, output())
 			}
 			left, err := auditstream.ReadAuditState()
@@ -203,7 +219,7 @@ func TestUnicastCrashRecovery(t *testing.T) {
 					t.Fatalf("second audit-restore: %v\n%s", err, out)
 				}
 			case "unicast":
-				next, output := startUnicast(t, dir)
+				next, output := startUnicast(t, dir, nil)
 				if !strings.Contains(output(), "kernel audit state of a previous run that did not restore it") {
 					t.Errorf("next start did not say it restored:\n%s", output())
 				}
@@ -264,7 +280,7 @@ func TestUnicastCrashRecovery(t *testing.T) {
 func TestRecoveryLeavesAnotherAuditDaemonAlone(t *testing.T) {
 	before := hostAudit(t)
 	dir := t.TempDir()
-	cmd, output := startUnicast(t, dir)
+	cmd, output := startUnicast(t, dir, nil)
 	cmd.Process.Kill()
 	cmd.Wait()
 	a := auditd.Start(t, before)

@@ -340,6 +340,7 @@ func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 	d.busySince.Store(time.Now().UnixNano())
 	defer d.busySince.Store(0)
 	guard.Failpoint("panic-on-record")
+	guard.FatalFailpoint("fatal-on-record")
 	if guard.FailpointSet("stall-on-record") {
 		// The pipeline stops making progress (as a hung look-up would):
 		// the watchdog pings stop and systemd restarts the service.

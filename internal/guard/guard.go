@@ -12,6 +12,7 @@ package guard
 
 import (
 	"os"
+	"runtime/debug"
 	"sync"
 )
 
@@ -87,3 +88,19 @@ func Failpoint(name string) {
 // failpoint that does something else than panic (e.g. "stall-on-record",
 // which blocks the pipeline so that the watchdog fires).
 func FailpointSet(name string) bool { return failpoint != "" && failpoint == name }
+
+// FatalFailpoint ends the process with a fatal runtime error (a stack
+// overflow: like a concurrent map write, nothing recovers it and no
+// deferred call runs) when $SECCOMPWATCH_FAILPOINT equals name.
+func FatalFailpoint(name string) {
+	if failpoint != "" && failpoint == name {
+		debug.SetMaxStack(1 << 20)
+		overflow(0)
+	}
+}
+
+func overflow(n int) int {
+	var pad [512]byte
+	pad[n%len(pad)] = byte(n)
+	return overflow(n+1) + int(pad[0])
+}
