@@ -28,6 +28,10 @@ func TestContainerUnit(t *testing.T) {
 		t.Fatalf("demo.service ran although its filter denies uname: %s", out)
 	}
 	r.waitMetric(t, `seccompwatch_denials_total{action="kill_process",arch="x86_64",machine="`+c.Machine+`",risky="false",syscall="uname",unit="demo.service"} 1`)
+	// A container's unit never counts as the host's unit of that name.
+	if m := grep(r.get(t, "/metrics"), `machine="",risky="false",syscall="uname",unit="demo.service"`); m != "" {
+		t.Errorf("the container's denial counted for the host's demo.service:\n%s", m)
+	}
 	var doc struct {
 		Denials []struct {
 			Unit, Syscall, Comm, Exe, Attribution string
