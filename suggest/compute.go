@@ -246,6 +246,10 @@ type ArchNote struct {
 type Suggestion struct {
 	Unit    string
 	Machine string
+	// Config fingerprints the unit's seccomp configuration as judged
+	// (ConfigHash), "" when unknown: two hosts whose Config differ run
+	// the unit differently, and one drop-in may not fit both.
+	Config string
 	// Node is the host the records came from, as a central log names it
 	// (auditd's node=); "" when they named none. Suggestions of two nodes
 	// are never merged: a unit of that name on two hosts is two units.
@@ -454,6 +458,9 @@ func Compute(u UnitAggregate, p *Policy, opts Options) Suggestion {
 		s.Mode = modeOf(p)
 	}
 	sb := sandboxOf(p, known, t)
+	if known {
+		s.Config = ConfigHash(p, sb)
+	}
 	policyNames := expandNames(t, p.Names)
 
 	// Per ABI: architecture denials and unknown numbers; the rest merges

@@ -25,6 +25,7 @@ type jsonSuggestion struct {
 	Unit        string         `json:"unit"`
 	Machine     string         `json:"machine"`
 	Node        *string        `json:"node"`
+	Config      *string        `json:"config"`
 	UserUID     *int           `json:"user_uid"`
 	Applicable  bool           `json:"applicable"`
 	Path        *string        `json:"path"`
@@ -233,6 +234,10 @@ func toJSONSuggestion(s Suggestion) (jsonSuggestion, error) {
 	if s.Node != "" {
 		n := Sanitize(s.Node, 0)
 		js.Node = &n
+	}
+	if s.Config != "" {
+		c := s.Config
+		js.Config = &c
 	}
 	if s.Applicable {
 		p := s.Path

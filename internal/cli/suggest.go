@@ -13,12 +13,15 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/model"
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
 	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/fleet"
 	"github.com/seccompwatch/seccompwatch/internal/httpapi"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
 	"github.com/seccompwatch/seccompwatch/internal/unitname"
@@ -65,11 +68,59 @@ Examples:
 	table := tableFlag(c)
 	server := serverFlag(c)
 	machine := c.Flag("machine", "Without --replay, with a UNIT: the container (machine) whose unit to show, or .host; default the host's unit when there is one.").String()
+	prom := c.Flag("prometheus", "Fleet-wide: find the daemons among Prometheus' targets (--selector), read each one's suggestions (the --server TLS and basic-auth options apply to them) and merge them into one drop-in per unit.").PlaceHolder("URL").String()
+	selector := c.Flag("selector", "With --prometheus: which targets, as a PromQL label selector.").Default(`{job="seccompwatch"}`).String()
+	since := c.Flag("since", "With --prometheus: only what was last seen within this long (Prometheus durations: 90m, 7d, 2w).").PlaceHolder("DURATION").String()
 	args := c.Arg("unit-or-files", "Without --replay: the unit to ask the daemon about. With --replay: more audit logs.").Strings()
 	cmds[c.FullCommand()] = func() error {
 		gran := suggest.GranularitySyscall
 		if *granularity == "group" {
 			gran = suggest.GranularityGroup
+		}
+		if *prom != "" {
+			switch {
+			case len(*replayFiles) > 0:
+				return usagef("--prometheus reads the daemons, --replay audit logs: give one of them")
+			case *unitFlag != "" || *machine != "":
+				return usagef("with --prometheus, name the unit as an argument; --unit and --machine do not apply")
+			case *format == "diff":
+				return usagef("--format diff compares with one host's drop-ins: with --prometheus use dropin, json or --out-dir")
+			case len(*args) > 1:
+				return usagef("give one unit, or none for all")
+			case !fleet.ValidSelector(*selector):
+				return usagef("--selector: %q is not a label selector such as {job=\"seccompwatch\",role=\"web\"}", plainName(*selector))
+			}
+			var window time.Duration
+			if *since != "" {
+				d, err := model.ParseDuration(*since)
+				if err != nil || d <= 0 {
+					return usagef("--since: %q is not a duration such as 7d or 12h", plainName(*since))
+				}
+				window = time.Duration(d)
+			}
+			unit := ""
+			if len(*args) == 1 {
+				unit = unitname.Complete((*args)[0])
+				if err := unitname.Validate(unit, unitname.Any); err != nil {
+					return usagef("%v", err)
+				}
+			}
+			allowed, err := allowSet(*allow)
+			if err != nil {
+				return err
+			}
+			q := url.Values{"granularity": {*granularity}}
+			for n := range allowed {
+				q.Add("allow", n)
+			}
+			if *allowRisky {
+				q.Set("allow_risky", "1")
+			}
+			results, err := suggestFromFleet(e, *prom, *selector, server, q, unit, window)
+			if err != nil {
+				return err
+			}
+			return writeSuggestions(e, results, *format, *outDir)
 		}
 		if len(*replayFiles) == 0 {
 			switch {
@@ -162,6 +213,83 @@ func suggestFromReplay(e *env, files []string, unit, root string, t *syscalls.Ta
 		out = append(out, results...)
 	}
 	return out, nil
+}
+
+// suggestFromFleet finds the daemons through Prometheus, reads each one's
+// suggestions and merges them per unit (suggest.Merge). Targets that are
+// down or cannot be read are named on stderr and in every suggestion's
+// warnings.
+func suggestFromFleet(e *env, prom, selector string, server *daemonServer, q url.Values, unit string, since time.Duration) ([]pipeline.Result, error) {
+	ctx := context.Background()
+	targets, err := fleet.Discover(ctx, &http.Client{Timeout: 15 * time.Second}, prom, selector)
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("the Prometheus at %s has no target matching %s", plainName(prom), plainName(selector))
+	}
+	client, err := server.client()
+	if err != nil {
+		return nil, err
+	}
+	var from time.Time
+	if since > 0 {
+		from = time.Now().Add(-since)
+	}
+	var hosts []suggest.Host
+	var missing []string
+	for _, t := range targets {
+		name := suggest.Sanitize(t.Instance, 256)
+		var why string
+		var ss []suggest.Suggestion
+		switch {
+		case !t.Up:
+			why = "down in Prometheus (up is 0)"
+		case t.URL == "":
+			why = "no active target of Prometheus has these labels"
+		default:
+			ss, err = fleet.Suggestions(ctx, client, t.URL, url.Values{"granularity": q["granularity"], "allow": q["allow"], "allow_risky": q["allow_risky"]})
+			if err != nil {
+				why = sanitizeLine(err.Error())
+			}
+		}
+		if why != "" {
+			fmt.Fprintf(e.stderr, "not read: %s (%s)\n", name, why)
+			missing = append(missing, name+" ("+why+")")
+			continue
+		}
+		var kept []suggest.Suggestion
+		for _, s := range ss {
+			if unit != "" && s.Unit != unit {
+				continue
+			}
+			if s2, ok := suggest.Since(s, from); ok {
+				kept = append(kept, s2)
+			}
+		}
+		hosts = append(hosts, suggest.Host{Name: t.Instance, Suggestions: kept})
+	}
+	fmt.Fprintf(e.stderr, "fleet: %d of %d targets of %s read\n", len(hosts), len(targets), suggest.Sanitize(selector, 256))
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("no daemon of %s could be read", plainName(selector))
+	}
+	merged := suggest.Merge(hosts)
+	out := make([]pipeline.Result, len(merged))
+	for i, s := range merged {
+		s.Notes = append(s.Notes, fmt.Sprintf("fleet: %d %s read through %s %s", len(hosts), plural(len(hosts), "daemon", "daemons"), suggest.Sanitize(prom, 256), suggest.Sanitize(selector, 256)))
+		if len(missing) > 0 {
+			s.Warnings = append(s.Warnings, "fleet: not read, so their denials are missing: "+strings.Join(missing, "; "))
+		}
+		out[i] = pipeline.Result{Suggestion: s}
+	}
+	return out, nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func writeSuggestions(e *env, results []pipeline.Result, format, outDir string) error {
