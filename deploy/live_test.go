@@ -225,6 +225,27 @@ type prometheus struct {
 // and waits until it is ready.
 func startPrometheus(t *testing.T, target string, web *webAuth) *prometheus {
 	t.Helper()
+	scrape := fmt.Sprintf(`  - job_name: seccompwatch
+    static_configs:
+      - targets: [%q]
+`, target)
+	if web != nil {
+		scrape += fmt.Sprintf(`    scheme: https
+    tls_config:
+      ca_file: %q
+    basic_auth:
+      username: %q
+      password_file: %q
+`, web.caFile, web.user, web.passwordFile)
+	}
+	return startPrometheusScraping(t, scrape)
+}
+
+// startPrometheusScraping starts Debian's prometheus with the shipped rules
+// and scrapeConfigs (YAML list items of scrape_configs, scraped every
+// second) and waits until it is ready.
+func startPrometheusScraping(t *testing.T, scrapeConfigs string) *prometheus {
+	t.Helper()
 	dir := t.TempDir()
 	var rules []string
 	for _, f := range []string{"recording.rules.yml", "alerts.rules.yml"} {
@@ -240,19 +261,7 @@ func startPrometheus(t *testing.T, target string, web *webAuth) *prometheus {
   evaluation_interval: 1s
 rule_files: [%s]
 scrape_configs:
-  - job_name: seccompwatch
-    static_configs:
-      - targets: [%q]
-`, strings.Join(rules, ", "), target)
-	if web != nil {
-		config += fmt.Sprintf(`    scheme: https
-    tls_config:
-      ca_file: %q
-    basic_auth:
-      username: %q
-      password_file: %q
-`, web.caFile, web.user, web.passwordFile)
-	}
+%s`, strings.Join(rules, ", "), scrapeConfigs)
 	cfg := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)

@@ -435,6 +435,16 @@ func Since(s Suggestion, t time.Time) (Suggestion, bool) {
 		}
 	}
 	s.ArchNotes = notes
+	// The header's records are what is left.
+	s.Total, s.FirstSeen, s.LastSeen = 0, time.Time{}, time.Time{}
+	for _, l := range append(append([]Line(nil), s.Lines...), s.NoChange...) {
+		s.Total += l.Count
+		s.FirstSeen, s.LastSeen = minTime(s.FirstSeen, l.FirstSeen), maxTime(s.LastSeen, l.LastSeen)
+	}
+	for _, n := range s.ArchNotes {
+		s.Total += n.Count
+		s.FirstSeen, s.LastSeen = minTime(s.FirstSeen, n.FirstSeen), maxTime(s.LastSeen, n.LastSeen)
+	}
 	s.Notes = append(s.Notes, "only what was seen since "+t.UTC().Format(time.RFC3339)+" (--since)")
 	return s, len(s.Lines)+len(s.NoChange)+len(s.ArchNotes) > 0
 }

@@ -120,3 +120,22 @@ func directives(dropin string) []string {
 	}
 	return out
 }
+
+// Since keeps what was last seen at or after t, and says it filtered.
+func TestSince(t *testing.T) {
+	table := testTable(t)
+	agg := NewAggregator(Limits{})
+	agg.Add(den("web.service", "pkey_alloc", "kill_process", at(0)))
+	agg.Add(den("web.service", "getcpu", "kill_process", at(100)))
+	s := Compute(agg.Snapshot()[0], &Policy{Known: true, AllowList: true, Names: []string{"read"}}, Options{Table: table})
+	got, ok := Since(s, t0.Add(50*time.Second))
+	if !ok || len(got.Lines) != 1 || got.Lines[0].Syscalls[0] != "getcpu" || got.Total != 1 || !got.FirstSeen.Equal(t0.Add(100*time.Second)) || !strings.Contains(strings.Join(got.Notes, "\n"), "(--since)") {
+		t.Errorf("since 50 s: ok %v lines %+v notes %q", ok, got.Lines, got.Notes)
+	}
+	if _, ok := Since(s, t0.Add(200*time.Second)); ok {
+		t.Error("nothing seen since 200 s, yet something is left")
+	}
+	if got, ok := Since(s, time.Time{}); !ok || len(got.Lines) != 2 {
+		t.Error("a zero time filtered")
+	}
+}
