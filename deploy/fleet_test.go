@@ -118,7 +118,7 @@ func TestFleet(t *testing.T) {
 	both := strings.Join(hosts, ", ")
 	out, stderr := suggest("--format", "json")
 	t.Logf("stderr:\n%s", stderr)
-	if !strings.Contains(stderr, "not read: "+dead+" (down in Prometheus (up is 0))") || !strings.Contains(stderr, "fleet: 2 of 3 targets") {
+	if !strings.Contains(stderr, "not read: "+dead+" (down in Prometheus: up is 0)") || !strings.Contains(stderr, "fleet: 2 of 3 targets") {
 		t.Errorf("stderr does not name the dead target:\n%s", stderr)
 	}
 	var doc struct {

@@ -244,7 +244,7 @@ func suggestFromFleet(e *env, prom, selector string, server *daemonServer, q url
 		var ss []suggest.Suggestion
 		switch {
 		case !t.Up:
-			why = "down in Prometheus (up is 0)"
+			why = "down in Prometheus: up is 0"
 		case t.URL == "":
 			why = "no active target of Prometheus has these labels"
 		default:
