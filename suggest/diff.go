@@ -229,3 +229,13 @@ func hunkRange(start, n int) string {
 	}
 	return fmt.Sprintf("%d,%d", start+1, n)
 }
+
+// UnifiedDiff returns the unified diff that turns old (exists false: no
+// file) into new for path, with the headers RenderDiff writes, or one
+// "# PATH is up to date" comment when nothing changes. The texts are
+// written as given: callers pass root-owned or self-rendered content.
+func UnifiedDiff(path, old, new string, exists bool) string {
+	var out bytes.Buffer
+	writeUnified(&out, path, old, new, exists)
+	return out.String()
+}

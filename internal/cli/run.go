@@ -36,6 +36,7 @@ Examples:
   curl -s localhost:9872/metrics | grep seccompwatch_denials_total`)
 	var cfg daemon.Config
 	c.Flag("web.listen-address", "Address of the HTTP server (metrics, API). Localhost only by default.").Default(DefaultListenAddress).StringVar(&cfg.ListenAddress)
+	c.Flag("web.unix-socket", "Also serve the API on this unix socket (mode 0600: root and the daemon's user only), the channel seccompwatch apply trusts (the shipped unit: /run/seccompwatch/api.sock).").PlaceHolder("PATH").StringVar(&cfg.UnixSocket)
 	c.Flag("web.config.file", "exporter-toolkit web configuration file that enables TLS and/or basic auth, as for node_exporter (see the README, \"Exposing the port\"). Re-read on every connection.").PlaceHolder("FILE").StringVar(&cfg.WebConfigFile)
 	c.Flag("web.enable-loglevel-change", "Let PUT /debug/loglevel change the log level (GET always reads it). Off: any local user can reach the listener, and a level of fatal would hide the daemon's warnings.").BoolVar(&cfg.LoglevelChange)
 	c.Flag("audit.mode", "multicast (passive, read-only) or unicast (become the audit daemon).").Default(auditstream.ModeMulticast).EnumVar(&cfg.AuditMode, auditstream.ModeMulticast, auditstream.ModeUnicast)

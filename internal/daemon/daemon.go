@@ -57,6 +57,12 @@ import (
 // Config is the daemon's configuration (the `run` flags).
 type Config struct {
 	ListenAddress string
+	// UnixSocket, when set, is a unix socket the daemon serves the same
+	// API on, created with mode 0600 (web.go, listenUnix): the channel
+	// `seccompwatch apply` trusts, since only root and the daemon's own
+	// user can connect to it, and only they can create it in the
+	// service's runtime directory. TLS and basic auth do not apply to it.
+	UnixSocket string
 	// LoglevelChange lets PUT /debug/loglevel change the log level (GET
 	// always reads it). Off by default: any local user reaches the
 	// listener.
@@ -414,6 +420,14 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	addr := ln.Addr().String()
 	d.addr.Store(&addr)
 	d.log.Info("listening", zap.String("address", addr))
+	var uln net.Listener
+	if d.cfg.UnixSocket != "" {
+		if uln, err = listenUnix(d.cfg.UnixSocket); err != nil {
+			ln.Close()
+			return fmt.Errorf("--web.unix-socket: %w", err)
+		}
+		d.log.Info("listening", zap.String("unix_socket", d.cfg.UnixSocket))
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	d.runDone = gctx.Done()
@@ -424,6 +438,15 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}
 		return err
 	}))
+	if uln != nil {
+		g.Go(guarded(func() error {
+			err := srv.Serve(uln)
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		}))
+	}
 	g.Go(guarded(func() error {
 		defer d.sourceDone.Store(true)
 		err := d.source.Run(gctx, d.handle)

@@ -2,9 +2,12 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"syscall"
 
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.uber.org/zap"
@@ -80,4 +83,31 @@ func zapLevel(l slog.Level) zapcore.Level {
 	default:
 		return zapcore.DebugLevel
 	}
+}
+
+// listenUnix creates the unix socket at path with mode 0600, owned by the
+// daemon's user: root can connect (it bypasses the mode), other users
+// cannot. The umask is tightened around bind, so the socket never exists
+// with a wider mode. A stale socket (a daemon that died) is replaced; any
+// other file at path is an error.
+func listenUnix(path string) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("%s exists and is not a socket", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, err
+		}
+	}
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }

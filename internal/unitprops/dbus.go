@@ -369,7 +369,31 @@ func (e *HelloError) Is(target error) bool { return target == ErrHelloRefused }
 // dialOne opens one authenticated connection (EXTERNAL as our uid, then
 // Hello), tied to the provider's lifetime.
 func (d *DBus) dialOne() (*dbus.Conn, error) {
-	c, err := dbus.Dial(d.address, dbus.WithContext(d.ctx))
+	return dialAuth(d.ctx, d.address)
+}
+
+// Dial connects to the systemd at a D-Bus address ("" for the system bus:
+// $DBUS_SYSTEM_BUS_ADDRESS, else DefaultSystemBusAddress) with the same
+// authentication the provider uses, for callers that change systemd's
+// state (reload, restart): the provider itself only reads.
+func Dial(ctx context.Context, address string) (*sdbus.Conn, error) {
+	if address == "" {
+		address = os.Getenv("DBUS_SYSTEM_BUS_ADDRESS")
+	}
+	if address == "" {
+		address = DefaultSystemBusAddress
+	}
+	conn, err := sdbus.NewConnection(func() (*dbus.Conn, error) { return dialAuth(ctx, address) })
+	if err != nil {
+		return nil, fmt.Errorf("%w: connect %s: %w", ErrNoDBus, address, err)
+	}
+	return conn, nil
+}
+
+// dialAuth opens one authenticated connection (EXTERNAL as our uid, then
+// Hello).
+func dialAuth(ctx context.Context, address string) (*dbus.Conn, error) {
+	c, err := dbus.Dial(address, dbus.WithContext(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,287 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/seccompwatch/seccompwatch/internal/apply"
+	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
+	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
+	"github.com/seccompwatch/seccompwatch/internal/unitprops"
+	"github.com/seccompwatch/seccompwatch/suggest"
+	"github.com/seccompwatch/seccompwatch/syscalls"
+)
+
+func registerApply(app *kingpin.Application, e *env, cmds map[string]func() error) {
+	c := app.Command("apply", `Install the proposed drop-in of a unit, reload systemd, check it took effect.
+
+Reads the unit's verdicts and proposals as data from the running daemon on
+its unix socket (--daemon.socket; only root and the daemon's user can serve
+or reach it, checked before and after connecting), or computes them from
+--replay logs; renders /etc/systemd/system/UNIT.d/50-seccompwatch.conf
+itself, with only SystemCallFilter= names, SystemCallArchitectures= ABIs
+and the boolean directives' =no, each validated; shows the diff; asks at a
+terminal (without one and without --yes it is a dry run); writes the file
+atomically; reloads systemd over D-Bus and checks that the unit's
+properties now say what the drop-in says (a later drop-in can override
+it: then it fails and names it). What the suggestion holds back (risky or
+foreign calls, deliberate settings) is written only with --allow-risky or
+--allow NAME. A unit whose configuration is unknown is refused. Running it
+again changes nothing; --revert removes exactly the file it wrote.
+
+Examples:
+  seccompwatch apply nginx.service                  # diff, then ask
+  seccompwatch apply --yes --restart nginx.service
+  seccompwatch apply --allow MemoryDenyWriteExecute --yes webapp.service
+  seccompwatch apply --revert nginx.service
+  seccompwatch apply --replay audit.log --yes demo.service
+  seccompwatch apply --machine web --root /proc/$LEADER/root \
+      --dbus.address unix:path=/proc/$LEADER/root/run/dbus/system_bus_socket demo.service`)
+	unitArg := c.Arg("unit", "The unit (a bare name means NAME.service).").Required().String()
+	yes := c.Flag("yes", "Write without asking.").Bool()
+	restart := c.Flag("restart", "Restart the unit afterwards, wait for the result and report it.").Bool()
+	revert := c.Flag("revert", "Remove the drop-in apply wrote (only if unchanged since) and reload.").Bool()
+	root := c.Flag("root", "Write below this root directory (a container's /proc/LEADER/root, with its bus as --dbus.address).").Default("/").String()
+	busAddr := c.Flag("dbus.address", "D-Bus address of the systemd to reload and ask (default: the system bus).").String()
+	allowRisky := c.Flag("allow-risky", "Write risky and foreign-binary syscalls too.").Bool()
+	allow := allowFlag(c)
+	replayFiles := c.Flag("replay", "Compute the proposals from this audit log instead of asking the daemon (repeatable).").Strings()
+	socket := c.Flag("daemon.socket", "The daemon's unix socket (its --web.unix-socket).").Default(apply.DefaultSocket).String()
+	machine := c.Flag("machine", "The daemon's name of the container whose unit this is (with --root and --dbus.address).").String()
+	timeout := c.Flag("timeout", "How long --restart waits for the unit.").Default("2m").Duration()
+	table := tableFlag(c)
+	cmds[c.FullCommand()] = func() error {
+		unit := unitname.Complete(*unitArg)
+		if err := unitname.Validate(unit, unitname.Any); err != nil {
+			return usagef("%v", err)
+		}
+		if *machine != "" && (!event.ValidMachineName(*machine) || filepath.Clean(*root) == "/" || *busAddr == "") {
+			return usagef("--machine needs a machine name, and its --root and --dbus.address")
+		}
+		allowed, err := allowSet(*allow)
+		if err != nil {
+			return err
+		}
+		t, err := selectTable(*table)
+		if err != nil {
+			return err
+		}
+		a := &applier{e: e, unit: unit, root: *root, t: t, restart: *restart, timeout: *timeout}
+		ctx := context.Background()
+		if err := a.connect(ctx, *busAddr); err != nil {
+			return err
+		}
+		defer a.close()
+		if *revert {
+			return a.revert(ctx)
+		}
+		var data []byte
+		if len(*replayFiles) > 0 {
+			if *machine != "" {
+				return usagef("--machine reads the daemon; with --replay, --root is the container's root")
+			}
+			data, err = a.fromReplay(*replayFiles, allowed, *allowRisky)
+		} else {
+			q := url.Values{}
+			for n := range allowed {
+				q.Add("allow", n)
+			}
+			if *allowRisky {
+				q.Set("allow_risky", "1")
+			}
+			if *machine != "" {
+				q.Set("machine", *machine)
+			}
+			data, err = apply.Fetch(ctx, *socket, unit, q)
+		}
+		if err != nil {
+			return err
+		}
+		s, err := apply.Decode(bytes.NewReader(data), unit, *machine)
+		if err != nil {
+			return err
+		}
+		plan, err := apply.Build(s, apply.Options{Table: t, Allow: allowed, AllowRisky: *allowRisky})
+		if err != nil {
+			return err
+		}
+		return a.apply(ctx, plan, *yes)
+	}
+}
+
+// applier holds one apply run's connections.
+type applier struct {
+	e        *env
+	unit     string
+	root     string
+	t        *syscalls.Table
+	restart  bool
+	timeout  time.Duration
+	conn     interface{ Close() }
+	reload   func(context.Context) error
+	restartF func(context.Context) (apply.Outcome, error)
+	props    *unitprops.DBus
+}
+
+func (a *applier) connect(ctx context.Context, address string) error {
+	conn, err := unitprops.Dial(ctx, address)
+	if err != nil {
+		return fmt.Errorf("cannot reach systemd: %w", err)
+	}
+	a.conn = conn
+	a.reload = func(ctx context.Context) error { return apply.Reload(ctx, conn) }
+	a.restartF = func(ctx context.Context) (apply.Outcome, error) { return apply.Restart(ctx, conn, a.unit, a.timeout) }
+	root := a.root
+	if filepath.Clean(root) == "/" {
+		root = ""
+	}
+	a.props = unitprops.NewDBus(unitprops.DBusOptions{Address: address, Root: root, Table: a.t, CallTimeout: 10 * time.Second})
+	return nil
+}
+
+func (a *applier) close() {
+	a.conn.Close()
+	_ = a.props.Close()
+}
+
+func (a *applier) printf(format string, args ...any) { fmt.Fprintf(a.e.stdout, format, args...) }
+
+func (a *applier) paths() (path, sysPath string) {
+	path, _ = apply.Path(a.root, a.unit, false) // the unit name is validated
+	sysPath, _ = apply.Path("/", a.unit, false)
+	return path, sysPath
+}
+
+func (a *applier) fromReplay(files []string, allowed map[string]bool, allowRisky bool) ([]byte, error) {
+	results, err := suggestFromReplay(a.e, files, "", a.root, a.t, suggest.Options{
+		Table: a.t, AllowRisky: allowRisky, Generator: buildinfo.Generator(), Allow: allowed,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	for _, r := range results {
+		if r.Suggestion.Unit == a.unit && r.Suggestion.Machine == "" && !r.Suggestion.UserUnit {
+			err := suggest.RenderJSON(&buf, []suggest.Suggestion{r.Suggestion})
+			return buf.Bytes(), err
+		}
+	}
+	return nil, fmt.Errorf("%w: the replayed logs hold no records of %s", apply.ErrNotFound, a.unit)
+}
+
+func (a *applier) apply(ctx context.Context, plan apply.Plan, yes bool) error {
+	p, err := a.props.Props(ctx, a.unit)
+	if err != nil {
+		return fmt.Errorf("cannot read %s's configuration from systemd: %w; nothing applied", a.unit, err)
+	}
+	if !p.Found {
+		return fmt.Errorf("systemd does not know %s; nothing applied", a.unit)
+	}
+	path, sysPath := a.paths()
+	cur := apply.File{Unit: a.unit}
+	old, exists := "", false
+	switch b, err := os.ReadFile(path); {
+	case err == nil:
+		old, exists = string(b), true
+		if cur, err = apply.Parse(old, a.unit, a.t); err != nil {
+			return fmt.Errorf("%s: %w; apply does not overwrite it", sysPath, err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, os.ErrNotExist) {
+			cur.CreatedDir = true
+		}
+	default:
+		return err
+	}
+	for _, h := range plan.Held {
+		a.printf("held back: %s\n", h)
+	}
+	next, added := apply.Merge(cur, plan.Items)
+	if !added {
+		switch {
+		case len(plan.Held) > 0 && !exists:
+			return fmt.Errorf("nothing applied to %s: every proposal is held back (above)", a.unit)
+		case !exists:
+			a.printf("%s: nothing to apply\n", a.unit)
+			return nil
+		}
+		if err := apply.Verify(p, sysPath, cur.Items, a.t); err != nil {
+			return err
+		}
+		a.printf("%s already holds every proposal; %s's properties say what it says: nothing to do\n", sysPath, a.unit)
+		return nil
+	}
+	content := next.Render(buildinfo.Generator())
+	a.printf("%s", suggest.UnifiedDiff(sysPath, old, content, exists))
+	if !yes {
+		if !isTerminal(a.e.stdin) {
+			a.printf("dry run (no terminal, no --yes): nothing written\n")
+			return nil
+		}
+		a.printf("Write %s and reload systemd? [y/N] ", path)
+		answer, _ := bufio.NewReader(a.e.stdin).ReadString('\n')
+		if ans := strings.ToLower(strings.TrimSpace(answer)); ans != "y" && ans != "yes" {
+			a.printf("nothing written\n")
+			return nil
+		}
+	}
+	if _, err := apply.Write(path, content); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := a.reload(ctx); err != nil {
+		return fmt.Errorf("wrote %s, but %w", path, err)
+	}
+	a.props.Invalidate(a.unit)
+	p, err = a.props.Props(ctx, a.unit)
+	if err == nil {
+		err = apply.Verify(p, sysPath, next.Items, a.t)
+	}
+	if err != nil {
+		return fmt.Errorf("%w (the drop-in stays; seccompwatch apply --revert %s removes it)", err, a.unit)
+	}
+	a.printf("wrote %s; systemd reloaded; %s's properties now say what it says\n", path, a.unit)
+	return a.maybeRestart(ctx)
+}
+
+func (a *applier) maybeRestart(ctx context.Context) error {
+	if !a.restart {
+		return nil
+	}
+	o, err := a.restartF(ctx)
+	if err != nil {
+		return err
+	}
+	a.printf("restarted %s: %s\n", a.unit, o)
+	if !o.OK() {
+		return fmt.Errorf("%s did not come back cleanly: %s", a.unit, o)
+	}
+	return nil
+}
+
+func (a *applier) revert(ctx context.Context) error {
+	path, sysPath := a.paths()
+	removed, err := apply.Remove(path, a.unit, a.t)
+	if err != nil {
+		return fmt.Errorf("%s: %w; left in place", sysPath, err)
+	}
+	if !removed {
+		a.printf("nothing to revert: there is no %s\n", sysPath)
+		return nil
+	}
+	if err := a.reload(ctx); err != nil {
+		return fmt.Errorf("removed %s, but %w", path, err)
+	}
+	a.printf("removed %s; systemd reloaded\n", path)
+	return a.maybeRestart(ctx)
+}
