@@ -339,9 +339,6 @@ func buildLine(l Line, o Options) (it Item, held string, err error) {
 		}
 		return it, "", invalidf("directive %q: apply writes SystemCallFilter=, SystemCallArchitectures= and the boolean directives' =no only", shown(l.Directive))
 	}
-	if !l.Included {
-		return it, it.Line() + ": held back by the suggestion (" + shown(l.Reason) + ")", nil
-	}
 	var missing []string
 	for _, n := range needs {
 		if !o.Allow[n] {
@@ -354,6 +351,9 @@ func buildLine(l Line, o Options) (it Item, held string, err error) {
 	if len(missing) > 0 {
 		sort.Strings(missing)
 		return it, it.Line() + ": needs " + strings.Join(missing, " and ") + " (" + shown(l.Reason) + ")", nil
+	}
+	if !l.Included {
+		return it, it.Line() + ": held back by the suggestion (" + shown(l.Reason) + ")", nil
 	}
 	return it, "", nil
 }

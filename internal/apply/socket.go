@@ -142,4 +142,3 @@ func Fetch(ctx context.Context, path, unit string, q url.Values) ([]byte, error)
 	}
 	return body, nil
 }
-

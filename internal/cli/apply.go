@@ -57,6 +57,7 @@ Examples:
 	allowRisky := c.Flag("allow-risky", "Write risky and foreign-binary syscalls too.").Bool()
 	allow := allowFlag(c)
 	replayFiles := c.Flag("replay", "Compute the proposals from this audit log instead of asking the daemon (repeatable).").Strings()
+	attributeAll := c.Flag("replay.attribute-all", "With --replay: attribute every record to UNIT (as suggest --unit does), for a log of that unit alone.").Bool()
 	socket := c.Flag("daemon.socket", "The daemon's unix socket (its --web.unix-socket).").Default(apply.DefaultSocket).String()
 	machine := c.Flag("machine", "The daemon's name of the container whose unit this is (with --root and --dbus.address).").String()
 	timeout := c.Flag("timeout", "How long --restart waits for the unit.").Default("2m").Duration()
@@ -91,7 +92,7 @@ Examples:
 			if *machine != "" {
 				return usagef("--machine reads the daemon; with --replay, --root is the container's root")
 			}
-			data, err = a.fromReplay(*replayFiles, allowed, *allowRisky)
+			data, err = a.fromReplay(*replayFiles, *attributeAll, allowed, *allowRisky)
 		} else {
 			q := url.Values{}
 			for n := range allowed {
@@ -163,8 +164,12 @@ func (a *applier) paths() (path, sysPath string) {
 	return path, sysPath
 }
 
-func (a *applier) fromReplay(files []string, allowed map[string]bool, allowRisky bool) ([]byte, error) {
-	results, err := suggestFromReplay(a.e, files, "", a.root, a.t, suggest.Options{
+func (a *applier) fromReplay(files []string, all bool, allowed map[string]bool, allowRisky bool) ([]byte, error) {
+	attribute := ""
+	if all {
+		attribute = a.unit
+	}
+	results, err := suggestFromReplay(a.e, files, attribute, a.root, a.t, suggest.Options{
 		Table: a.t, AllowRisky: allowRisky, Generator: buildinfo.Generator(), Allow: allowed,
 	})
 	if err != nil {
