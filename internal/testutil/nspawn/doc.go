@@ -10,8 +10,8 @@
 // machine.slice is taken for a container), waits until systemd is
 // running, and registers a cleanup that stops the container and removes
 // the overlay mount, the temporary directories and the cgroups (and
-// machine.slice when it made it and no other container is left in it),
-// on success and on failure.
+// machine.slice once no container is left in it, unless systemd is PID 1
+// and the slice was there before), on success and on failure.
 //
 // Tests that call Boot are skipped, with the reason, when not root or when
 // systemd-nspawn, nsenter or (without a cached rootfs) debootstrap are

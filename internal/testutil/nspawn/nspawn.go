@@ -60,7 +60,7 @@ type Container struct {
 	// CgroupV1, Cgroup2 are the host cgroups the container runs in.
 	CgroupV1, Cgroup2 string
 
-	madeSliceV1, madeSliceV2 bool // machine.slice was created for this container
+	madeSliceV1, madeSliceV2 bool // this container created machine.slice
 
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -294,6 +294,13 @@ func ScopeName(name string) string {
 	return "machine-" + strings.ReplaceAll(name, "-", `\x2d`) + ".scope"
 }
 
+// systemdIsPID1 reports whether systemd runs the host (and so owns
+// machine.slice).
+func systemdIsPID1() bool {
+	b, err := os.ReadFile("/proc/1/comm")
+	return err == nil && strings.TrimSpace(string(b)) == "systemd"
+}
+
 // cgroupRoots returns the name=systemd (v1, "" on pure cgroup2) and
 // cgroup2 ("" when absent) mounts.
 func cgroupRoots() (v1, v2 string) {
@@ -414,9 +421,10 @@ func (c *Container) Stop() error {
 		if err := removeCgroup(cg.dir); err != nil {
 			errs = append(errs, err)
 		}
-		if cg.madeSlice {
+		if cg.madeSlice || !systemdIsPID1() {
 			// Another test's container may still be in it (EBUSY): it
-			// goes with the last one.
+			// goes with the last one, also when that one did not make
+			// it. Where systemd is PID 1 the slice is its own.
 			_ = os.Remove(filepath.Dir(cg.dir))
 		}
 	}
