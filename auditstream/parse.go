@@ -420,12 +420,11 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 			}
 		default:
 			vs := i
-			q := false
 			for i < n && !isBlank(body[i]) {
-				q = q || body[i] == '"'
 				i++
 			}
 			val = body[vs:i]
+			q := bytes.IndexByte(val, '"') >= 0
 			if !interp && fi == fCode && seen&(1<<fAUID) != 0 {
 				// the tail's AUID may be quoted or hex-encoded
 				if k := bytes.Index(val, enrichedStart); k > 0 {
@@ -760,6 +759,16 @@ func parseDec(b []byte) (uint64, bool) {
 		return 0, false
 	}
 	var v uint64
+	if len(b) <= 19 { // at most 9999999999999999999: cannot overflow
+		for _, c := range b {
+			d := uint64(c - '0')
+			if d > 9 {
+				return 0, false
+			}
+			v = v*10 + d
+		}
+		return v, true
+	}
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return 0, false

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -499,5 +500,20 @@ func TestLineTooLongAtEOF(t *testing.T) {
 	}
 	if _, err := r.Next(); err != io.EOF {
 		t.Fatalf("second Next: %v, want EOF", err)
+	}
+}
+
+// TestParseDec: the 19-digit fast path and the checked path agree with
+// strconv at the edges of uint64.
+func TestParseDec(t *testing.T) {
+	for _, in := range []string{"", "0", "7", "/", ":", "1a", "-1", "+1", " 1",
+		"999999999999999999", "9999999999999999999", "10000000000000000000",
+		"18446744073709551615", "18446744073709551616", "99999999999999999999", "000000000000000000001", "00000000000000000001"} {
+		v, ok := parseDec([]byte(in))
+		want, err := strconv.ParseUint(in, 10, 64)
+		wantOK := err == nil && len(in) > 0 && in[0] != '+' && len(in) <= 20
+		if ok != wantOK || ok && v != want {
+			t.Errorf("parseDec(%q) = %d, %v; want %d, %v", in, v, ok, want, wantOK)
+		}
 	}
 }
