@@ -10,12 +10,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"html/template"
 	"net/http"
-	"net/url"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -228,14 +224,7 @@ func New(b Backend, opts Options) http.Handler {
 	if opts.Level != nil {
 		mux.Handle("/debug/loglevel", loglevelHandler(opts.Level, opts.LevelChange))
 	}
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = indexTmpl.Execute(w, map[string]any{
-			"Version":     opts.Version,
-			"Health":      b.Health(),
-			"Suggestions": b.Suggestions(r.Context(), Query{}),
-		})
-	})
+	mux.Handle("GET /{$}", &indexHandler{b: b, version: opts.Version})
 	return securityHeaders(mux)
 }
 
@@ -262,52 +251,6 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
-// heldBack counts a suggestion's lines that are not active.
-func heldBack(s suggest.Suggestion) int {
-	n := 0
-	for _, l := range s.Lines {
-		if !l.Included || !s.Applicable {
-			n++
-		}
-	}
-	for _, a := range s.ArchNotes {
-		if !a.Included || !s.Applicable {
-			n++
-		}
-	}
-	return n
-}
-
-// verdictCounts summarises a suggestion's verdicts, e.g. "filter 2,
-// directive 1".
-func verdictCounts(s suggest.Suggestion) string {
-	m := map[string]int{}
-	for _, l := range append(append([]suggest.Line(nil), s.Lines...), s.NoChange...) {
-		k := "unknown"
-		if l.Verdict != nil {
-			k = string(l.Verdict.Kind)
-		}
-		m[k]++
-	}
-	for _, a := range s.ArchNotes {
-		k := "unknown"
-		if a.Verdict != nil {
-			k = string(a.Verdict.Kind)
-		}
-		m[k]++
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + " " + strconv.Itoa(m[k])
-	}
-	return strings.Join(parts, ", ")
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -319,24 +262,3 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
-
-// indexTmpl links each suggestion by its path-escaped unit: html/template
-// only normalizes a URL's path, leaving '?', '#', '/' and '%' of an exe in
-// a pseudo-unit to change where the link goes.
-var indexTmpl = template.Must(template.New("index").Funcs(template.FuncMap{
-	"pathEscape": url.PathEscape, "heldBack": heldBack, "verdicts": verdictCounts,
-}).Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>seccompwatch</title>
-<style>body{font-family:sans-serif;margin:2em;max-width:70em}td,th{padding:.2em .8em;text-align:left}code{background:#eee}</style>
-</head><body>
-<h1>seccompwatch {{.Version}}</h1>
-<p>Health: {{if .Health.Healthy}}<b>ok</b>{{else}}<b style="color:#b00">unhealthy</b>{{end}}
-{{range $name, $c := .Health.Checks}} · {{$name}}: {{$c.Status}}{{end}}</p>
-{{range $name, $c := .Health.Checks}}{{if not $c.OK}}<p style="color:#b00">{{$name}}: {{$c.Status}}. {{$c.Detail}}</p>{{end}}{{end}}<p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/api/v1/denials">/api/v1/denials</a> · <a href="/api/v1/suggestions">/api/v1/suggestions</a></p>
-<h2>Suggestions</h2>
-{{if .Suggestions}}<table><tr><th>unit</th><th>machine</th><th>syscalls added</th><th>held back</th><th>verdicts</th><th>drop-in</th></tr>
-{{range .Suggestions}}<tr><td>{{.Unit}}</td><td>{{.Machine}}</td><td>{{len .Added}}</td><td>{{heldBack .}}</td><td>{{verdicts .}}</td>
-<td>{{$m := or .Machine ".host"}}<a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=dropin&amp;machine={{$m}}">drop-in</a> · <a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=diff&amp;machine={{$m}}">diff</a> · <a href="/api/v1/suggestions/{{pathEscape .Unit}}?format=why&amp;machine={{$m}}">why</a></td></tr>
-{{end}}</table>{{else}}<p>No denials recorded yet.</p>{{end}}
-</body></html>
-`))
