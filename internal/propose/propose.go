@@ -57,26 +57,27 @@ type Input struct {
 type Line struct {
 	// Directive and Value make the assignment ("MemoryDenyWriteExecute",
 	// "yes").
-	Directive, Value string
+	Directive string `json:"directive"`
+	Value     string `json:"value,omitempty"`
 	// Commented: proposed commented out (Note says why).
-	Commented bool
+	Commented bool `json:"commented,omitempty"`
 	// Kept: the unit already has the setting; nothing is written for it.
-	Kept bool
+	Kept bool `json:"kept,omitempty"`
 	// Skipped: not proposed (Evidence says why).
-	Skipped bool
+	Skipped bool `json:"skipped,omitempty"`
 	// Evidence says what the line rests on.
-	Evidence string
+	Evidence string `json:"evidence"`
 	// Note is a caution for the reader ("does more than filter calls").
-	Note string
+	Note string `json:"note,omitempty"`
 }
 
 // Proposal is the whole proposed sandbox of a unit.
 type Proposal struct {
-	Unit  string
-	Table string
-	Lines []Line
+	Unit  string `json:"unit"`
+	Table string `json:"table"`
+	Lines []Line `json:"lines"`
 	// Limit is the honest limit of any learned proposal.
-	Limit string
+	Limit string `json:"limit"`
 }
 
 // Limit is printed with every proposal.

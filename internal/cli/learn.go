@@ -1,0 +1,233 @@
+package cli
+
+// learn: watch a running unit and propose its whole seccomp sandbox.
+//
+// This file carries the eBPF method (--method bpf, the default where BPF
+// works). The SystemCallLog= method (--method log) is being built in the
+// apply worktree; until it lands, --method log says so. The VM scenarios
+// (nginx, chrony, a Python HTTP service; issue 16) should run
+// `seccompwatch learn UNIT --for 1m --format json` beside a request loop,
+// apply the drop-in with `seccompwatch apply`, restart the unit and check
+// that it serves with no new SECCOMP record; the exposure figures are in
+// the JSON (exposure_before, exposure_after).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	sdbus "github.com/coreos/go-systemd/v22/dbus"
+
+	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
+	"github.com/seccompwatch/seccompwatch/internal/exposure"
+	"github.com/seccompwatch/seccompwatch/internal/observe"
+	"github.com/seccompwatch/seccompwatch/internal/propose"
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
+	"github.com/seccompwatch/seccompwatch/internal/unitprops"
+	"github.com/seccompwatch/seccompwatch/sandbox"
+)
+
+func registerLearn(app *kingpin.Application, e *env, cmds map[string]func() error) {
+	c := app.Command("learn", `Watch a running unit and propose its whole seccomp sandbox.
+
+With --method bpf (the default) an eBPF program on sys_enter, filtered in
+the kernel to the unit's cgroup and its descendants, records which calls
+the unit makes and the arguments systemd's seccomp-backed directives look
+at (socket families, W+X mappings, namespace flags, personality,
+realtime policies, set-uid modes, ...). Nothing in the unit changes and it
+is not restarted; the program is detached and its maps freed when the
+window ends or the command is interrupted (Ctrl-C proposes from what was
+seen so far). Needs root (CAP_BPF, CAP_PERFMON) and a kernel with BTF.
+
+The output is a drop-in: SystemCallFilter=, SystemCallArchitectures=,
+RestrictAddressFamilies=, MemoryDenyWriteExecute=, RestrictNamespaces=,
+LockPersonality=, RestrictRealtime=, RestrictSUIDSGID=, and commented out
+the directives that do more than filter calls; each line with its
+evidence. Only what ran during the window is covered: learn under
+representative load.
+
+Examples:
+  seccompwatch learn nginx.service --for 10m
+  seccompwatch learn nginx.service --for 1m --granularity syscall --format json
+  seccompwatch learn --cgroup /sys/fs/cgroup/system.slice/app.service app.service --for 30s`)
+	unitArg := c.Arg("unit", "The unit (a bare name means NAME.service).").Required().String()
+	window := c.Flag("for", "How long to watch.").Default("10m").Duration()
+	method := c.Flag("method", "bpf (eBPF on sys_enter) or log (SystemCallLog=).").Default("bpf").Enum("bpf", "log")
+	granularity := c.Flag("granularity", "SystemCallFilter= as group (@system-service plus the calls outside it) or syscall (exactly the calls seen).").Default(propose.GranularityGroup).Enum(propose.GranularityGroup, propose.GranularitySyscall)
+	cgroup := c.Flag("cgroup", "The unit's cgroup2 directory (default: ControlGroup from systemd over D-Bus).").String()
+	root := c.Flag("root", "Root directory of the unit files (when systemd is not on D-Bus).").Default("/").String()
+	format := c.Flag("format", "Output: dropin or json.").Default("dropin").Enum("dropin", "json")
+	noExposure := c.Flag("no-exposure", "Do not score the unit with systemd-analyze security before and after.").Bool()
+	table := tableFlag(c)
+	cmds[c.FullCommand()] = func() error {
+		unit := unitname.Complete(*unitArg)
+		if err := unitname.Validate(unit, unitname.Any); err != nil {
+			return usagef("%v", err)
+		}
+		if *window <= 0 {
+			return usagef("--for must be positive")
+		}
+		if *method == "log" {
+			return errors.New("--method log (SystemCallLog=) is not in this build yet; use --method bpf")
+		}
+		t, err := selectTable(*table)
+		if err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		dbus := unitprops.NewDBus(unitprops.DBusOptions{})
+		defer dbus.Close()
+		props, perr := unitprops.Chain{dbus, unitprops.NewFiles(t, unitprops.FilesOptions{Root: *root})}.Props(ctx, unit)
+		if !props.Found {
+			fmt.Fprintf(e.stderr, "seccompwatch learn: %s's configuration is unknown (%v): every directive is proposed as if unset\n", plainName(unit), perr)
+			props.Sandbox = sandbox.Sandbox{Unknown: "not found"}
+		}
+		mount, err := observe.Cgroup2Mount()
+		if err != nil {
+			return err
+		}
+		dir := *cgroup
+		if dir == "" {
+			cg, err := controlGroup(ctx, unit)
+			if err != nil {
+				return fmt.Errorf("cannot find %s's cgroup (%v); give --cgroup", plainName(unit), err)
+			}
+			dir = filepath.Join(mount, cg)
+		}
+		ob, err := observe.New(observe.Options{Count: propose.CountedCalls(t, props.Sandbox.Version)})
+		if err != nil {
+			return err
+		}
+		defer ob.Close()
+		id, err := ob.Add(mount, dir)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		fmt.Fprintf(e.stderr, "seccompwatch learn: watching %s (%s) for %s; Ctrl-C ends early\n", plainName(unit), dir, *window)
+		timer := time.NewTimer(*window)
+		interrupted := false
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			interrupted = true
+		}
+		obs, st, err := ob.Snapshot()
+		cerr := ob.Close()
+		if err != nil {
+			return err
+		}
+		if cerr != nil {
+			return fmt.Errorf("detach: %w", cerr)
+		}
+		o := obs[id]
+		in := propose.Input{Unit: unit, Window: time.Since(start).Round(time.Second), Obs: *o, Sandbox: props.Sandbox, Table: t, Granularity: *granularity}
+		if !interrupted {
+			in.Window = *window
+		}
+		p := propose.Propose(in)
+		var before, after float64
+		var scoreErr error
+		if !*noExposure && props.FragmentPath != "" {
+			before, after, scoreErr = scores(context.Background(), *root, unit, props, p)
+		}
+		if *format == "json" {
+			out := learnJSON{Unit: unit, Method: *method, Cgroup: dir, WindowSeconds: in.Window.Seconds(), Interrupted: interrupted,
+				Calls: o.Calls, Processes: o.Processes, Syscalls: o.Syscalls, EventsLost: st.EventsLost, ProcessesLost: st.ProcsLost,
+				Proposal: p}
+			if scoreErr == nil && props.FragmentPath != "" && !*noExposure {
+				out.ExposureBefore, out.ExposureAfter = &before, &after
+			}
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(out)
+		}
+		if err := p.Render(e.stdout, buildinfo.Generator()+" learn --method "+*method); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "# Seen: %d calls from %d processes in %s%s; events lost: %d, processes lost: %d.\n",
+			o.Calls, o.Processes, in.Window, map[bool]string{true: " (interrupted)"}[interrupted], st.EventsLost, st.ProcsLost)
+		switch {
+		case *noExposure:
+		case props.FragmentPath == "":
+			fmt.Fprintf(e.stdout, "# Exposure not scored: the unit file is unknown.\n")
+		case scoreErr != nil:
+			fmt.Fprintf(e.stdout, "# Exposure not scored: %s\n", strings.ReplaceAll(scoreErr.Error(), "\n", " "))
+		default:
+			fmt.Fprintf(e.stdout, "# Exposure (systemd-analyze security --offline=true): %.1f now, %.1f with this drop-in.\n", before, after)
+		}
+		return nil
+	}
+}
+
+// learnJSON is learn --format json's output.
+type learnJSON struct {
+	Unit           string              `json:"unit"`
+	Method         string              `json:"method"`
+	Cgroup         string              `json:"cgroup"`
+	WindowSeconds  float64             `json:"window_seconds"`
+	Interrupted    bool                `json:"interrupted"`
+	Calls          uint64              `json:"calls"`
+	Processes      int                 `json:"processes"`
+	Syscalls       map[string][]string `json:"syscalls"`
+	EventsLost     uint64              `json:"events_lost"`
+	ProcessesLost  uint64              `json:"processes_lost"`
+	ExposureBefore *float64            `json:"exposure_before"`
+	ExposureAfter  *float64            `json:"exposure_after"`
+	Proposal       propose.Proposal    `json:"proposal"`
+}
+
+// controlGroup asks systemd for a unit's cgroup (relative to the cgroup2
+// root).
+func controlGroup(ctx context.Context, unit string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := sdbus.NewSystemConnectionContext(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	ext := unit[strings.LastIndexByte(unit, '.')+1:] // "service": the D-Bus interface is "Service"
+	typ := strings.ToUpper(ext[:1]) + ext[1:]
+	prop, err := conn.GetUnitTypePropertyContext(ctx, unit, typ, "ControlGroup")
+	if err != nil {
+		return "", err
+	}
+	cg, _ := prop.Value.Value().(string)
+	if cg == "" {
+		return "", errors.New("the unit has no cgroup (not running?)")
+	}
+	return cg, nil
+}
+
+// scores returns the exposure of the unit as it is and with the proposal.
+func scores(ctx context.Context, root, unit string, props unitprops.Props, p propose.Proposal) (before, after float64, err error) {
+	frag, err := os.ReadFile(filepath.Join(root, props.FragmentPath))
+	if err != nil {
+		return 0, 0, err
+	}
+	var dropIns []exposure.DropIn
+	for _, path := range props.DropInPaths {
+		if c, ok := props.DropIns[path]; ok {
+			dropIns = append(dropIns, exposure.DropIn{Name: path, Content: c})
+		}
+	}
+	if before, err = exposure.Score(ctx, unit, string(frag), dropIns); err != nil {
+		return 0, 0, err
+	}
+	var b strings.Builder
+	if err := p.Render(&b, "seccompwatch learn"); err != nil {
+		return 0, 0, err
+	}
+	after, err = exposure.Score(ctx, unit, string(frag), append(dropIns, exposure.DropIn{Name: "99-seccompwatch-learn.conf", Content: b.String()}))
+	return before, after, err
+}
