@@ -100,6 +100,9 @@ var moreThanFilter = map[string]string{
 // of the rules without a deciding argument, @groups expanded with t, less
 // the benign ones (their denial is a fallback, not a break).
 func CountedCalls(t *syscalls.Table, v int) []string {
+	if v == 0 {
+		v = sandbox.DefaultVersion
+	}
 	set := map[string]bool{}
 	for _, r := range sandbox.Rules() {
 		if !r.Holds(v) || r.Argument != "" || r.Benign {
@@ -343,6 +346,10 @@ func (f *facts) architectures() Line {
 	l := Line{Directive: "SystemCallArchitectures", Value: "native"}
 	if len(f.i386) > 0 {
 		l.Skipped, l.Evidence = true, "not proposed: i386 calls were seen ("+strings.Join(sortedKeys(f.i386), " ")+")"
+		return l
+	}
+	if x32 := f.in.Obs.Syscalls["x32"]; len(x32) > 0 {
+		l.Skipped, l.Evidence = true, "not proposed: x32 calls were seen ("+strings.Join(x32, " ")+")"
 		return l
 	}
 	if f.in.Sandbox.Known && f.in.Sandbox.Architectures.Value != "" {

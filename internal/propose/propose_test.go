@@ -47,6 +47,9 @@ func TestDecodedCoversRules(t *testing.T) {
 }
 
 func TestCountedCalls(t *testing.T) {
+	if d := CountedCalls(table(t), 0); !slices.Equal(d, CountedCalls(table(t), 252)) {
+		t.Errorf("version 0 (unknown) counts %v, not the default version's calls", d)
+	}
 	got := CountedCalls(table(t), 252)
 	for _, want := range []string{"sethostname", "setdomainname", "syslog", "adjtimex", "clock_settime", "init_module", "iopl", "ioperm", "_sysctl"} {
 		if !slices.Contains(got, want) {
@@ -127,6 +130,7 @@ func TestPropose(t *testing.T) {
 		{"modules commented", nil, "ProtectKernelModules", "yes", "commented", "none of"},
 		{"arch native", nil, "SystemCallArchitectures", "native", "", "only native calls"},
 		{"arch i386 seen", func(in *Input) { in.Obs.Syscalls["i386"] = []string{"getpid"} }, "SystemCallArchitectures", "", "skipped", "i386 calls were seen (getpid)"},
+		{"arch x32 seen", func(in *Input) { in.Obs.Syscalls["x32"] = []string{"read"} }, "SystemCallArchitectures", "", "skipped", "x32 calls were seen (read)"},
 		{"filter group", nil, "SystemCallFilter", "@system-service", "", "is in it"},
 		{"filter tight", func(in *Input) { in.Granularity = GranularitySyscall }, "SystemCallFilter", "accept4 clone3 close epoll_wait exit_group mmap openat read write", "", "exactly the 9 calls"},
 		{"filter unnamed", func(in *Input) { in.Obs.Syscalls["x86_64"] = append(in.Obs.Syscalls["x86_64"], "nr:999") }, "SystemCallFilter", "", "skipped", "nr:999"},
