@@ -627,7 +627,33 @@ func (env *liveEnv) testAlerts(t *testing.T) {
 		if cmd := "seccompwatch suggest " + env.fresh; !strings.Contains(a.Annotations["description"], cmd) {
 			t.Errorf("%s: description lacks %q: %q", name, cmd, a.Annotations["description"])
 		}
+		t.Logf("%s %s: %s", name, a.State, a.Annotations["description"])
+		// The command a description names runs, against this daemon.
+		if cmd := fixCommand(a.Annotations["description"]); cmd != nil {
+			args := append(cmd[1:], "--server", env.daemon.base, "--tls.ca-file", env.web.caFile,
+				"--basic-auth.username", env.web.user, "--basic-auth.password-file", env.web.passwordFile)
+			var out, errb strings.Builder
+			if code := cli.Main(args, strings.NewReader(""), &out, &errb); code != 0 || !strings.Contains(out.String(), a.Labels["syscall"]) {
+				t.Errorf("%s: %q: exit %d, stdout %q, stderr %q", name, cmd, code, out.String(), errb.String())
+			}
+		} else if name != "SeccompwatchForeignBinaryDenial" {
+			t.Errorf("%s: no seccompwatch why command in %q", name, a.Annotations["description"])
+		}
 	}
+}
+
+// fixCommand returns the `seccompwatch why ...` command of an alert's
+// description (its words), or nil.
+func fixCommand(desc string) []string {
+	i := strings.Index(desc, "seccompwatch why ")
+	if i < 0 {
+		return nil
+	}
+	rest := desc[i:]
+	if j := strings.Index(rest, " (the drop-in"); j >= 0 {
+		rest = rest[:j]
+	}
+	return strings.Fields(rest)
 }
 
 // promtool check metrics passes on a live scrape with denials in it.
