@@ -46,6 +46,17 @@ type counter struct {
 	names  []string
 	counts []uint64
 	last   int
+	// slot maps a name's slotOf to 1 + its index in names (0: none), so
+	// that a name is found with one comparison, not a scan of them all.
+	slot [64]uint8
+}
+
+// slotOf hashes a name into counter.slot; a collision only costs a scan.
+func slotOf(name []byte) int {
+	if len(name) == 0 {
+		return 0
+	}
+	return (len(name) + 3*int(name[0]) + 5*int(name[len(name)-1]) + 7*int(name[len(name)/2])) & 63
 }
 
 func (c *counter) inc(name []byte) {
@@ -53,10 +64,17 @@ func (c *counter) inc(name []byte) {
 		c.counts[c.last]++
 		return
 	}
+	h := slotOf(name)
+	if j := int(c.slot[h]) - 1; j >= 0 && c.names[j] == string(name) {
+		c.counts[j]++
+		c.last = j
+		return
+	}
 	for i := range c.names {
 		if c.names[i] == string(name) {
 			c.counts[i]++
 			c.last = i
+			c.slot[h] = uint8(i + 1)
 			return
 		}
 	}
@@ -72,6 +90,7 @@ func (c *counter) inc(name []byte) {
 	c.names = append(c.names, string(name))
 	c.counts = append(c.counts, 1)
 	c.last = len(c.names) - 1
+	c.slot[slotOf(name)] = uint8(c.last + 1)
 }
 
 func (c *counter) incString(name string) {

@@ -517,3 +517,27 @@ func TestParseDec(t *testing.T) {
 		}
 	}
 }
+
+// TestCounter: counts per name match a map's, whatever the names' slots
+// (many collide in 64), past maxTypes (the rest are "other").
+func TestCounter(t *testing.T) {
+	var c counter
+	want := map[string]uint64{}
+	for i := 0; i < 5000; i++ {
+		name := fmt.Sprintf("T%d", (i*7919)%(maxTypes+20))
+		c.inc([]byte(name))
+		if _, ok := want[name]; !ok && len(want) >= maxTypes {
+			name = "other"
+		}
+		want[name]++
+	}
+	got := c.snapshot()
+	if len(got) != len(want) {
+		t.Fatalf("%d names, want %d", len(got), len(want))
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %d, want %d", k, got[k], v)
+		}
+	}
+}
