@@ -107,6 +107,8 @@ for run in daemon-multicast daemon-unicast; do
 		--dbus.address=none --log.level=warn 2>"$tmp/daemon.log" &
 	dpid=$!
 	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+	curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 || {
+		echo "$run: the daemon did not become healthy in 10 s:"; cat "$tmp/daemon.log"; exit 1; }
 	got0=$(metric 'seccompwatch_audit_records_total{type="SECCOMP"}')
 	cpu0=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
 	start=$(date +%s.%N)
