@@ -108,7 +108,8 @@ for run in daemon-multicast daemon-unicast; do
 	dpid=$!
 	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 	curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 || {
-		echo "$run: the daemon did not become healthy in 10 s:"; cat "$tmp/daemon.log"; exit 1; }
+		echo "$run: the daemon did not become healthy in 10 s:"; cat "$tmp/daemon.log"
+		kill -TERM "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null || true; exit 1; }
 	got0=$(metric 'seccompwatch_audit_records_total{type="SECCOMP"}')
 	cpu0=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
 	start=$(date +%s.%N)
