@@ -38,7 +38,29 @@ type Target struct {
 // ValidSelector reports whether sel is a PromQL label selector in braces,
 // e.g. {job="seccompwatch",role="web"} (Prometheus checks the rest).
 func ValidSelector(sel string) bool {
-	return len(sel) >= 2 && sel[0] == '{' && sel[len(sel)-1] == '}' && !strings.ContainsAny(sel, "\n\r")
+	if len(sel) < 2 || sel[0] != '{' || sel[len(sel)-1] != '}' || strings.ContainsAny(sel, "\n\r") {
+		return false
+	}
+	// One brace list: no brace outside a quoted value but the first and
+	// the last ("{a=\"b\"} or {c=\"d\"}" would be a second selector).
+	quote, esc := byte(0), false
+	for i := 1; i < len(sel)-1; i++ {
+		c := sel[i]
+		switch {
+		case esc:
+			esc = false
+		case quote != 0 && c == '\\':
+			esc = true
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote != 0:
+		case c == '"' || c == '\'' || c == '`':
+			quote = c
+		case c == '{' || c == '}':
+			return false
+		}
+	}
+	return quote == 0
 }
 
 // Discover returns the targets whose up series matches selector, sorted
