@@ -270,3 +270,28 @@ func TestLoglevelChangeNeedsFlag(t *testing.T) {
 		})
 	}
 }
+
+// The page shows the apply command for a host unit whose drop-in has an
+// active line (shell-quoted when the name holds a backslash), how to run
+// it inside a container for a machine's unit, and why not for the rest.
+func TestPageApplyCommand(t *testing.T) {
+	tbl := syscalls.NewTable("252", "test table", map[string][]string{"@system-service": {"socket"}})
+	pol := &suggest.Policy{Known: true, AllowList: true, Names: []string{"read"}}
+	b := &backend{healthy: true}
+	for _, d := range []struct{ unit, machine string }{{`web\x2d1.service`, ""}, {"db.service", "box"}} {
+		agg := suggest.NewAggregator(suggest.Limits{})
+		agg.Add(suggest.Denial{Unit: d.unit, Machine: d.machine, Arch: syscalls.ArchX86_64, Nr: 41, Syscall: "socket", Action: "kill_process", Exe: "/usr/bin/x", Time: time.Unix(1700000000, 0), Native: true})
+		b.sugg = append(b.sugg, suggest.Compute(agg.Snapshot()[0], pol, suggest.Options{Table: tbl}))
+	}
+	srv := serve(t, b)
+	_, page, _ := get(t, srv.URL+"/")
+	for _, want := range []string{
+		`<pre class="apply">seccompwatch apply &#39;web\x2d1.service&#39;</pre>`,
+		`This unit runs in machine box: run seccompwatch apply db.service inside it`,
+		`<pre class="diff">`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q:\n%s", want, page)
+		}
+	}
+}

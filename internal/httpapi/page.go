@@ -223,10 +223,14 @@ func (h *indexHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			buf.Reset()
 			_ = suggest.RenderDiff(&buf, s, current)
 			u.Diff = buf.String()
-			u.Apply = "seccompwatch apply " + shellQuote(s.Unit)
 			if s.Machine != "" {
-				u.Apply += " --machine " + shellQuote(s.Machine)
+				// apply writes below --root and reloads the systemd at
+				// --dbus.address: a container's own.
+				u.ApplyWhy = "This unit runs in machine " + s.Machine + ": run seccompwatch apply " + shellQuote(s.Unit) +
+					" inside it, or from the host with --root /proc/LEADER/root and --dbus.address of its bus (seccompwatch apply --help)."
+				break
 			}
+			u.Apply = "seccompwatch apply " + shellQuote(s.Unit)
 		}
 		d.Units = append(d.Units, u)
 	}
