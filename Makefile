@@ -13,7 +13,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo env "PATH=$(PATH)")
 # committed: the man page carries the version).
 DOCS ?= build
 
-.PHONY: test setup check build docs bench-replay bench-storm
+.PHONY: test setup check build docs deb bench-replay bench-storm
 
 # test: install the test dependencies (idempotent), then run every check.
 test: setup check
@@ -47,6 +47,11 @@ build:
 # program's own --help, for a package build to install.
 docs: build
 	./scripts/gen-docs.sh $(BIN) $(DOCS)
+
+# deb: the Debian package in dist/ (nfpm, pinned in go.mod as a tool):
+# the program as `make build` stamps it, static, and `make docs`' files.
+deb:
+	./scripts/deb.sh dist
 
 bench-replay:
 	./bench/replay.sh
