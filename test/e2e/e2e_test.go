@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -27,7 +28,13 @@ func TestVM(t *testing.T) {
 	if testing.Short() && !testutil.InCI() {
 		t.Skip("vm: -short")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	// End before go test's -timeout does: its panic would skip the clean-up
+	// (qemu is killed either way: PR_SET_PDEATHSIG).
+	deadline := time.Now().Add(40 * time.Minute)
+	if d, ok := t.Deadline(); ok {
+		deadline = d.Add(-30 * time.Second)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 
 	start := time.Now()
@@ -48,16 +55,51 @@ func TestVM(t *testing.T) {
 
 	unitsTest := buildUnitsTest(ctx, t, work) // for the pure cgroup2 scenario
 
+	// The scenarios' syscall helper: static, the image has no compiler.
+	sysc := filepath.Join(work, "sysc")
+	if out, err := exec.CommandContext(ctx, "gcc", "-static", "-O2", "-Wall", "-o", sysc, "helpers/sysc.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc (apt-get install gcc; scripts/setup.sh does): %v\n%s", err, out)
+	}
+	// The .deb, as `make deb` builds it.
+	dist := filepath.Join(work, "dist")
+	deb := exec.CommandContext(ctx, "./scripts/deb.sh", dist)
+	deb.Dir = repoRoot
+	if out, err := deb.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/deb.sh: %v\n%s", err, out)
+	}
+	debs, _ := filepath.Glob(filepath.Join(dist, "*.deb"))
+	if len(debs) != 1 {
+		t.Fatalf("scripts/deb.sh made %d packages, want 1", len(debs))
+	}
+
 	scenarios, err := filepath.Glob("scenarios/*.sh")
 	if err != nil || len(scenarios) == 0 {
 		t.Fatalf("no scenarios: %v", err)
 	}
 	sort.Strings(scenarios)
+	// E2E_SCENARIOS=REGEXP boots with only the matching scenarios (while
+	// working on one; CI runs them all).
+	if re := os.Getenv("E2E_SCENARIOS"); re != "" {
+		rx, err := regexp.Compile(re)
+		if err != nil {
+			t.Fatalf("E2E_SCENARIOS: %v", err)
+		}
+		var keep []string
+		for _, s := range scenarios {
+			if rx.MatchString(filepath.Base(s)) || filepath.Base(s) == "00-boot.sh" {
+				keep = append(keep, s)
+			}
+		}
+		scenarios = keep
+	}
 	files := map[string]string{
-		"lib.sh":               "lib.sh",
-		"bin/seccompwatch":     bin,
-		"bin/units.test":       unitsTest,
-		"seccompwatch.service": filepath.Join(repoRoot, "deploy", "seccompwatch.service"),
+		"lib.sh":                         "lib.sh",
+		"bin/seccompwatch":               bin,
+		"bin/units.test":                 unitsTest,
+		"bin/sysc":                       sysc,
+		"dist/" + filepath.Base(debs[0]): debs[0],
+		"seccompwatch.service":           filepath.Join(repoRoot, "deploy", "seccompwatch.service"),
+		"sysusers.conf":                  filepath.Join(repoRoot, "deploy", "deb", "sysusers.conf"),
 	}
 	for k, v := range webFiles(t, filepath.Join(work, "web")) {
 		files[k] = v
@@ -66,7 +108,7 @@ func TestVM(t *testing.T) {
 	boot := time.Now()
 	rep, err := vm.RunBatch(ctx, img, share, vm.Batch{
 		Scenarios:       scenarios,
-		ScenarioTimeout: 3 * time.Minute,
+		ScenarioTimeout: 8 * time.Minute,
 		Files:           files,
 	})
 	t.Logf("vm: boot, %d scenarios, poweroff: %s (guest: %s)", len(scenarios), time.Since(boot).Round(time.Millisecond), rep.BootTime)
@@ -80,7 +122,8 @@ func TestVM(t *testing.T) {
 			}
 			t.Logf("%s in %s", r.Name, r.Duration)
 			if r.ExitCode != 0 {
-				t.Errorf("exit %d\n%s", r.ExitCode, strings.TrimSpace(r.Log))
+				trace, _ := os.ReadFile(filepath.Join(r.OutDir, "trace"))
+				t.Errorf("exit %d\n%s\n--- xtrace (tail):\n%s", r.ExitCode, strings.TrimSpace(r.Log), tail(string(trace), 25))
 			} else if testing.Verbose() {
 				t.Logf("%s", strings.TrimSpace(r.Log))
 			}

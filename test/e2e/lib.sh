@@ -17,3 +17,63 @@ wait_for() {
 
 # save FILE...: keep files in the scenario's output directory on the host.
 save() { cp -a "$@" "$E2E_OUT/" 2>/dev/null || true; }
+
+# The packaged daemon's API (the default --web.listen-address).
+API=http://127.0.0.1:9872
+
+# http PATH: GET from the daemon's API (fails on an HTTP error).
+http() { curl -fsS --max-time 10 "$API$1"; }
+
+# json FILTER: a jq filter over the JSON document on stdin, raw output.
+json() { jq -r "$1"; }
+
+# prop UNIT PROPERTY: one property's value, as systemctl shows it.
+prop() { systemctl show -P "$2" "$1"; }
+
+# install_deb: dpkg -i the package the host built.
+install_deb() { dpkg -i "$E2E"/dist/*.deb >/dev/null; }
+
+# purge_deb: stop, remove and purge the package (idempotent; the
+# package's postrm reloads systemd).
+purge_deb() {
+	systemctl stop seccompwatch.service 2>/dev/null || true
+	rm -rf /etc/systemd/system/seccompwatch.service.d
+	dpkg -P seccompwatch >/dev/null 2>&1 || true
+	systemctl reset-failed seccompwatch.service 2>/dev/null || true
+}
+
+# victim NAME NR [DIRECTIVE...]: a unit NAME.service that makes system
+# call NR (with "NR FORKS", in FORKS children) via sysc, with the given
+# [Service] lines (e.g. a filter), not started. NAME must be new to this
+# boot: systemd loads a unit it never saw on demand, without the
+# daemon-reload that costs seconds under emulation.
+victim() {
+	local name=$1 nr=$2; shift 2
+	[[ ! -e "/etc/systemd/system/$name.service" ]] || fail "victim $name exists: use a new name"
+	install -m 0755 "$E2E/bin/sysc" /usr/local/bin/sysc
+	{
+		printf '[Service]\nType=oneshot\nExecStart=/usr/local/bin/sysc %s\n' "$nr"
+		printf '%s\n' "$@"
+	} >"/etc/systemd/system/$name.service"
+}
+
+# denials_of UNIT: how many denials of UNIT the daemon's API lists.
+denials_of() { http "/api/v1/denials?unit=$1&limit=10000" | json '.denials | length'; }
+
+# started_at UNIT: the unit's active-enter time (monotonic µs).
+started_at() { prop "$1" ActiveEnterTimestampMonotonic; }
+
+# sysusers_add: the unit's system user from deploy/deb/sysusers.conf, as
+# the README says to install it without the package (purge_deb or
+# sysusers_del removes it).
+sysusers_add() {
+	install -m 0644 "$E2E/sysusers.conf" /usr/lib/sysusers.d/seccompwatch.conf
+	systemd-sysusers seccompwatch.conf
+}
+
+# sysusers_del: undo sysusers_add.
+sysusers_del() {
+	userdel seccompwatch 2>/dev/null || true
+	groupdel seccompwatch 2>/dev/null || true
+	rm -f /usr/lib/sysusers.d/seccompwatch.conf
+}

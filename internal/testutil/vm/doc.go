@@ -10,8 +10,8 @@
 //   - EnsureImage builds the image once (kernel, initramfs, root disk; the
 //     recipe is recipe/build.sh) into /var/tmp/seccompwatch-vm-<hash>,
 //     where <hash> covers every file of the recipe: a changed recipe gets a
-//     new directory, and the directories of other hashes are removed. A
-//     lock file serialises builders.
+//     new directory, and the directories of other hashes unused for six
+//     hours are removed. A lock file serialises builders.
 //   - Run boots the image with the root disk snapshot=on (every boot starts
 //     from the same pristine disk; qemu's overlay is an unlinked temporary
 //     file), a host directory shared over 9p (tag "e2e", mounted at

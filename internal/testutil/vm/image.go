@@ -108,8 +108,12 @@ func EnsureImage(ctx context.Context, logf func(format string, args ...any)) (*I
 		if err := build(ctx, dir, logf); err != nil {
 			return nil, err
 		}
-		removeStale(hash, logf)
 	}
+	// Mark it used, and remove the images of other recipes not used for
+	// a while (another worktree's recipe may be in use right now).
+	now := time.Now()
+	_ = os.Chtimes(filepath.Join(dir, "complete"), now, now)
+	removeStale(hash, staleAfter, logf)
 	kv, err := os.ReadFile(filepath.Join(dir, "kernel-version"))
 	if err != nil {
 		return nil, err
@@ -157,9 +161,13 @@ func build(ctx context.Context, dir string, logf func(string, ...any)) error {
 	return nil
 }
 
+// staleAfter is how long an image of another recipe is kept unused.
+const staleAfter = 6 * time.Hour
+
 // removeStale removes the cached images of other recipe hashes (about a
-// gigabyte each). A VM booted from one keeps its open file.
-func removeStale(keep string, logf func(string, ...any)) {
+// gigabyte each) that were not used for maxAge. A VM booted from one keeps
+// its open file.
+func removeStale(keep string, maxAge time.Duration, logf func(string, ...any)) {
 	ents, _ := os.ReadDir(CacheRoot)
 	for _, e := range ents {
 		n := e.Name()
@@ -169,7 +177,10 @@ func removeStale(keep string, logf func(string, ...any)) {
 		if strings.HasPrefix(n, cachePrefix+"new.") || strings.HasPrefix(n, cachePrefix+"build.") {
 			continue // another builder's work in progress (or its leftover: it removes it)
 		}
-		logf("vm: removing the image of an older recipe: %s", n)
+		if fi, err := os.Stat(filepath.Join(CacheRoot, n, "complete")); err == nil && time.Since(fi.ModTime()) < maxAge {
+			continue
+		}
+		logf("vm: removing the image of another recipe, unused for %s: %s", maxAge, n)
 		os.RemoveAll(filepath.Join(CacheRoot, n))
 	}
 }

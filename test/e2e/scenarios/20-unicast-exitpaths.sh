@@ -6,6 +6,7 @@
 
 install -m 0755 "$E2E/bin/seccompwatch" /usr/bin/seccompwatch
 install -m 0644 "$E2E/seccompwatch.service" /etc/systemd/system/seccompwatch.service
+sysusers_add # the unit's User=seccompwatch, as the README says to without the package
 mkdir -p /etc/systemd/system/seccompwatch.service.d
 cat >/etc/systemd/system/seccompwatch.service.d/unicast.conf <<'CONF'
 [Service]
@@ -16,7 +17,7 @@ CapabilityBoundingSet=CAP_AUDIT_CONTROL
 Restart=no
 CONF
 systemctl daemon-reload
-trap 'systemctl stop seccompwatch.service || true; rm -rf /etc/systemd/system/seccompwatch.service*; systemctl daemon-reload' EXIT
+trap 'systemctl stop seccompwatch.service || true; rm -rf /etc/systemd/system/seccompwatch.service*; systemctl daemon-reload; sysusers_del' EXIT
 
 # field NAME: the kernel's audit setting NAME (auditctl -s).
 field() { auditctl -s | awk -v k="$1" '$1 == k { print $2 }'; }

@@ -1,6 +1,6 @@
 # The README's "Exposing the port" under a real systemd: the shipped unit
 # plus its drop-in (copied from the README), LoadCredential= handing the
-# root-only web config, certificate and key to the DynamicUser= service,
+# root-only web config, certificate and key to the User=seccompwatch service,
 # %d naming them in --web.config.file, TLS and basic auth on :9872, and the
 # IP filter extended by IPAddressAllow=. The clients are the CLI's own
 # --tls.* and --basic-auth.* options, over loopback.
@@ -8,6 +8,7 @@
 
 install -m 0755 "$E2E/bin/seccompwatch" /usr/bin/seccompwatch
 install -m 0644 "$E2E/seccompwatch.service" /etc/systemd/system/seccompwatch.service
+sysusers_add # the unit's User=seccompwatch, as the README says to without the package
 install -d -m 0700 /etc/seccompwatch
 install -m 0600 "$E2E/web/web-config.yml" "$E2E/web/tls.crt" "$E2E/web/tls.key" /etc/seccompwatch/
 install -m 0600 "$E2E/web/password" /root/seccompwatch.password
@@ -17,6 +18,7 @@ cleanup() {
 	systemctl stop seccompwatch.service || true
 	rm -rf /etc/systemd/system/seccompwatch.service* /etc/seccompwatch /root/seccompwatch.password
 	systemctl daemon-reload
+	sysusers_del
 }
 trap cleanup EXIT
 systemctl daemon-reload

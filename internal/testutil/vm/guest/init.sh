@@ -2,7 +2,8 @@
 # The guest side of vm.RunBatch, run as root by the image's e2e.service
 # from the 9p share at /mnt/e2e (so changing it rebuilds no image). Runs
 # every scenarios/*.sh in name order, each with its own output directory
-# out/NAME (log, rc, and what the scenario saves in $E2E_OUT), then saves
+# out/NAME (log, rc, a timestamped xtrace, and what the scenario saves in
+# $E2E_OUT), then saves
 # the journal. The machine powers off when this script ends.
 E2E=/mnt/e2e
 cd "$E2E" || exit 1
@@ -21,9 +22,13 @@ for s in scenarios/*.sh; do
 	name=$(basename "$s" .sh)
 	mkdir -p "out/$name"
 	start=$(date +%s%N)
-	E2E_OUT="$E2E/out/$name" timeout --kill-after=10 "${E2E_SCENARIO_TIMEOUT:-300}" \
-		bash "$s" >"out/$name/log" 2>&1 </dev/null
+	# An xtrace with timestamps in out/NAME/trace, apart from the log.
+	exec 9>"out/$name/trace"
+	E2E_OUT="$E2E/out/$name" BASH_XTRACEFD=9 PS4='+ ${EPOCHREALTIME} ' \
+		timeout --kill-after=10 "${E2E_SCENARIO_TIMEOUT:-300}" \
+		bash -x "$s" >"out/$name/log" 2>&1 </dev/null
 	rc=$?
+	exec 9>&-
 	end=$(date +%s%N)
 	echo "$rc $(((end - start) / 1000000))" >"out/$name/rc"
 	echo "e2e: $name: exit $rc in $(((end - start) / 1000000)) ms"

@@ -30,8 +30,8 @@ step() { printf '[vm-build %(%T)T] %s\n' -1 "$*"; }
 # libnss-systemd on purpose: the daemon's D-Bus connection must work on
 # hosts that lack it); auditd (installed, not enabled: a scenario starts
 # it); real daemons for the hardening scenarios (nginx, chrony); python3
-# and curl for the scenarios themselves.
-PACKAGES=systemd,systemd-sysv,dbus,udev,kmod,iproute2,procps,auditd,nginx-light,chrony,python3-minimal,curl,ca-certificates
+# curl and jq for the scenarios themselves.
+PACKAGES=systemd,systemd-sysv,dbus,udev,kmod,iproute2,procps,auditd,nginx-light,chrony,python3-minimal,curl,ca-certificates,jq
 
 step kernel
 mkdir -p "$WORK/kernel"
@@ -40,7 +40,7 @@ kpkg() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-
 pkg=$(kpkg)
 [[ -n "$pkg" ]] || { apt-get update -qq && pkg=$(kpkg); }
 [[ -n "$pkg" ]] || { echo "cannot resolve linux-image-amd64 (apt-get update?)" >&2; exit 1; }
-apt-get download -q "$pkg" >/dev/null
+apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null
 dpkg-deb -x ./*.deb root
 kver=${pkg#linux-image-}
 vmlinuz=root/boot/vmlinuz-$kver
@@ -106,6 +106,13 @@ chroot "$root" systemctl mask \
 	getty@.service serial-getty@.service getty.target \
 	apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer fstrim.timer \
 	systemd-tmpfiles-clean.timer systemd-timesyncd.service >/dev/null 2>&1
+# Generators run at boot and at every daemon-reload (seconds each under
+# emulation; sysv-generator reads every /etc/init.d script): the root is
+# mounted by the initramfs and every daemon here has a native unit.
+mkdir -p "$root/etc/systemd/system-generators"
+for g in "$root"/lib/systemd/system-generators/*; do
+	ln -sf /dev/null "$root/etc/systemd/system-generators/$(basename "$g")"
+done
 cat >"$root/usr/local/sbin/e2e-run" <<'EOF'
 #!/bin/sh
 # Mounts the host's 9p share and hands over to the runner the host put there.
