@@ -157,7 +157,9 @@ func (env *liveEnv) testWebConfig(t *testing.T) {
 	}
 	base := []string{"denials", "--server", d.base, "--unit", env.fresh, "--output", "jsonl"}
 	code, out, errs := run(append(base, "--tls.ca-file", w.caFile, "--basic-auth.username", w.user, "--basic-auth.password-file", w.passwordFile)...)
-	if code != 0 || !strings.Contains(out, `"syscall":"swapoff"`) {
+	// (Which of the unit's records the API returns is not this test's
+	// business: one of the unit's is enough to show the client got in.)
+	if code != 0 || !strings.Contains(out, `"unit":"`+env.fresh+`"`) {
 		t.Errorf("denials with TLS and basic auth: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 	code, out, errs = run("suggest", env.fresh, "--server", d.base, "--tls.ca-file", w.caFile, "--basic-auth.username", w.user, "--basic-auth.password-file", w.passwordFile)
