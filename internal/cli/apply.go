@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	sdbus "github.com/coreos/go-systemd/v22/dbus"
 
 	"github.com/seccompwatch/seccompwatch/internal/apply"
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
@@ -129,7 +130,7 @@ type applier struct {
 	t        *syscalls.Table
 	restart  bool
 	timeout  time.Duration
-	conn     interface{ Close() }
+	conn     *sdbus.Conn
 	reload   func(context.Context) error
 	restartF func(context.Context) (apply.Outcome, error)
 	props    *unitprops.DBus

@@ -3,8 +3,7 @@ package cli
 // learn: watch a running unit and propose its whole seccomp sandbox.
 //
 // This file carries the eBPF method (--method bpf, the default where BPF
-// works). The SystemCallLog= method (--method log) is being built in the
-// apply worktree; until it lands, --method log says so. The VM scenarios
+// works). The SystemCallLog= method (--method log) is in learnlog.go. The VM scenarios
 // (nginx, chrony, a Python HTTP service; issue 16) should run
 // `seccompwatch learn UNIT --for 1m --format json` beside a request loop,
 // apply the drop-in with `seccompwatch apply`, restart the unit and check
@@ -54,6 +53,15 @@ the directives that do more than filter calls; each line with its
 evidence. Only what ran during the window is covered: learn under
 representative load.
 
+With --method log, a runtime drop-in in /run/systemd/system/UNIT.d/ (named
+to sort after the unit's drop-ins) resets SystemCallFilter= and sets
+SystemCallLog=~@system-service; after the reload the properties are
+checked, the unit is restarted, its log records (audit multicast,
+attributed by cgroup) collected, bounded by --max-rate; then the drop-in is
+removed and the unit restored (also on SIGINT/SIGTERM; a leftover learning
+drop-in is removed by the next learn). It prints @system-service plus the
+calls outside it, each with why, and the exposure before and after.
+
 Examples:
   seccompwatch learn nginx.service --for 10m
   seccompwatch learn nginx.service --for 1m --granularity syscall --format json
@@ -66,6 +74,9 @@ Examples:
 	root := c.Flag("root", "Root directory of the unit files (when systemd is not on D-Bus).").Default("/").String()
 	format := c.Flag("format", "Output: dropin or json.").Default("dropin").Enum("dropin", "json")
 	noExposure := c.Flag("no-exposure", "Do not score the unit with systemd-analyze security before and after.").Bool()
+	maxRate := c.Flag("max-rate", "--method log: stop early when the unit logs more records a second than this (every logged call is an audit record).").Default("2000").Int()
+	busAddr := c.Flag("dbus.address", "--method log: D-Bus address of the unit's systemd (default: the system bus; a container's: unix:path=/proc/LEADER/root/run/dbus/system_bus_socket, with --root /proc/LEADER/root).").String()
+	machine := c.Flag("machine", "--method log: the container's machine name (its records are matched to the unit in it).").String()
 	table := tableFlag(c)
 	cmds[c.FullCommand()] = func() error {
 		unit := unitname.Complete(*unitArg)
@@ -75,12 +86,12 @@ Examples:
 		if *window <= 0 {
 			return usagef("--for must be positive")
 		}
-		if *method == "log" {
-			return errors.New("--method log (SystemCallLog=) is not in this build yet; use --method bpf")
-		}
 		t, err := selectTable(*table)
 		if err != nil {
 			return err
+		}
+		if *method == "log" {
+			return learnLog(e, unit, t, *window, *maxRate, *root, *busAddr, *machine)
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
