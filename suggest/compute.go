@@ -276,8 +276,10 @@ type Suggestion struct {
 	// Lines are the proposed directives (included or commented out).
 	Lines []Line
 	// Kept are directives carried over, verbatim, from the unit's current
-	// drop-in at Path (see CarryOver); rendered before Lines.
-	Kept []string
+	// drop-in at Path (see CarryOver); rendered before Lines, each after
+	// its KeptEvidence (the comment lines above it there, sanitized).
+	Kept         []string
+	KeptEvidence map[string][]string
 	// ArchNotes propose SystemCallArchitectures= changes.
 	ArchNotes []ArchNote
 	// Warnings need the operator's attention; Notes are informational.

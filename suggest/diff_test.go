@@ -139,3 +139,54 @@ func TestComputeUserUnit(t *testing.T) {
 		t.Errorf("JSON lacks user_uid:\n%s", js.String())
 	}
 }
+
+// TestCarryOverKeepsEvidence: a grant carried over from the current
+// drop-in keeps the evidence comments written above it, unchanged through
+// any number of rewrites, and a hostile comment stays one comment line.
+func TestCarryOverKeepsEvidence(t *testing.T) {
+	tb := testTable(t)
+	first := Compute(aggregate(t, den("app.service", "getcpu", "kill_process")), allowList("read"), Options{Table: tb})
+	var buf bytes.Buffer
+	if err := RenderDropin(&buf, first); err != nil {
+		t.Fatal(err)
+	}
+	text := buf.String() + "#\n# operator's note \x1b[2J\\\nSystemCallFilter=pkey_free\n"
+	// Later, getcpu is allowed (no denial) and pkey_alloc is denied.
+	next := Compute(aggregate(t, den("app.service", "pkey_alloc", "kill_process")), allowList("read", "getcpu", "pkey_free"), Options{Table: tb})
+	cur := map[string]string{next.Path: text}
+	got := CarryOver(next, cur)
+	if ev := got.KeptEvidence["SystemCallFilter=getcpu"]; len(ev) < 3 || !strings.HasPrefix(ev[0], "getcpu: count 1 (kill_process 1)") {
+		t.Fatalf("evidence of getcpu = %q", ev)
+	}
+	var out bytes.Buffer
+	if err := RenderDropin(&out, got); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "# getcpu: count 1 (kill_process 1)") || !strings.Contains(out.String(), "\nSystemCallFilter=getcpu\n") {
+		t.Errorf("rewritten drop-in lost getcpu's evidence:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "\x1b") {
+		t.Errorf("an escape sequence reached the drop-in:\n%q", out.String())
+	}
+	opts, err := parseUnit(out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d []string
+	for _, o := range opts {
+		d = append(d, o.Name+"="+o.Value)
+	}
+	if want := "SystemCallFilter=getcpu|SystemCallFilter=pkey_free|SystemCallFilter=pkey_alloc"; strings.Join(d, "|") != want {
+		t.Errorf("options = %q, want %q", d, want)
+	}
+	// A rewrite of the rewrite keeps the same text.
+	again := CarryOver(Compute(aggregate(t, den("app.service", "pkey_alloc", "kill_process")), allowList("read", "getcpu", "pkey_free"), Options{Table: tb}),
+		map[string]string{next.Path: out.String()})
+	var out2 bytes.Buffer
+	if err := RenderDropin(&out2, again); err != nil {
+		t.Fatal(err)
+	}
+	if out2.String() != out.String() {
+		t.Errorf("second rewrite differs:\n%s\n---\n%s", out.String(), out2.String())
+	}
+}

@@ -109,6 +109,7 @@
 //	    }],
 //	    "no_change": [line],          // already allowed, noise, not the unit's filter
 //	    "kept": [string],             // directives carried over from the drop-in at path
+//	    "kept_evidence": {string: [string]},  // per kept directive, the comment lines above it there
 //	    "warnings": [string],
 //	    "notes": [string],
 //	    "dropin": string              // RenderDropin's text of this suggestion

@@ -22,27 +22,28 @@ type jsonDoc struct {
 }
 
 type jsonSuggestion struct {
-	Unit        string         `json:"unit"`
-	Machine     string         `json:"machine"`
-	Node        *string        `json:"node"`
-	Config      *string        `json:"config"`
-	UserUID     *int           `json:"user_uid"`
-	Applicable  bool           `json:"applicable"`
-	Path        *string        `json:"path"`
-	Table       string         `json:"table"`
-	Generator   string         `json:"generator"`
-	Granularity string         `json:"granularity"`
-	Mode        string         `json:"mode"`
-	Total       uint64         `json:"total"`
-	FirstSeen   *string        `json:"first_seen"`
-	LastSeen    *string        `json:"last_seen"`
-	Lines       []jsonLine     `json:"lines"`
-	ArchNotes   []jsonArchNote `json:"arch_notes"`
-	NoChange    []jsonLine     `json:"no_change"`
-	Kept        []string       `json:"kept"`
-	Warnings    []string       `json:"warnings"`
-	Notes       []string       `json:"notes"`
-	Dropin      string         `json:"dropin"`
+	Unit         string              `json:"unit"`
+	Machine      string              `json:"machine"`
+	Node         *string             `json:"node"`
+	Config       *string             `json:"config"`
+	UserUID      *int                `json:"user_uid"`
+	Applicable   bool                `json:"applicable"`
+	Path         *string             `json:"path"`
+	Table        string              `json:"table"`
+	Generator    string              `json:"generator"`
+	Granularity  string              `json:"granularity"`
+	Mode         string              `json:"mode"`
+	Total        uint64              `json:"total"`
+	FirstSeen    *string             `json:"first_seen"`
+	LastSeen     *string             `json:"last_seen"`
+	Lines        []jsonLine          `json:"lines"`
+	ArchNotes    []jsonArchNote      `json:"arch_notes"`
+	NoChange     []jsonLine          `json:"no_change"`
+	Kept         []string            `json:"kept"`
+	KeptEvidence map[string][]string `json:"kept_evidence,omitempty"`
+	Warnings     []string            `json:"warnings"`
+	Notes        []string            `json:"notes"`
+	Dropin       string              `json:"dropin"`
 }
 
 type jsonLine struct {
@@ -224,8 +225,8 @@ func toJSONSuggestion(s Suggestion) (jsonSuggestion, error) {
 		Mode: s.Mode, Total: s.Total, FirstSeen: jsonTime(s.FirstSeen), LastSeen: jsonTime(s.LastSeen),
 		Lines: toJSONLines(s.Lines), NoChange: toJSONLines(s.NoChange),
 		ArchNotes: make([]jsonArchNote, 0, len(s.ArchNotes)),
-		Kept:      nonNil(s.Kept),
-		Warnings:  nonNil(s.Warnings), Notes: nonNil(s.Notes), Dropin: dropin.String(),
+		Kept:      nonNil(s.Kept), KeptEvidence: s.KeptEvidence,
+		Warnings: nonNil(s.Warnings), Notes: nonNil(s.Notes), Dropin: dropin.String(),
 	}
 	if s.UserUnit {
 		uid := s.UID

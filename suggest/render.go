@@ -185,6 +185,12 @@ func RenderDropin(w io.Writer, s Suggestion) error {
 		c.comment("")
 		c.comment("Kept from the current drop-in (granted earlier):")
 		for _, d := range s.Kept {
+			if ev := s.KeptEvidence[d]; len(ev) > 0 {
+				c.comment("")
+				for _, l := range ev {
+					c.comment(commentText(l))
+				}
+			}
 			directive(c, d, s.Applicable)
 		}
 	}
