@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
@@ -165,9 +166,7 @@ func TestFileRoundTrip(t *testing.T) {
 }
 
 func TestCheckSocketPath(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root: the directories of a trusted socket are root's")
-	}
+	testutil.RequireRoot(t, "the directories of a trusted socket are root's")
 	dir := t.TempDir() // below /tmp: sticky, then root's own
 	sock := filepath.Join(dir, "api.sock")
 	ln, err := net.Listen("unix", sock)

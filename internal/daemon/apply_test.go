@@ -47,20 +47,7 @@ var applyCalls = map[string]string{"kill": "pkey_alloc", "mdwe": "mmap", "remove
 func TestContainerApply(t *testing.T) {
 	requireRoot(t)
 	work := t.TempDir()
-	build := func(out, pkg string) {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
-	}
-	build(filepath.Join(work, "calls"), "github.com/seccompwatch/seccompwatch/internal/testutil/calls")
-	bin := filepath.Join(work, "seccompwatch")
-	build(bin, "github.com/seccompwatch/seccompwatch/cmd/seccompwatch")
-	callsBin, err := os.ReadFile(filepath.Join(work, "calls"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, callsBin := buildTestBinaries(t)
 	files := map[string]string{}
 	for name, settings := range applyUnits {
 		files["/etc/systemd/system/"+name+".service"] = fmt.Sprintf("[Service]\nType=oneshot\nEnvironment=CALLS_OUT=/var/tmp/calls-%s.out\nExecStart=/usr/local/bin/calls-%s %s\n%s\n",

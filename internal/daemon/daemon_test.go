@@ -29,7 +29,11 @@ import (
 
 func TestMain(m *testing.M) {
 	denier.MaybeRun()
-	os.Exit(m.Run())
+	code := m.Run()
+	if testBinaries.dir != "" {
+		os.RemoveAll(testBinaries.dir)
+	}
+	os.Exit(code)
 }
 
 func requireRoot(t *testing.T) {

@@ -23,21 +23,7 @@ import (
 // restores the unit too.
 func TestContainerLearn(t *testing.T) {
 	requireRoot(t)
-	work := t.TempDir()
-	build := func(out, pkg string) {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
-	}
-	build(filepath.Join(work, "calls"), "github.com/seccompwatch/seccompwatch/internal/testutil/calls")
-	bin := filepath.Join(work, "seccompwatch")
-	build(bin, "github.com/seccompwatch/seccompwatch/cmd/seccompwatch")
-	callsBin, err := os.ReadFile(filepath.Join(work, "calls"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, callsBin := buildTestBinaries(t)
 	leftover := learnMarkerForTest + "\n[Service]\nSystemCallFilter=\n"
 	c := nspawn.Boot(t, nspawn.Options{Files: map[string]string{
 		"/etc/systemd/system/learner.service":                "[Service]\nType=oneshot\nExecStart=/usr/local/bin/calls-learner pkey_alloc sleep\nSystemCallFilter=@system-service\n",

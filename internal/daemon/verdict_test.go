@@ -77,19 +77,7 @@ PrivateDevices=yes`, calls: map[string]string{
 func TestContainerVerdicts(t *testing.T) {
 	requireRoot(t)
 	work := t.TempDir()
-	build := func(out, pkg string) {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
-	}
-	build(filepath.Join(work, "calls"), "github.com/seccompwatch/seccompwatch/internal/testutil/calls")
-	build(filepath.Join(work, "seccompwatch"), "github.com/seccompwatch/seccompwatch/cmd/seccompwatch")
-	callsBin, err := os.ReadFile(filepath.Join(work, "calls"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli, callsBin := buildTestBinaries(t)
 
 	files := map[string]string{}
 	allCalls := map[string]bool{}
@@ -243,7 +231,7 @@ func TestContainerVerdicts(t *testing.T) {
 			}
 
 			// Replay: the CLI against the container's unit files.
-			out, err := exec.Command(filepath.Join(work, "seccompwatch"), "why", "--systemd.table=252", "--replay", logFile, "--root", c.Root, unit).CombinedOutput()
+			out, err := exec.Command(cli, "why", "--systemd.table=252", "--replay", logFile, "--root", c.Root, unit).CombinedOutput()
 			if err != nil {
 				t.Fatalf("why --replay: %v\n%s", err, out)
 			}
