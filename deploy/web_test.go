@@ -2,16 +2,8 @@ package deploy
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/seccompwatch/seccompwatch/internal/cli"
+	"github.com/seccompwatch/seccompwatch/internal/testutil"
 )
 
 // webAuth is a --web.config.file for the daemon: a self-signed certificate
@@ -36,38 +27,8 @@ type webAuth struct {
 func newWebAuth(t *testing.T) *webAuth {
 	t.Helper()
 	dir := t.TempDir()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "seccompwatch test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw := make([]byte, 16)
-	if _, err := rand.Read(pw); err != nil {
-		t.Fatal(err)
-	}
-	w := &webAuth{dir: dir, user: "prometheus", password: hex.EncodeToString(pw)}
-	hash, err := bcrypt.GenerateFromPassword([]byte(w.password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testutil.NewWebCredentials(t, "seccompwatch test")
+	w := &webAuth{dir: dir, user: testutil.WebUser, password: c.Password}
 	write := func(name string, data []byte, mode os.FileMode) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, mode); err != nil {
@@ -75,13 +36,12 @@ func newWebAuth(t *testing.T) *webAuth {
 		}
 		return p
 	}
-	w.caFile = write("tls.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	write("tls.key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	w.caFile = write("tls.crt", c.CertPEM, 0o644)
+	write("tls.key", c.KeyPEM, 0o600)
 	w.passwordFile = write("password", []byte(w.password+"\n"), 0o600)
 	// Paths relative to the config file's directory, as with LoadCredential=
 	// (every file in the credentials directory).
-	w.configFile = write("web-config.yml", []byte("tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\nbasic_auth_users:\n  "+
-		w.user+": "+string(hash)+"\n"), 0o600)
+	w.configFile = write("web-config.yml", c.WebConfig, 0o600)
 	return w
 }
 

@@ -6,6 +6,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/seccompwatch/seccompwatch/internal/kbtf"
 )
 
 // Layout of a value of the roots map (per CPU, little-endian):
@@ -122,38 +124,6 @@ type kernelOffsets struct {
 
 const tsCompat = 0x0002 // arch/x86/include/asm/thread_info.h
 
-func findMember(members []btf.Member, name string, base uint32) (uint32, bool) {
-	for _, m := range members {
-		if m.Name == name {
-			return base + m.Offset.Bytes(), true
-		}
-		if m.Name == "" {
-			var inner []btf.Member
-			switch t := btf.UnderlyingType(m.Type).(type) {
-			case *btf.Struct:
-				inner = t.Members
-			case *btf.Union:
-				inner = t.Members
-			}
-			if off, ok := findMember(inner, name, base+m.Offset.Bytes()); ok {
-				return off, true
-			}
-		}
-	}
-	return 0, false
-}
-
-func memberOffset(spec *btf.Spec, typ, name string) (int16, error) {
-	var s *btf.Struct
-	if err := spec.TypeByName(typ, &s); err != nil {
-		return 0, fmt.Errorf("observe: btf struct %s: %w", typ, err)
-	}
-	if off, ok := findMember(s.Members, name, 0); ok && off < 1<<15 {
-		return int16(off), nil
-	}
-	return 0, fmt.Errorf("observe: btf: no field %s in struct %s", name, typ)
-}
-
 func loadOffsets() (kernelOffsets, error) {
 	var o kernelOffsets
 	spec, err := btf.LoadKernelSpec()
@@ -166,17 +136,17 @@ func loadOffsets() (kernelOffsets, error) {
 	}{
 		{&o.di, "pt_regs", "di"}, {&o.si, "pt_regs", "si"}, {&o.dx, "pt_regs", "dx"}, {&o.r10, "pt_regs", "r10"},
 	} {
-		if *f.dst, err = memberOffset(spec, f.typ, f.name); err != nil {
-			return o, err
+		if *f.dst, err = kbtf.MemberOffset(spec, f.typ, f.name); err != nil {
+			return o, fmt.Errorf("observe: %w", err)
 		}
 	}
-	ti, err := memberOffset(spec, "task_struct", "thread_info")
+	ti, err := kbtf.MemberOffset(spec, "task_struct", "thread_info")
 	if err != nil {
-		return o, err
+		return o, fmt.Errorf("observe: %w", err)
 	}
-	st, err := memberOffset(spec, "thread_info", "status")
+	st, err := kbtf.MemberOffset(spec, "thread_info", "status")
 	if err != nil {
-		return o, err
+		return o, fmt.Errorf("observe: %w", err)
 	}
 	o.taskStatus = ti + st
 	return o, nil

@@ -8,6 +8,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/seccompwatch/seccompwatch/internal/kbtf"
 )
 
 // Layout of a value of the tasks map (all little-endian uint64): the
@@ -48,40 +50,6 @@ type kernelOffsets struct {
 	knID                                      int16
 }
 
-func findMember(members []btf.Member, name string, base uint32) (uint32, bool) {
-	for _, m := range members {
-		if m.Name == name {
-			return base + m.Offset.Bytes(), true
-		}
-		if m.Name == "" {
-			var inner []btf.Member
-			switch t := btf.UnderlyingType(m.Type).(type) {
-			case *btf.Struct:
-				inner = t.Members
-			case *btf.Union:
-				inner = t.Members
-			}
-			if off, ok := findMember(inner, name, base+m.Offset.Bytes()); ok {
-				return off, true
-			}
-		}
-	}
-	return 0, false
-}
-
-func memberOffset(spec *btf.Spec, typ string, names ...string) (int16, error) {
-	var s *btf.Struct
-	if err := spec.TypeByName(typ, &s); err != nil {
-		return 0, fmt.Errorf("units: btf struct %s: %w", typ, err)
-	}
-	for _, n := range names {
-		if off, ok := findMember(s.Members, n, 0); ok && off < 1<<15 {
-			return int16(off), nil
-		}
-	}
-	return 0, fmt.Errorf("units: btf: no field %v in struct %s", names, typ)
-}
-
 func loadOffsets() (kernelOffsets, error) {
 	var o kernelOffsets
 	spec, err := btf.LoadKernelSpec()
@@ -102,8 +70,8 @@ func loadOffsets() (kernelOffsets, error) {
 		{&o.cgroupRoot, "cgroup", []string{"root"}},
 		{&o.knID, "kernfs_node", []string{"id"}},
 	} {
-		if *f.dst, err = memberOffset(spec, f.typ, f.names...); err != nil {
-			return o, err
+		if *f.dst, err = kbtf.MemberOffset(spec, f.typ, f.names...); err != nil {
+			return o, fmt.Errorf("units: %w", err)
 		}
 	}
 	return o, nil
