@@ -26,7 +26,7 @@ func TestVM(t *testing.T) {
 		testutil.Unavailable(t, "vm: "+err.Error())
 	}
 	if testing.Short() && !testutil.InCI() {
-		t.Skip("vm: -short")
+		t.Skip("the VM suite takes minutes: skipped with -short only (make test and CI never pass -short)")
 	}
 	// End before go test's -timeout does: its panic would skip the clean-up
 	// (qemu is killed either way: PR_SET_PDEATHSIG).

@@ -35,7 +35,7 @@ func TestVMLegacyCgroups(t *testing.T) {
 		testutil.Unavailable(t, "vm: "+err.Error())
 	}
 	if testing.Short() && !testutil.InCI() {
-		t.Skip("vm: -short")
+		t.Skip("the VM suite takes minutes: skipped with -short only (make test and CI never pass -short)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
