@@ -429,7 +429,13 @@ func (s *Source) handle(d []byte, tr *serialTracker, now time.Time, out func(Rec
 	}
 	s.countType(typ)
 	if serial, ok := ParseSerial(payload); ok {
+		held := tr.pending()
 		s.addGapLoss(tr.observe(uint32(serial), now))
+		// Publish a changed hole count before out sees the record, so
+		// that a reader of Stats who has the record also sees its gap.
+		if p := tr.pending(); p != held {
+			s.pendingGap.Store(p)
+		}
 	}
 	if typ != auditSeccomp {
 		return

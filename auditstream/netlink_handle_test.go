@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +63,27 @@ func TestHandle(t *testing.T) {
 	}
 	if st.ParseErrors[ReasonMissingArch] != 1 || st.Rejected != 1 {
 		t.Errorf("parse errors %v rejected %d, want missing_arch 1, rejected 1", st.ParseErrors, st.Rejected)
+	}
+}
+
+// TestHandleGapBeforeOut: the record that opens a serial hole reaches out
+// only after Stats shows the hole as pending (a reader who has the record
+// must not read a stale zero and conclude nothing was lost).
+func TestHandleGapBeforeOut(t *testing.T) {
+	t.Parallel()
+	s, err := NewSource(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newSerialTracker()
+	now := time.Unix(2000, 0)
+	var pending []uint64
+	out := func(Record, []byte) { pending = append(pending, s.Stats().PendingSerialGap) }
+	s.handle(datagram(1326, sampleSeccomp), tr, now, out) // serial 42
+	s.handle(datagram(1326, strings.Replace(sampleSeccomp, ":42)", ":50)", 1)), tr, now, out)
+	s.handle(datagram(1326, strings.Replace(sampleSeccomp, ":42)", ":45)", 1)), tr, now, out) // late
+	if want := []uint64{0, 7, 6}; !slices.Equal(pending, want) {
+		t.Errorf("pending seen by out %v, want %v", pending, want)
 	}
 }
 

@@ -17,6 +17,7 @@ type serialTracker struct {
 	started bool
 	last    uint32     // the highest serial seen (serial arithmetic)
 	gaps    []gapRange // missing serials not yet counted, ascending
+	held    uint64     // the serials in gaps
 	grace   time.Duration
 	maxGaps int
 }
@@ -52,11 +53,14 @@ func (t *serialTracker) observe(s uint32, now time.Time) uint64 {
 	case d < 1<<31: // ahead
 		var lost uint64
 		if d > 1 {
-			t.gaps = append(t.gaps, gapRange{lo: t.last + 1, hi: s - 1, seen: now})
+			g := gapRange{lo: t.last + 1, hi: s - 1, seen: now}
+			t.gaps = append(t.gaps, g)
+			t.held += g.size()
 			for len(t.gaps) > t.maxGaps {
 				lost += t.gaps[0].size()
 				t.gaps = t.gaps[1:]
 			}
+			t.held -= lost
 		}
 		t.last = s
 		return lost
@@ -76,6 +80,7 @@ func (t *serialTracker) fill(s uint32) {
 		if int32(s-g.lo) < 0 {
 			continue
 		}
+		t.held--
 		switch {
 		case g.lo == g.hi:
 			t.gaps = append(t.gaps[:i], t.gaps[i+1:]...)
@@ -108,14 +113,9 @@ func (t *serialTracker) flush(now time.Time) uint64 {
 	if n > 0 {
 		t.gaps = append(t.gaps[:0], t.gaps[n:]...)
 	}
+	t.held -= lost
 	return lost
 }
 
 // pending returns how many missing serials are held, not yet counted.
-func (t *serialTracker) pending() uint64 {
-	var n uint64
-	for _, g := range t.gaps {
-		n += g.size()
-	}
-	return n
-}
+func (t *serialTracker) pending() uint64 { return t.held }

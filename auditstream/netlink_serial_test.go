@@ -41,6 +41,13 @@ func TestSerialTracker(t *testing.T) {
 				lost += tr.observe(s.serial, start.Add(s.at))
 			}
 			lost += tr.flush(start.Add(tc.flushAt))
+			var sum uint64
+			for _, g := range tr.gaps {
+				sum += g.size()
+			}
+			if sum != tr.pending() {
+				t.Errorf("pending %d, but the holes %+v hold %d", tr.pending(), tr.gaps, sum)
+			}
 			if lost != tc.wantLost || tr.pending() != tc.wantPending {
 				t.Errorf("lost %d pending %d, want lost %d pending %d (holes %+v)", lost, tr.pending(), tc.wantLost, tc.wantPending, tr.gaps)
 			}
