@@ -131,6 +131,7 @@ func register(app *kingpin.Application, e *env, cmds map[string]func() error) {
 	registerDenials(app, e, cmds)
 	registerApply(app, e, cmds)
 	registerLearn(app, e, cmds)
+	registerLearnCleanup(app, e, cmds)
 	v := app.Command("version", "Print the version and build details.")
 	cmds[v.FullCommand()] = func() error {
 		_, err := fmt.Fprint(e.stdout, buildinfo.Get().Long())

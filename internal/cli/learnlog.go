@@ -13,21 +13,19 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alecthomas/kingpin/v2"
+
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/apply"
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/exposure"
+	"github.com/seccompwatch/seccompwatch/internal/learndropin"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
 	"github.com/seccompwatch/seccompwatch/internal/unitprops"
 	"github.com/seccompwatch/seccompwatch/internal/units"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
-
-// learnMarker is the first line of a learning drop-in: a later learn
-// removes any file below /run/systemd/system/*.d/ that starts with it (a
-// learn that was killed before it could clean up).
-const learnMarker = "# seccompwatch-learn v1: temporary; removed when learn ends"
 
 // learnLog is learn --method log: SystemCallLog= in a runtime drop-in
 // (see learnLogHelp).
@@ -45,38 +43,6 @@ func learnLog(e *env, unit string, t *syscalls.Table, dur time.Duration, maxRate
 	return a.learn(ctx, dur, maxRate, machine)
 }
 
-// cleanLearning removes learning drop-ins (marker first) of every unit
-// below root's /run/systemd/system; it reports the files removed.
-func cleanLearning(root string) []string {
-	matches, _ := filepath.Glob(filepath.Join(root, "run/systemd/system/*.d/*seccompwatch-learn.conf"))
-	var removed []string
-	for _, m := range matches {
-		b, err := os.ReadFile(m)
-		if err == nil && strings.HasPrefix(string(b), learnMarker+"\n") && os.Remove(m) == nil {
-			removed = append(removed, m)
-		}
-	}
-	return removed
-}
-
-// learnName returns a drop-in name that sorts after every drop-in the
-// unit has.
-func learnName(dropIns []string) string {
-	name := "zz-seccompwatch-learn.conf"
-	for {
-		later := true
-		for _, d := range dropIns {
-			if filepath.Base(d) >= name && filepath.Base(d) != name {
-				later = false
-			}
-		}
-		if later {
-			return name
-		}
-		name = "z" + name
-	}
-}
-
 type seen struct {
 	count uint64
 	exes  map[string]bool
@@ -84,7 +50,7 @@ type seen struct {
 
 func (a *applier) learn(ctx context.Context, dur time.Duration, maxRate int, machine string) error {
 	bg := context.Background() // clean-up runs after a signal too
-	if left := cleanLearning(a.root); len(left) > 0 {
+	if left := learndropin.Removed(learndropin.Clean(a.root)); len(left) > 0 {
 		a.printf("removed a learning drop-in an earlier learn left: %s\n", strings.Join(left, ", "))
 		if err := a.reload(bg); err != nil {
 			return err
@@ -104,14 +70,17 @@ func (a *applier) learn(ctx context.Context, dur time.Duration, maxRate int, mac
 	wasActive := st == "active" || st == "activating" || st == "reloading"
 	before, errBefore := a.exposure(p.FragmentPath, p.DropInPaths, "")
 
-	name := learnName(p.DropInPaths)
-	sysPath := filepath.Join("/run/systemd/system", a.unit+".d", name)
+	name := learndropin.Name(p.DropInPaths)
+	sysPath := filepath.Join("/", learndropin.Dir, a.unit+".d", name)
 	if _, err := os.Stat(filepath.Join(a.root, "etc/systemd/system", a.unit+".d", name)); err == nil {
 		return fmt.Errorf("/etc/systemd/system/%s.d/%s exists and would hide the learning drop-in", a.unit, name)
 	}
 	path := filepath.Join(a.root, sysPath)
-	content := learnMarker + "\n# seccompwatch learn for " + a.unit + ": the filter is reset and every call outside @system-service is logged.\n" +
-		"[Service]\nSystemCallFilter=\nSystemCallLog=\nSystemCallLog=~@system-service\n"
+	owner, err := learndropin.Self()
+	if err != nil {
+		return err
+	}
+	content := learndropin.Content(a.unit, owner)
 
 	// Subscribe and attribute before the unit restarts.
 	src, err := auditstream.NewSource(auditstream.Options{})
@@ -353,4 +322,44 @@ func (a *applier) exposure(fragment string, dropIns []string, extra string) (str
 		return "", err
 	}
 	return fmt.Sprintf("%.1f", v), nil
+}
+
+func registerLearnCleanup(app *kingpin.Application, e *env, cmds map[string]func() error) {
+	c := app.Command("learn-cleanup", `Remove the runtime drop-ins a killed "learn --method log" left (its unit
+would otherwise start without its filter until the next boot), and reload
+systemd. Only a file that is exactly what learn wrote (its marker and owner
+lines, the fixed directives, for the unit its directory names) and whose
+learn process is gone is removed; a running learn's is kept. Nothing
+found: nothing to do (exit 0). The next learn and the daemon at its start
+do the same; the shipped unit runs this as ExecStartPre=+ (as root: the
+daemon's own user cannot write /run/systemd).
+
+Example:
+  seccompwatch learn-cleanup`)
+	root := c.Flag("root", "Root directory (a container's /proc/LEADER/root, with its bus as --dbus.address).").Default("/").String()
+	busAddr := c.Flag("dbus.address", "D-Bus address of the systemd to reload (default: the system bus).").String()
+	cmds[c.FullCommand()] = func() error {
+		found := learndropin.Clean(*root)
+		var errs []error
+		for _, f := range found {
+			switch {
+			case f.Removed:
+				fmt.Fprintf(e.stdout, "removed %s (a learn of %s, pid %d, that is gone)\n", f.Path, plainName(f.Unit), f.Owner.PID)
+			case f.Err != nil:
+				errs = append(errs, fmt.Errorf("%s: %w", f.Path, f.Err))
+			default:
+				fmt.Fprintf(e.stdout, "kept %s: its learn (pid %d) still runs\n", f.Path, f.Owner.PID)
+			}
+		}
+		if len(learndropin.Removed(found)) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := unitprops.Reload(ctx, *busAddr); err != nil {
+				errs = append(errs, err)
+			} else {
+				fmt.Fprintln(e.stdout, "systemd reloaded")
+			}
+		}
+		return errors.Join(errs...)
+	}
 }

@@ -198,6 +198,7 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 	d.vis.check(ctx, true)
 	d.machines = newMachineProps(d.table, d.log.Named("machines"))
 	d.props = withMachines{Provider: d.unitProviders(ctx), m: d.machines}
+	d.cleanLearning(ctx)
 	d.verdicts = newVerdicts(d, max(cfg.MaxSeries, 1024))
 	d.refreshExeIndex(ctx)
 	d.agg = suggest.NewAggregator(suggest.Limits{MaxUnits: cfg.MaxUnits})

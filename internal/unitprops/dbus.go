@@ -716,3 +716,17 @@ func clone(p Props) Props {
 	}
 	return p
 }
+
+// Reload asks the systemd at address ("" for the system bus) to reload its
+// units (systemctl daemon-reload) and waits for it.
+func Reload(ctx context.Context, address string) error {
+	conn, err := Dial(ctx, address)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.ReloadContext(ctx); err != nil {
+		return fmt.Errorf("reload systemd: %w", err)
+	}
+	return nil
+}
