@@ -364,7 +364,6 @@ func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 			d.riskCache[ev.SyscallName] = risky
 		}
 	}
-	d.denials.Inc(ev.Machine, metricUnit(ev.Unit, ev.UserUnit, ev.UserUID), ev.SyscallName, ev.Action.String(), ev.ArchLabel(), risky)
 	if d.agg.Add(pipeline.Denial(&ev, d.native)) {
 		// One line per new unit × syscall pair, so that the journal shows
 		// what happened; the logger's sampler bounds a storm of new pairs.
@@ -377,7 +376,11 @@ func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 	if d.events != nil {
 		d.events.Write(&ev)
 	}
+	// The counter last: a reader who sees it count this denial (a test, an
+	// alert, an operator) finds it in the suggestions and /api/v1/denials
+	// too, never a count ahead of what the API serves.
 	d.handled.Add(1)
+	d.denials.Inc(ev.Machine, metricUnit(ev.Unit, ev.UserUnit, ev.UserUID), ev.SyscallName, ev.Action.String(), ev.ArchLabel(), risky)
 	if ce := d.log.Check(zap.DebugLevel, "denial"); ce != nil {
 		ce.Write(zap.String("unit", ev.Unit), zap.String("syscall", ev.SyscallName), zap.String("action", ev.Action.String()),
 			zap.Int("pid", ev.PID), zap.String("comm", suggest.Sanitize(ev.Comm, 64)))

@@ -113,6 +113,18 @@ func (d *Denials) Inc(machine, unit, syscall, action, arch string, risky bool) {
 	d.mu.Unlock()
 }
 
+// Total returns the denials counted in every series, the overflow series
+// included.
+func (d *Denials) Total() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var n uint64
+	for _, v := range d.series {
+		n += v
+	}
+	return n
+}
+
 // Collector is a prometheus.Collector over a Snapshot function and a
 // Denials family.
 type Collector struct {
