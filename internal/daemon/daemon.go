@@ -143,6 +143,10 @@ type Daemon struct {
 	busySince  atomic.Int64 // unix nanos; 0 when idle
 	sourceDone atomic.Bool
 	handled    atomic.Uint64
+	// tap, when set before Run (the package's tests), sees every event
+	// before the counter publishes it: a test keeps its own records there, which
+	// the bounded recent ring may have dropped under other denials.
+	tap func(*event.Event)
 }
 
 // New prepares the daemon: tables, attribution, unit properties, restored
@@ -379,6 +383,9 @@ func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 	// The counter last: a reader who sees it count this denial (a test, an
 	// alert, an operator) finds it in the suggestions and /api/v1/denials
 	// too, never a count ahead of what the API serves.
+	if d.tap != nil {
+		d.tap(&ev)
+	}
 	d.handled.Add(1)
 	d.denials.Inc(ev.Machine, metricUnit(ev.Unit, ev.UserUnit, ev.UserUID), ev.SyscallName, ev.Action.String(), ev.ArchLabel(), risky)
 	if ce := d.log.Check(zap.DebugLevel, "denial"); ce != nil {

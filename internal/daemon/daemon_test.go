@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,6 +59,71 @@ type running struct {
 	url    string
 	cancel context.CancelFunc
 	done   chan error
+
+	mu      sync.Mutex
+	keep    func(*event.Event) bool // which events mine keeps (watch)
+	mine    []event.Event
+	tooMany bool
+}
+
+// maxKept bounds what a watch keeps: a filter matching more is too wide.
+const maxKept = 100000
+
+// watch keeps, from now on, every event the daemon publishes that keep
+// matches (the test's own: its units, its pids), however many other
+// denials the host makes meanwhile: the recent ring holds the last 1000
+// of everyone's, and a neighbour's burst pushes a test's records out.
+func (r *running) watch(keep func(*event.Event) bool) {
+	r.mu.Lock()
+	r.keep = keep
+	r.mu.Unlock()
+}
+
+func (r *running) tap(e *event.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.keep == nil || !r.keep(e) {
+		return
+	}
+	if len(r.mine) >= maxKept {
+		r.tooMany = true
+		return
+	}
+	r.mine = append(r.mine, *e)
+}
+
+// kept returns the watched events that match, oldest first.
+func (r *running) kept(t *testing.T, match func(*event.Event) bool) []event.Event {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tooMany {
+		t.Fatalf("the watch kept more than %d events: its filter matches other processes' denials", maxKept)
+	}
+	var out []event.Event
+	for i := range r.mine {
+		if match(&r.mine[i]) {
+			out = append(out, r.mine[i])
+		}
+	}
+	return out
+}
+
+// waitKept waits until the watched events hold n that match and returns
+// them.
+func (r *running) waitKept(t *testing.T, n int, match func(*event.Event) bool) []event.Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := r.kept(t, match)
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d watched events within 10s", len(got), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func start(t *testing.T, cfg Config) *running {
@@ -91,6 +157,7 @@ func startWithRoot(t *testing.T, cfg Config) *running {
 		t.Fatalf("New: %v", err)
 	}
 	r := &running{d: d, cancel: cancel, done: make(chan error, 1)}
+	d.tap = r.tap
 	go func() { r.done <- d.Run(ctx) }()
 	t.Cleanup(func() { r.stop(t) })
 	deadline := time.Now().Add(15 * time.Second)
@@ -359,6 +426,14 @@ func TestFallbackWithoutBPF(t *testing.T) {
 	slice := fmt.Sprintf("swtest-f%d.slice", os.Getpid())
 	// Alive while its records are read: each one is the unit's, by proc.
 	live := fmt.Sprintf("sw-fallback-live-%d.service", os.Getpid())
+	gone := fmt.Sprintf("sw-fallback-gone-%d.service", os.Getpid())
+	self, _ := os.Executable()
+	truePath, _ := filepath.EvalSymlinks("/bin/true") // as the kernel reports it
+	// The helpers' records, whatever unit they were given.
+	r.watch(func(e *event.Event) bool {
+		return e.Unit == live || e.Unit == gone ||
+			(e.Exe == self && e.SyscallName == "getcpu") || (e.Exe == truePath && e.SyscallName == "arch_prctl")
+	})
 	cmd, err := denier.Command(denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Count: 5, Linger: 30 * time.Second,
 		Cgroups: unitCgroups(t, slice, live)})
 	if err != nil {
@@ -376,17 +451,14 @@ func TestFallbackWithoutBPF(t *testing.T) {
 	if got != want {
 		t.Errorf("metric %s, want %s", got, want)
 	}
-	var n int
-	for _, e := range r.d.recent.list("", 1000) {
-		if e.PID != cmd.Process.Pid {
-			continue
-		}
-		n++
+	helper := func(e *event.Event) bool { return e.PID == cmd.Process.Pid }
+	r.waitKept(t, 5, helper)
+	for _, e := range r.kept(t, helper) {
 		if e.Unit != live || e.Method != "proc" {
 			t.Errorf("denial of the running helper: unit %q method %q reason %q, want %s by proc", e.Unit, e.Method, e.Reason, live)
 		}
 	}
-	if n != 5 {
+	if n := len(r.kept(t, helper)); n != 5 {
 		t.Errorf("%d denials of the running helper, want 5", n)
 	}
 	if err := cmd.Process.Kill(); err != nil {
@@ -395,26 +467,13 @@ func TestFallbackWithoutBPF(t *testing.T) {
 	_ = cmd.Wait()
 
 	// Killed at once: its unit, or unknown, never another unit.
-	gone := fmt.Sprintf("sw-fallback-gone-%d.service", os.Getpid())
 	ps := deny(t, denier.Spec{Syscall: "arch_prctl", Action: "kill_process", Exec: "/bin/true", Cgroups: unitCgroups(t, slice, gone)})
 	pid := ps.Pid()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var found bool
-		for _, e := range r.d.recent.list("", 1000) {
-			if e.PID == pid && e.SyscallName == "arch_prctl" {
-				found = true
-				if e.Unit != gone && e.Unit != event.UnknownUnit {
-					t.Errorf("denial of a reaped helper attributed to %q (%s)", e.Unit, e.Method)
-				}
-				t.Logf("reaped helper: unit %q, attribution %q%s", e.Unit, e.Method, e.Reason)
-			}
+	for _, e := range r.waitKept(t, 1, func(e *event.Event) bool { return e.PID == pid && e.SyscallName == "arch_prctl" }) {
+		if e.Unit != gone && e.Unit != event.UnknownUnit {
+			t.Errorf("denial of a reaped helper attributed to %q (%s)", e.Unit, e.Method)
 		}
-		if found {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the killed helper's denial did not arrive")
-		}
+		t.Logf("reaped helper: unit %q, attribution %q%s", e.Unit, e.Method, e.Reason)
 	}
 }
 
@@ -544,62 +603,71 @@ func TestExeFallback(t *testing.T) {
 	cfg := Config{DisableBPF: true}
 	cfg.UnitsRoot = root
 	r := startWithRoot(t, cfg)
+	slice := fmt.Sprintf("swtest-x%d.slice", os.Getpid())
+	// A cgroup that is no unit's: the helpers' "outside every unit",
+	// whatever cgroup the test itself runs in (on a login host a
+	// session-N.scope, which is a unit).
+	plain := unitCgroups(t, slice, "not-a-unit")
 
+	// sleeper starts /bin/sleep in cgroups and waits until it runs there.
+	sleeper := func(cgroups []string, where string) *exec.Cmd {
+		t.Helper()
+		cmd, err := denier.Command(denier.Spec{Syscall: "swapoff", Action: "errno", Exec: "/bin/sleep", Args: []string{"30"}, Cgroups: cgroups})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
+			c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid))
+			if strings.HasPrefix(string(b), "/bin/sleep") && strings.Contains(string(c), where) {
+				return cmd
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/bin/sleep not running in %s", where)
+			}
+		}
+	}
 	// The unit runs: a process of it as root (the test's uid and auid).
-	cmd, err := denier.Command(denier.Spec{Syscall: "swapoff", Action: "errno", Exec: "/bin/sleep", Args: []string{"30"},
-		Cgroups: unitCgroups(t, fmt.Sprintf("swtest-x%d.slice", os.Getpid()), only)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
-		c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", cmd.Process.Pid))
-		if strings.HasPrefix(string(b), "/bin/sleep") && strings.Contains(string(c), only) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("unit process not running in %s", only)
-		}
-	}
+	sleeper(unitCgroups(t, slice, only), only)
+	// A live process in no unit.
+	outside := sleeper(plain, "not-a-unit")
 
 	// realDenial makes /bin/true be killed for arch_prctl as uid, outside
 	// every unit, and returns its event once the daemon has it (the
-	// process is reaped by then).
+	// process is reaped by then). Its record is kept by pid: other
+	// processes' denials meanwhile neither push it out nor are taken for it.
+	r.watch(func(e *event.Event) bool { return e.Exe == truePath && e.SyscallName == "arch_prctl" })
 	realDenial := func(uid int) event.Event {
 		t.Helper()
-		cmd, err := denier.Command(denier.Spec{Syscall: "arch_prctl", Action: "kill_process", Exec: truePath, UID: uid})
+		cmd, err := denier.Command(denier.Spec{Syscall: "arch_prctl", Action: "kill_process", Exec: truePath, UID: uid, Cgroups: plain})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if out, err := cmd.CombinedOutput(); cmd.ProcessState == nil || cmd.ProcessState.ExitCode() == 3 {
 			t.Fatalf("helper: %v %s", err, out)
 		}
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			for _, e := range r.d.recent.list("", 1000) {
-				if e.PID == cmd.Process.Pid && e.SyscallName == "arch_prctl" {
-					if e.UID.N != uint32(uid) || e.Exe != truePath {
-						t.Fatalf("record uid %v exe %q, want %d %s", e.UID, e.Exe, uid, truePath)
-					}
-					// Live, the daemon saw it alive (not in a unit) or gone.
-					if e.Unit != event.UnknownUnit && (uid != 0 || e.Unit != only) {
-						t.Errorf("uid %d: live event attributed to %q (%s)", uid, e.Unit, e.Method)
-					}
-					return e
-				}
-			}
+		e := r.waitKept(t, 1, func(e *event.Event) bool { return e.PID == cmd.Process.Pid })[0]
+		if e.UID.N != uint32(uid) || e.Exe != truePath {
+			t.Fatalf("record uid %v exe %q, want %d %s", e.UID, e.Exe, uid, truePath)
 		}
-		t.Fatalf("no event for the helper's denial (pid %d)", cmd.Process.Pid)
-		return event.Event{}
+		// Live, the daemon saw it alive (not in a unit) or gone.
+		if e.Unit != event.UnknownUnit && (uid != 0 || e.Unit != only) {
+			t.Errorf("uid %d: live event attributed to %q (%s)", uid, e.Unit, e.Method)
+		}
+		return e
 	}
 	other, same := realDenial(65534), realDenial(0)
-	// A daemon that never saw those processes alive (no /proc history):
-	// all it has is the records.
-	r = startWithRoot(t, cfg)
 
+	// A daemon that never saw those processes alive (no /proc history):
+	// all it has is the records. It is not Run, so that no read loop
+	// handles other denials of the host while the test calls attribute:
+	// the exe caches belong to one goroutine (the loop's, or here the
+	// test's), and calling attribute beside a running loop raced on them.
+	idle := newIdle(t, cfg)
 	gone := exec.Command("/bin/true") // a pid that is gone: a child that ran and was reaped
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
@@ -614,18 +682,63 @@ func TestExeFallback(t *testing.T) {
 		{"gone, the unit's user ran its exe", same.Record, only, MethodExe, "", ""},
 		{"gone, two units run the exe", auditstream.Record{PID: gone.Process.Pid, Exe: self}, "unknown", "", "pid_gone", ""},
 		{"gone, exe unknown", auditstream.Record{PID: gone.Process.Pid, ExeUnknown: true}, "unknown", "", "pid_gone", ""},
-		{"alive and not in a unit", auditstream.Record{PID: os.Getpid(), Exe: truePath}, "unknown", "", "not_in_unit", ""},
+		{"alive and not in a unit", auditstream.Record{PID: outside.Process.Pid, Exe: truePath}, "unknown", "", "not_in_unit", ""},
 	} {
 		ev := event.Event{Unit: event.UnknownUnit}
-		r.d.attribute(&ev, &tc.rec)
+		idle.attribute(&ev, &tc.rec)
 		if ev.Unit != tc.unit || ev.Method != tc.method || ev.Reason != tc.reason || ev.CandidateUnit != tc.candidate {
 			t.Errorf("%s: unit %q method %q reason %q candidate %q, want %q %q %q %q", tc.name,
 				ev.Unit, ev.Method, ev.Reason, ev.CandidateUnit, tc.unit, tc.method, tc.reason, tc.candidate)
 		}
 	}
-	if got := r.waitMetric(t, `seccompwatch_attributions_total{method="exe"}`); strings.HasSuffix(got, " 0") {
-		t.Errorf("exe attributions: %s, want at least 1", got)
+	if got := gathered(t, idle, "seccompwatch_attributions_total", `method="exe"`); got != 1 {
+		t.Errorf("exe attributions: %v, want 1", got)
 	}
+}
+
+// newIdle returns a daemon made by New and never Run: no read loop, no
+// server; Close is the test's cleanup.
+func newIdle(t *testing.T, cfg Config) *Daemon {
+	t.Helper()
+	cfg.DBusAddress, cfg.SystemdTable = "none", "252"
+	log, err := logging.New("console", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); d.attr.Close() })
+	return d
+}
+
+// gathered returns the value of the series of name whose labels include
+// label (k="v"), from the daemon's registry as /metrics would serve it.
+func gathered(t *testing.T, d *Daemon, name, label string) float64 {
+	t.Helper()
+	k, v, _ := strings.Cut(label, "=")
+	v = strings.Trim(v, `"`)
+	mfs, err := d.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == k && lp.GetValue() == v {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no series %s{%s}", name, label)
+	return 0
 }
 
 // TestUnattributedExes: denials from two binaries in a cgroup that is not
