@@ -2,6 +2,7 @@ package auditstream
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -223,23 +224,52 @@ const (
 // interner returns a string for b, reusing an earlier equal one: logs
 // repeat a few hundred comm, exe and user names, so a record's strings
 // cost no allocation after their first. It holds at most maxInterned
-// strings of at most maxInternLen bytes (then it starts afresh), so a log
-// of endless distinct names keeps memory flat. A nil interner allocates
-// every time.
+// strings of at most maxInternLen bytes (then it starts afresh), and
+// recentSlots more, so a log of endless distinct names keeps memory
+// flat. A nil interner allocates every time.
 type interner struct {
 	m map[string]string
+	// recent is a direct-mapped cache in front of m, slot chosen by
+	// recentSlot: a hit costs one comparison, no hashing of the whole
+	// name.
+	recent *[recentSlots]string
 }
 
 const (
 	maxInterned  = 4096
 	maxInternLen = 256
+	// recentSlots is the size of interner.recent (a power of two).
+	recentSlots = 4096
 )
+
+// recentSlot picks b's slot in interner.recent from its length and its
+// first and last (up to) eight bytes.
+func recentSlot(b []byte) int {
+	var v uint64
+	if len(b) >= 8 {
+		v = binary.LittleEndian.Uint64(b[len(b)-8:])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(b)
+	} else {
+		for _, c := range b {
+			v = v<<8 | uint64(c)
+		}
+	}
+	v = (v ^ uint64(len(b))) * 0xff51afd7ed558ccd
+	return int(v >> (64 - 12))
+}
 
 func (in *interner) get(b []byte) string {
 	if in == nil || len(b) > maxInternLen {
 		return string(b)
 	}
+	if in.recent == nil {
+		in.recent = new([recentSlots]string)
+	}
+	slot := &in.recent[recentSlot(b)]
+	if *slot == string(b) {
+		return *slot
+	}
 	if s, ok := in.m[string(b)]; ok {
+		*slot = s
 		return s
 	}
 	if in.m == nil || len(in.m) >= maxInterned {
@@ -247,6 +277,7 @@ func (in *interner) get(b []byte) string {
 	}
 	s := string(b)
 	in.m[s] = s
+	*slot = s
 	return s
 }
 
@@ -420,11 +451,12 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 			}
 		default:
 			vs := i
+			q := false // a quote inside
 			for i < n && !isBlank(body[i]) {
+				q = q || body[i] == '"'
 				i++
 			}
 			val = body[vs:i]
-			q := bytes.IndexByte(val, '"') >= 0
 			if !interp && fi == fCode && seen&(1<<fAUID) != 0 {
 				// the tail's AUID may be quoted or hex-encoded
 				if k := bytes.Index(val, enrichedStart); k > 0 {
@@ -730,28 +762,39 @@ func decodeUntrusted(val []byte, quoted, interp bool, in *interner, ambiguous er
 	} else {
 		dst = make([]byte, len(val)/2)
 	}
-	for i := 0; i < len(dst); i++ {
-		hi, ok1 := unhex(val[2*i])
-		lo, ok2 := unhex(val[2*i+1])
-		if !ok1 || !ok2 {
-			return "", errBadHex
-		}
-		dst[i] = hi<<4 | lo
+	var bad byte
+	for i := range dst {
+		hi, lo := hexValue[val[2*i]], hexValue[val[2*i+1]]
+		bad |= hi | lo
+		dst[i] = hi<<4 | lo&0xf
+	}
+	if bad >= 16 {
+		return "", errBadHex
 	}
 	return in.get(dst), nil
 }
 
 func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
+	d := hexValue[c]
+	return d, d < 16
 }
+
+// hexValue is the value of a hex digit, 0xff for any other byte.
+var hexValue = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case c >= '0' && c <= '9':
+			t[c] = byte(c - '0')
+		case c >= 'a' && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			t[c] = byte(c - 'A' + 10)
+		default:
+			t[c] = 0xff
+		}
+	}
+	return t
+}()
 
 // parseDec parses an unsigned decimal number without allocating.
 func parseDec(b []byte) (uint64, bool) {
@@ -810,14 +853,13 @@ func parseHex(b []byte) (uint64, bool) {
 		return 0, false
 	}
 	var v uint64
+	var bad byte
 	for _, c := range b {
-		d, ok := unhex(c)
-		if !ok {
-			return 0, false
-		}
-		v = v<<4 | uint64(d)
+		d := hexValue[c]
+		bad |= d
+		v = v<<4 | uint64(d&0xf)
 	}
-	return v, true
+	return v, bad < 16
 }
 
 func trimLeft(b []byte) []byte {

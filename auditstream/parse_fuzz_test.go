@@ -99,6 +99,15 @@ func FuzzParseLine(f *testing.F) {
 				break
 			}
 		}
+		// and read in blocks (as files are), whatever the block size,
+		// they give what line by line reading gives
+		want := drain(t, NewReader(bytes.NewReader(line), "fuzz"))
+		for _, size := range []int{1 + len(line)%61, 1 + len(line)/2, 4096} {
+			got := drain(t, newBlockReader(bytes.NewReader(line), "fuzz", size))
+			if d := cmp.Diff(want, got); d != "" {
+				t.Fatalf("blocks of %d differ from lines (-lines +blocks):\n%s", size, d)
+			}
+		}
 	})
 }
 

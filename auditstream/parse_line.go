@@ -49,6 +49,10 @@ type counter struct {
 	// slot maps a name's slotOf to 1 + its index in names (0: none), so
 	// that a name is found with one comparison, not a scan of them all.
 	slot [64]uint8
+	// full is set once a name was counted as "other" because maxTypes
+	// names were there (a block reader then reads on sequentially: its
+	// counts could not be merged in input order).
+	full bool
 }
 
 // slotOf hashes a name into counter.slot; a collision only costs a scan.
@@ -59,42 +63,62 @@ func slotOf(name []byte) int {
 	return (len(name) + 3*int(name[0]) + 5*int(name[len(name)-1]) + 7*int(name[len(name)/2])) & 63
 }
 
-func (c *counter) inc(name []byte) {
+func (c *counter) inc(name []byte) { c.add(name, 1) }
+
+// add counts name n times.
+func (c *counter) add(name []byte, n uint64) {
 	if c.last < len(c.names) && c.names[c.last] == string(name) {
-		c.counts[c.last]++
+		c.counts[c.last] += n
 		return
 	}
 	h := slotOf(name)
 	if j := int(c.slot[h]) - 1; j >= 0 && c.names[j] == string(name) {
-		c.counts[j]++
+		c.counts[j] += n
 		c.last = j
 		return
 	}
 	for i := range c.names {
 		if c.names[i] == string(name) {
-			c.counts[i]++
+			c.counts[i] += n
 			c.last = i
 			c.slot[h] = uint8(i + 1)
 			return
 		}
 	}
 	if len(c.names) >= maxTypes {
+		c.full = true
 		name = []byte("other")
 		for i := range c.names {
 			if c.names[i] == "other" {
-				c.counts[i]++
+				c.counts[i] += n
 				return
 			}
 		}
 	}
 	c.names = append(c.names, string(name))
-	c.counts = append(c.counts, 1)
+	c.counts = append(c.counts, n)
 	c.last = len(c.names) - 1
 	c.slot[slotOf(name)] = uint8(c.last + 1)
 }
 
 func (c *counter) incString(name string) {
 	c.inc([]byte(name))
+}
+
+// merge adds o's counts, in the order o first saw its names: counting a
+// later part of the input after an earlier one, it gives the counts that
+// one counter over both parts gives, as long as o never counted a name as
+// "other" for want of room (o.full).
+func (c *counter) merge(o *counter) {
+	for i, name := range o.names {
+		c.add([]byte(name), o.counts[i])
+	}
+}
+
+// reset empties c, keeping its memory.
+func (c *counter) reset() {
+	c.names, c.counts = c.names[:0], c.counts[:0]
+	c.last, c.slot, c.full = 0, [64]uint8{}, false
 }
 
 func (c *counter) snapshot() map[string]uint64 {

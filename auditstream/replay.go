@@ -42,6 +42,7 @@ func (e *LineError) Unwrap() error { return e.Err }
 type Reader struct {
 	name string
 	br   *bufio.Reader
+	blk  *blockReader // reading blocks in parallel (see newFileReader), or nil
 	p    *Parser
 	long []byte // accumulates a line longer than the bufio buffer
 	// longAt is the number of a line readLine skipped as too long, until
@@ -58,8 +59,10 @@ const readBufSize = 64 << 10
 // path, or "-" for stdin). Times of `ausearch -i` lines are read in
 // time.Local (the TZ of the machine running replay); see SetLocation.
 func NewReader(r io.Reader, name string) *Reader {
-	return &Reader{name: name, br: bufio.NewReaderSize(r, readBufSize), p: NewParser(nil)}
+	return &Reader{name: name, br: bufioReader(r), p: NewParser(nil)}
 }
+
+func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, readBufSize) }
 
 // SetLocation sets the time zone `ausearch -i` times are read in.
 func (r *Reader) SetLocation(loc *time.Location) {
@@ -76,6 +79,11 @@ func (r *Reader) Stats() Stats { return r.p.Stats() }
 // line too long to read — call Next again to go on — or another error when
 // reading fails.
 func (r *Reader) Next() (Record, error) {
+	if r.blk != nil {
+		if rec, ok, err := r.nextBlock(); ok {
+			return rec, err
+		}
+	}
 	for {
 		if r.err != nil {
 			// an export entry not ended by a blank line before EOF
@@ -329,7 +337,11 @@ func (m *MultiReader) Next() (Record, error) {
 				m.cur++
 				return Record{}, err
 			}
-			m.r = NewReader(src, in.name)
+			if in.f != nil && regular(in.f) {
+				m.r = newFileReader(src, in.name)
+			} else {
+				m.r = NewReader(src, in.name)
+			}
 			m.r.SetLocation(m.loc)
 		}
 		rec, err := m.r.Next()
@@ -450,4 +462,11 @@ func rotation(p string) (string, int) {
 		}
 	}
 	return q, -1
+}
+
+// regular reports whether f is a regular file: one that can be read ahead
+// without waiting for a writer (a pipe's lines are handed out as they come).
+func regular(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode().IsRegular()
 }
