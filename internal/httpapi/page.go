@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/seccompwatch/seccompwatch/suggest"
@@ -236,7 +237,7 @@ func (h *indexHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", copyScriptCSP)
-	_ = pageTmpl.Execute(w, d)
+	_ = pageTmpl().Execute(w, d)
 }
 
 // indexHandler serves the HTML page at /.
@@ -254,11 +255,13 @@ func sortedKeys(m map[string]Check) []string {
 	return keys
 }
 
-// pageTmpl is the page. html/template escapes every value by context;
+// pageTmpl returns the page, parsed at its first use (not at the start
+// of every command). html/template escapes every value by context;
 // links carry the path-escaped unit (html/template only normalizes a URL's
 // path, leaving '?', '#', '/' and '%' of an exe in a pseudo-unit to change
 // where the link goes).
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+var pageTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>seccompwatch</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
@@ -300,3 +303,4 @@ code{background:#eee;padding:0 .2em}.bad{color:#a00}.ok{color:#060}.unit{border:
 <script>{{.Script}}</script>
 </body></html>
 `))
+})

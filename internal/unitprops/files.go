@@ -397,6 +397,14 @@ func (f *Files) readLimited(p string) ([]byte, error) {
 // Found=false and no error; unreadable or unparsable files give an error
 // wrapping ErrUnitFile or the I/O error, with what could be read so far.
 func (f *Files) Props(ctx context.Context, unit string) (Props, error) {
+	return f.props(ctx, unit, true)
+}
+
+// props is Props; without manager it leaves out the manager's
+// configuration (system.conf and its drop-ins, read again for every
+// unit), which ExecIndex, reading only the binaries of every unit, does
+// not need.
+func (f *Files) props(ctx context.Context, unit string, manager bool) (Props, error) {
 	p := Props{Unit: unit, Source: SourceUnitFiles, UserUnit: f.user}
 	if err := unitname.Validate(unit, unitname.Any); err != nil {
 		return p, err
@@ -446,7 +454,7 @@ func (f *Files) Props(ctx context.Context, unit string) (Props, error) {
 	}
 	m.fill(&p, f.resolveExec)
 	p.Sandbox.ChangedAt = changed
-	if !f.user {
+	if !f.user && manager {
 		p.Sandbox.ManagerArchitectures = ManagerArchitectures(f.root)
 	}
 	if v, err := strconv.Atoi(f.tableVersion()); err == nil {

@@ -140,7 +140,7 @@ func (f *Files) ExecIndex(ctx context.Context) (*ExecIndex, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("unitprops: exec index: %w", err)
 		}
-		p, err := f.Props(ctx, u)
+		p, err := f.props(ctx, u, false)
 		if err != nil {
 			errs = append(errs, err)
 		}
