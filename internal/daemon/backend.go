@@ -114,6 +114,7 @@ func (d *Daemon) snapshot() metrics.Snapshot {
 		_, s.EventWriteErrors, _ = d.events.Stats()
 	}
 	s.Units = d.unitStates()
+	s.Verdicts = d.verdicts.states()
 	s.Visibility = d.vis.report().metrics()
 	return s
 }

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/metrics"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
 	"github.com/seccompwatch/seccompwatch/sandbox"
 	"github.com/seccompwatch/seccompwatch/suggest"
@@ -20,6 +21,7 @@ type verdictKey struct {
 	userUID       int // -1 for a system unit
 	syscall       string
 	arch          syscalls.Arch
+	auditArch     uint32 // the record's arch= (labels an unknown ABI)
 	native        bool
 	action        string
 }
@@ -51,7 +53,7 @@ func newVerdicts(d *Daemon, max int) *verdicts {
 }
 
 func keyOf(ev *event.Event, native syscalls.Arch) verdictKey {
-	k := verdictKey{machine: ev.Machine, unit: ev.Unit, userUID: -1, syscall: ev.SyscallName, arch: ev.Arch, native: ev.Arch == native, action: ev.Action.String()}
+	k := verdictKey{machine: ev.Machine, unit: ev.Unit, userUID: -1, syscall: ev.SyscallName, arch: ev.Arch, auditArch: ev.AuditArch, native: ev.Arch == native, action: ev.Action.String()}
 	if ev.UserUnit {
 		k.userUID = ev.UserUID
 	}
@@ -88,25 +90,52 @@ func (vs *verdicts) lookup(ev *event.Event) *event.Verdict {
 	return &v
 }
 
-// run judges queued keys until ctx ends.
+// verdictRefresh is how often run judges again the pairs judged longer
+// ago, so that seccompwatch_denial_verdict follows a changed configuration
+// (a drop-in installed, a unit file edited) without a new denial.
+const verdictRefresh = 5 * time.Minute
+
+// run judges queued keys until ctx ends, and every verdictRefresh the
+// pairs judged longer ago.
 func (vs *verdicts) run(ctx context.Context) {
+	tick := time.NewTicker(verdictRefresh)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case k := <-vs.queue:
-			v := vs.judge(ctx, k)
-			vs.mu.Lock()
-			delete(vs.pending, k)
-			_, had := vs.m[k]
-			vs.m[k] = verdictEntry{v: v, at: time.Now()}
-			vs.mu.Unlock()
-			if !had {
-				vs.d.log.Info("verdict", zap.String("unit", suggest.Sanitize(metricUnit(k.unit, k.userUID >= 0, k.userUID), 256)),
-					zap.String("machine", suggest.Sanitize(k.machine, 64)), zap.String("syscall", k.syscall), zap.String("arch", k.arch.String()),
-					zap.String("action", k.action), zap.String("verdict", v.Kind), zap.String("directive", v.Directive), zap.String("source", suggest.Sanitize(v.Source, 512)))
+		case <-tick.C:
+			vs.mu.RLock()
+			var old []verdictKey
+			for k, e := range vs.m {
+				if time.Since(e.at) >= verdictRefresh && !vs.pending[k] {
+					old = append(old, k)
+				}
 			}
+			vs.mu.RUnlock()
+			for _, k := range old {
+				if ctx.Err() != nil {
+					return
+				}
+				vs.store(k, vs.judge(ctx, k))
+			}
+		case k := <-vs.queue:
+			vs.store(k, vs.judge(ctx, k))
 		}
+	}
+}
+
+// store records k's verdict v, judged now, and logs a pair's first one.
+func (vs *verdicts) store(k verdictKey, v event.Verdict) {
+	vs.mu.Lock()
+	delete(vs.pending, k)
+	_, had := vs.m[k]
+	vs.m[k] = verdictEntry{v: v, at: time.Now()}
+	vs.mu.Unlock()
+	if !had {
+		vs.d.log.Info("verdict", zap.String("unit", suggest.Sanitize(metricUnit(k.unit, k.userUID >= 0, k.userUID), 256)),
+			zap.String("machine", suggest.Sanitize(k.machine, 64)), zap.String("syscall", k.syscall), zap.String("arch", k.arch.String()),
+			zap.String("action", k.action), zap.String("verdict", v.Kind), zap.String("directive", v.Directive), zap.String("source", suggest.Sanitize(v.Source, 512)))
 	}
 }
 
@@ -114,4 +143,20 @@ func (vs *verdicts) judge(ctx context.Context, k verdictKey) event.Verdict {
 	pol, _ := pipeline.PolicyFor(ctx, vs.d.props, k.unit, k.machine, k.userUID >= 0)
 	v := suggest.JudgeCall(pol, vs.d.table, sandbox.Call{Syscall: k.syscall, Arch: k.arch, Native: k.native, Actions: []string{k.action}})
 	return event.Verdict{Kind: string(v.Kind), Directive: v.Directive(), Source: v.Source()}
+}
+
+// states returns every judged pair's verdict for
+// seccompwatch_denial_verdict, under the labels of the denial counter.
+func (vs *verdicts) states() []metrics.VerdictState {
+	vs.mu.RLock()
+	defer vs.mu.RUnlock()
+	out := make([]metrics.VerdictState, 0, len(vs.m))
+	for k, e := range vs.m {
+		out = append(out, metrics.VerdictState{
+			Machine: k.machine, Unit: metricUnit(k.unit, k.userUID >= 0, k.userUID),
+			Syscall: k.syscall, Action: k.action, Arch: syscalls.ArchLabel(k.arch, k.auditArch),
+			Verdict: e.v.Kind, Directive: e.v.Directive,
+		})
+	}
+	return out
 }

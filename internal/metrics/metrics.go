@@ -10,6 +10,8 @@
 package metrics
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -33,6 +35,16 @@ type UnitState struct {
 	// LastForeign is the last denial of a syscall that a binary not among
 	// the unit's own was denied (possible compromise); zero when none.
 	LastForeign time.Time
+}
+
+// VerdictState is one unit × syscall × action × ABI pair's current verdict:
+// what denies the call in the unit's configuration as the daemon last
+// judged it (sandbox.Kind and the first denying directive).
+type VerdictState struct {
+	Machine, Unit, Syscall, Action, Arch string
+	// Verdict is the kind ("filter", "directive", "unknown", ...);
+	// Directive the first denying setting ("SystemCallFilter"), or "".
+	Verdict, Directive string
 }
 
 // Visibility is what the daemon found on the host that keeps seccomp
@@ -68,7 +80,9 @@ type Snapshot struct {
 	StateWriteErrors    uint64 // saves of --state.dir that failed
 	LogLinesDropped     uint64 // by sampling
 	Units               []UnitState
-	Visibility          Visibility
+	// Verdicts are the judged pairs (seccompwatch_denial_verdict).
+	Verdicts   []VerdictState
+	Visibility Visibility
 }
 
 // Denials is the bounded seccompwatch_denials_total counter family.
@@ -146,6 +160,9 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(namespace+"_"+name, help, labels, nil)
 }
 
+// verdictHelp is seccompwatch_denial_verdict's help text.
+const verdictHelp = "1 for the current verdict of a denied unit x syscall x action x arch (the labels of seccompwatch_denials_total without risky): verdict is what denies the call in the unit's configuration now (filter, filter-removed, architecture, directive, benign, none, stale, unknown, logged), directive the first denying setting (SystemCallFilter, ProtectClock, ...; empty when none). The overflow series counts the pairs beyond --max-series."
+
 var (
 	denialsDesc      = desc("denials_total", "Seccomp denials seen, by machine (empty for the host), unit, syscall, action, arch and whether the syscall is risky.", "machine", "unit", "syscall", "action", "arch", "risky")
 	recordsDesc      = desc("audit_records_total", "Audit records read, by record type.", "type")
@@ -166,6 +183,7 @@ var (
 	auditOffDesc     = desc("kernel_audit_disabled", "1 when audit=0 on the kernel command line: the kernel emits no audit record, seccomp denials included.")
 	actionLogDesc    = desc("seccomp_action_logged", "1 when the kernel logs seccomp denials with this action (kernel.seccomp.actions_logged), 0 when it never does.", "action")
 	managerLogDesc   = desc("manager_logs_seccomp", "1 when the systemd manager loads seccomp filters with the log flag (SYSTEMD_LOG_SECCOMP=1), so errno denials are logged; absent without systemd.")
+	verdictDesc      = desc("denial_verdict", verdictHelp, "machine", "unit", "syscall", "action", "arch", "verdict", "directive")
 	errnoUnitsDesc   = desc("errno_units", "Units (unit files) whose sandbox answers a denial with an errno (SystemCallFilter= with an errno, RestrictNamespaces=, ProtectClock=, ...): without manager_logs_seccomp their denials leave no record.")
 )
 
@@ -173,7 +191,7 @@ var (
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{denialsDesc, recordsDesc, parseErrorsDesc, attributionsDesc, attrFailuresDesc,
 		lostDesc, backlogDesc, suggestedDesc, lastDenialDesc, overflowDesc, auditUpDesc, attrModeDesc, eventErrorsDesc, stateErrorsDesc, logDroppedDesc,
-		foreignDesc, auditOffDesc, actionLogDesc, managerLogDesc, errnoUnitsDesc} {
+		foreignDesc, auditOffDesc, actionLogDesc, managerLogDesc, errnoUnitsDesc, verdictDesc} {
 		ch <- d
 	}
 }
@@ -227,6 +245,33 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if len(units) > c.maxSeries {
 		unitGauges(ch, OverflowLabel, OverflowLabel, ov)
+	}
+	c.collectVerdicts(ch, s.Verdicts)
+}
+
+// collectVerdicts emits one seccompwatch_denial_verdict series per pair,
+// sorted, at most maxSeries of them; the pairs beyond go to one series
+// whose labels are all "overflow" and whose value is their number. Two
+// states with one label set (which the daemon does not produce) are one
+// series: a duplicate would fail the whole scrape.
+func (c *Collector) collectVerdicts(ch chan<- prometheus.Metric, in []VerdictState) {
+	vs := slices.Clone(in)
+	slices.SortFunc(vs, func(a, b VerdictState) int {
+		return cmp.Or(cmp.Compare(a.Machine, b.Machine), cmp.Compare(a.Unit, b.Unit), cmp.Compare(a.Syscall, b.Syscall),
+			cmp.Compare(a.Action, b.Action), cmp.Compare(a.Arch, b.Arch), cmp.Compare(a.Verdict, b.Verdict), cmp.Compare(a.Directive, b.Directive))
+	})
+	vs = slices.Compact(vs)
+	n := 0
+	for i, v := range vs {
+		if i >= c.maxSeries {
+			n++
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(verdictDesc, prometheus.GaugeValue, 1, v.Machine, v.Unit, v.Syscall, v.Action, v.Arch, v.Verdict, v.Directive)
+	}
+	if n > 0 {
+		o := OverflowLabel
+		ch <- prometheus.MustNewConstMetric(verdictDesc, prometheus.GaugeValue, float64(n), o, o, o, o, o, o, o)
 	}
 }
 

@@ -30,6 +30,7 @@ func TestLintClean(t *testing.T) {
 		Units:               []UnitState{{Unit: "nginx.service", Suggested: 1, LastDenial: time.Unix(1700000000, 500e6), LastForeign: time.Unix(1700000000, 0)}},
 		Visibility: Visibility{Checked: true, ActionsLogged: map[string]bool{"errno": true, "log": false},
 			ManagerKnown: true, ErrnoUnits: 3},
+		Verdicts: []VerdictState{{Unit: "nginx.service", Syscall: "socket", Action: "kill_process", Arch: "x86_64", Verdict: "filter", Directive: "SystemCallFilter"}},
 	}
 	problems, err := testutil.GatherAndLint(registry(t, snap, d, 10))
 	if err != nil {
@@ -196,6 +197,55 @@ seccompwatch_kernel_audit_disabled 0
 			if err := testutil.GatherAndCompare(reg, strings.NewReader(tc.want), "seccompwatch_errno_units", "seccompwatch_kernel_audit_disabled",
 				"seccompwatch_manager_logs_seccomp", "seccompwatch_seccomp_action_logged"); err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestVerdictGauges: one series per pair with its verdict and directive,
+// sorted; a duplicate state is one series (not a failed scrape); beyond
+// max, one overflow series counts the pairs left out.
+func TestVerdictGauges(t *testing.T) {
+	v := func(machine, unit, syscall, verdict, directive string) VerdictState {
+		return VerdictState{Machine: machine, Unit: unit, Syscall: syscall, Action: "kill_process", Arch: "x86_64", Verdict: verdict, Directive: directive}
+	}
+	for _, tc := range []struct {
+		name string
+		max  int
+		in   []VerdictState
+		want string
+	}{
+		{"within the limit", 10, []VerdictState{
+			v("", "b.service", "mount", "unknown", ""),
+			v("", "a.service", "socket", "filter", "SystemCallFilter"),
+			v("web", "a.service", "socket", "directive", "RestrictAddressFamilies"),
+			v("", "user@1000.service/a.service", "socket", "none", ""),
+			v("", "a.service", "socket", "filter", "SystemCallFilter"),
+		}, `
+seccompwatch_denial_verdict{action="kill_process",arch="x86_64",directive="SystemCallFilter",machine="",syscall="socket",unit="a.service",verdict="filter"} 1
+seccompwatch_denial_verdict{action="kill_process",arch="x86_64",directive="",machine="",syscall="mount",unit="b.service",verdict="unknown"} 1
+seccompwatch_denial_verdict{action="kill_process",arch="x86_64",directive="",machine="",syscall="socket",unit="user@1000.service/a.service",verdict="none"} 1
+seccompwatch_denial_verdict{action="kill_process",arch="x86_64",directive="RestrictAddressFamilies",machine="web",syscall="socket",unit="a.service",verdict="directive"} 1
+`},
+		{"overflow", 2, []VerdictState{
+			v("", "c.service", "uname", "filter", "SystemCallFilter"),
+			v("", "a.service", "socket", "filter", "SystemCallFilter"),
+			v("", "b.service", "mount", "unknown", ""),
+			v("db", "a.service", "socket", "filter", "SystemCallFilter"),
+		}, `
+seccompwatch_denial_verdict{action="kill_process",arch="x86_64",directive="SystemCallFilter",machine="",syscall="socket",unit="a.service",verdict="filter"} 1
+seccompwatch_denial_verdict{action="kill_process",arch="x86_64",directive="",machine="",syscall="mount",unit="b.service",verdict="unknown"} 1
+seccompwatch_denial_verdict{action="overflow",arch="overflow",directive="overflow",machine="overflow",syscall="overflow",unit="overflow",verdict="overflow"} 2
+`},
+		{"none judged", 10, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := tc.want
+			if want != "" {
+				want = "\n# HELP seccompwatch_denial_verdict " + verdictHelp + "\n# TYPE seccompwatch_denial_verdict gauge" + want
+			}
+			if err := testutil.GatherAndCompare(registry(t, Snapshot{Verdicts: tc.in}, NewDenials(tc.max), tc.max), strings.NewReader(want), "seccompwatch_denial_verdict"); err != nil {
+				t.Error(err)
 			}
 		})
 	}
