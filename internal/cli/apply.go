@@ -18,7 +18,6 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/apply"
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
 	"github.com/seccompwatch/seccompwatch/internal/event"
-	"github.com/seccompwatch/seccompwatch/internal/unitname"
 	"github.com/seccompwatch/seccompwatch/internal/unitprops"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
@@ -64,9 +63,9 @@ Examples:
 	timeout := c.Flag("timeout", "How long --restart waits for the unit.").Default("2m").Duration()
 	table := tableFlag(c)
 	cmds[c.FullCommand()] = func() error {
-		unit := unitname.Complete(*unitArg)
-		if err := unitname.Validate(unit, unitname.Any); err != nil {
-			return usagef("%v", err)
+		unit, err := systemUnitArg(*unitArg, "apply")
+		if err != nil {
+			return err
 		}
 		if *machine != "" && (!event.ValidMachineName(*machine) || filepath.Clean(*root) == "/" || *busAddr == "") {
 			return usagef("--machine needs a machine name, and its --root and --dbus.address")

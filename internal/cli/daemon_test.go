@@ -33,44 +33,7 @@ func TestMain(m *testing.M) {
 // two records out before it looks.
 func TestClientCommands(t *testing.T) {
 	testutil.RequireRoot(t, "audit netlink, cgroups, seccomp helper")
-	log, err := logging.New("console", "warn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := daemon.New(ctx, daemon.Config{
-		ListenAddress: "127.0.0.1:0", AuditMode: "multicast", DBusAddress: "none",
-		UnitsRoot: t.TempDir(), SystemdTable: "252", RecentDenials: 1 << 16,
-	}, log)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	}()
-	// Healthy means subscribed to the audit stream: a denial made before
-	// that is never seen.
-	var server string
-	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		if a := d.Addr(); a != "" {
-			server = "http://" + a
-			if resp, err := http.Get(server + "/healthz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("daemon not healthy within 10s")
-		}
-	}
+	server := startTestDaemon(t)
 
 	unit := fmt.Sprintf("sw-cli-%d.service", os.Getpid())
 	cgs, remove, err := denier.UnitCgroups(fmt.Sprintf("swtest-c%d.slice", os.Getpid()), unit)
@@ -163,5 +126,141 @@ func TestClientCommands(t *testing.T) {
 	}
 	if code, _, errs := run(t, "", "suggest", "--server", server, "--machine", "web", unit); code != ExitError || !strings.Contains(errs, "has recorded no denials of "+unit+" in machine web\n") {
 		t.Errorf("--machine web: exit %d, %s", code, errs)
+	}
+}
+
+// startTestDaemon runs a real daemon (multicast, no D-Bus, an empty units
+// root, systemd 252's table) until the test ends and returns its URL once
+// it is subscribed to the audit stream (a denial made before that is never
+// seen).
+func startTestDaemon(t *testing.T) string {
+	t.Helper()
+	log, err := logging.New("console", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := daemon.New(ctx, daemon.Config{
+		ListenAddress: "127.0.0.1:0", AuditMode: "multicast", DBusAddress: "none",
+		UnitsRoot: t.TempDir(), SystemdTable: "252", RecentDenials: 1 << 16,
+	}, log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon: %v", err)
+		}
+	})
+	// Healthy means subscribed to the audit stream: a denial made before
+	// that is never seen.
+	var server string
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		if a := d.Addr(); a != "" {
+			server = "http://" + a
+			if resp, err := http.Get(server + "/healthz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("daemon not healthy within 10s")
+		}
+	}
+
+	return server
+}
+
+// TestUserAndMachineUnitCommands: the commands the denial alerts name work
+// as written for a unit of a user manager (labelled
+// user@UID.service/NAME) and for a container's unit (--machine NAME), with
+// real denials in cgroups of those shapes. A system unit of the user
+// unit's name is denied another call: neither ever answers for the other.
+func TestUserAndMachineUnitCommands(t *testing.T) {
+	testutil.RequireRoot(t, "audit netlink, cgroups, seccomp helper")
+	server := startTestDaemon(t)
+	pid := os.Getpid()
+	uid := 40000 + pid%20000
+	unit := fmt.Sprintf("sw-cli-user-%d.service", pid)
+	user := fmt.Sprintf("user@%d.service/%s", uid, unit)
+	machine := fmt.Sprintf("swcli%d", pid)
+	mUnit := fmt.Sprintf("sw-cli-m-%d.service", pid)
+	cgroups := func(slice, unit string) []string {
+		dirs, remove, err := denier.UnitCgroups(slice, unit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(remove)
+		return dirs
+	}
+	denyIn := func(cgs []string, syscall string) {
+		cmd, err := denier.Command(denier.Spec{Syscall: syscall, Action: "errno", Log: true, Cgroups: cgs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("helper: %v %s", err, out)
+		}
+	}
+	denyIn(cgroups(fmt.Sprintf("user.slice/user-%d.slice/user@%d.service/app.slice", uid, uid), unit), "getcpu")
+	denyIn(cgroups(fmt.Sprintf("swtest-u%d.slice", pid), unit), "uname")
+	denyIn(cgroups(fmt.Sprintf("machine.slice/machine-%s.scope/payload/system.slice", machine), mUnit), "sysinfo")
+
+	// As the alert's description writes them (deploy/prometheus), and
+	// the bare-name forms systemctl users type.
+	for _, tc := range []struct {
+		args      []string
+		want      string // in stdout
+		forbidden string // never in stdout
+	}{
+		{[]string{"why", user, "getcpu"}, "getcpu", "uname"},
+		{[]string{"why", user}, "getcpu", "uname"},
+		{[]string{"suggest", user}, "SystemCallFilter=getcpu", "uname"},
+		{[]string{"suggest", strings.TrimSuffix(user, ".service")}, "SystemCallFilter=getcpu", "uname"},
+		{[]string{"denials", "--unit", user}, "getcpu", "uname"},
+		{[]string{"why", unit}, "uname", "getcpu"},
+		{[]string{"suggest", unit}, "SystemCallFilter=uname", "getcpu"},
+		{[]string{"denials", "--unit", unit}, "uname", "getcpu"},
+		{[]string{"why", "--machine", machine, mUnit, "sysinfo"}, "sysinfo", ""},
+		{[]string{"suggest", "--machine", machine, mUnit}, "SystemCallFilter=sysinfo", ""},
+	} {
+		args := append(tc.args, "--server", server)
+		var code int
+		var out, errs string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if code, out, errs = run(t, "", args...); code == ExitOK && strings.Contains(out, tc.want) {
+				break
+			}
+		}
+		if code != ExitOK || !strings.Contains(out, tc.want) || tc.forbidden != "" && strings.Contains(out, tc.forbidden) {
+			t.Errorf("%q: exit %d, want %q and not %q in stdout:\n%s\nstderr: %s", args, code, tc.want, tc.forbidden, out, errs)
+		}
+	}
+	// The user unit's drop-in is a user unit's, and says so.
+	if _, out, _ := run(t, "", "suggest", "--server", server, user); !strings.Contains(out, fmt.Sprintf("User manager: user@%d.service", uid)) {
+		t.Errorf("suggest %s does not name the user manager:\n%s", user, out)
+	}
+	// A container's unit is not found as the host's.
+	if code, _, errs := run(t, "", "why", "--server", server, "--machine", ".host", mUnit); code != ExitError || !strings.Contains(errs, "no denials") {
+		t.Errorf("why --machine .host %s: exit %d, %s", mUnit, code, errs)
+	}
+	// apply and learn change system units only: a user unit is refused
+	// with what to do instead, before anything is read or written.
+	for _, cmd := range []string{"apply", "learn"} {
+		code, out, errs := run(t, "", cmd, user)
+		if code != ExitUsage || out != "" || !strings.Contains(errs, "works on system units only: seccompwatch suggest "+user+" shows") {
+			t.Errorf("%s %s: exit %d, %q %q", cmd, user, code, out, errs)
+		}
+	}
+	for _, bad := range []string{"user@01.service/a.service", "user@1.service/a/b.service", "user@x.service/a.service"} {
+		if code, _, errs := run(t, "", "why", "--server", server, bad); code != ExitUsage || !strings.Contains(errs, "invalid unit name") {
+			t.Errorf("why %s: exit %d, %s", bad, code, errs)
+		}
 	}
 }

@@ -22,15 +22,15 @@ Examples:
   seccompwatch denials --unit nginx --limit 20      # nginx.service
   seccompwatch denials --output jsonl | jq .syscall  # record schema, one per line
   SECCOMPWATCH_SERVER=http://10.0.0.5:9872 seccompwatch denials`)
-	unit := c.Flag("unit", "Only this unit's denials (a name without a type is a .service, as in systemctl).").String()
+	unit := c.Flag("unit", "Only this unit's denials (a name without a type is a .service, as in systemctl; a user's unit as user@UID.service/NAME).").String()
 	limit := c.Flag("limit", "At most this many, newest last.").Default("100").Int()
 	output := c.Flag("output", "text, jsonl (one record per line, record schema), or json (the daemon's document).").Default("text").Enum("text", "jsonl", "json")
 	server := serverFlag(c)
 	cmds[c.FullCommand()] = func() error {
 		q := url.Values{"limit": {strconv.Itoa(*limit)}}
 		if *unit != "" {
-			u := unitname.Complete(*unit)
-			if err := unitname.Validate(u, unitname.Any); err != nil {
+			u := unitname.CompleteRef(*unit)
+			if err := unitname.ValidateRef(u, unitname.Any); err != nil {
 				return usagef("--unit: %v", err)
 			}
 			q.Set("unit", u)

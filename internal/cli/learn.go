@@ -29,7 +29,6 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/exposure"
 	"github.com/seccompwatch/seccompwatch/internal/observe"
 	"github.com/seccompwatch/seccompwatch/internal/propose"
-	"github.com/seccompwatch/seccompwatch/internal/unitname"
 	"github.com/seccompwatch/seccompwatch/internal/unitprops"
 	"github.com/seccompwatch/seccompwatch/sandbox"
 )
@@ -79,9 +78,9 @@ Examples:
 	machine := c.Flag("machine", "--method log: the container's machine name (its records are matched to the unit in it).").String()
 	table := tableFlag(c)
 	cmds[c.FullCommand()] = func() error {
-		unit := unitname.Complete(*unitArg)
-		if err := unitname.Validate(unit, unitname.Any); err != nil {
-			return usagef("%v", err)
+		unit, err := systemUnitArg(*unitArg, "learn")
+		if err != nil {
+			return err
 		}
 		if *window <= 0 {
 			return usagef("--for must be positive")

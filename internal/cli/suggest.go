@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
@@ -56,6 +57,7 @@ Examples:
   seccompwatch suggest --replay audit.log --out-dir ./dropins   # files to review and commit
   seccompwatch suggest nginx.service                          # from the daemon
   seccompwatch suggest --machine web demo.service             # a container's unit
+  seccompwatch suggest user@1000.service/build.service        # a unit of user 1000's manager
   seccompwatch suggest --format json > suggestions.json`)
 	replayFiles := c.Flag("replay", "Audit log to read (repeatable; - for stdin). Without it, ask the daemon.").Strings()
 	unitFlag := c.Flag("unit", "With --replay: attribute every record to this unit.").String()
@@ -69,9 +71,11 @@ Examples:
 	server := serverFlag(c)
 	machine := c.Flag("machine", "Without --replay, with a UNIT: the container (machine) whose unit to show, or .host; default the host's unit when there is one.").String()
 	prom := c.Flag("prometheus", "Fleet-wide: find the daemons among Prometheus' targets (--selector), read each one's suggestions (the --server TLS and basic-auth options apply to them) and merge them into one drop-in per unit.").PlaceHolder("URL").String()
+	promHTTP := c.Flag("prometheus.http-config-file", "With --prometheus: how to reach Prometheus, in Prometheus' own HTTP client format (promtool's --http.config.file: tls_config, basic_auth with password_file, authorization with credentials_file, oauth2, proxy_url; paths relative to the file), or the environment variable:").
+		PlaceHolder("FILE").Envar(promHTTPConfigEnv).String()
 	selector := c.Flag("selector", "With --prometheus: which targets, as a PromQL label selector.").Default(`{job="seccompwatch"}`).String()
 	since := c.Flag("since", "With --prometheus: only what was last seen within this long (Prometheus durations: 90m, 7d, 2w).").PlaceHolder("DURATION").String()
-	args := c.Arg("unit-or-files", "Without --replay: the unit to ask the daemon about. With --replay: more audit logs.").Strings()
+	args := c.Arg("unit-or-files", "Without --replay: the unit to ask the daemon about (a user's unit as user@UID.service/NAME, as the metrics label it). With --replay: more audit logs.").Strings()
 	cmds[c.FullCommand()] = func() error {
 		gran := suggest.GranularitySyscall
 		if *granularity == "group" {
@@ -81,6 +85,8 @@ Examples:
 			switch {
 			case len(*replayFiles) > 0:
 				return usagef("--prometheus reads the daemons, --replay audit logs: give one of them")
+			case *promHTTP != "" && *prom == "":
+				return usagef("--prometheus.http-config-file goes with --prometheus")
 			case *unitFlag != "" || *machine != "":
 				return usagef("with --prometheus, name the unit as an argument; --unit and --machine do not apply")
 			case *format == "diff":
@@ -100,8 +106,8 @@ Examples:
 			}
 			unit := ""
 			if len(*args) == 1 {
-				unit = unitname.Complete((*args)[0])
-				if err := unitname.Validate(unit, unitname.Any); err != nil {
+				unit = unitname.CompleteRef((*args)[0])
+				if err := unitname.ValidateRef(unit, unitname.Any); err != nil {
 					return usagef("%v", err)
 				}
 			}
@@ -116,7 +122,11 @@ Examples:
 			if *allowRisky {
 				q.Set("allow_risky", "1")
 			}
-			results, err := suggestFromFleet(e, *prom, *selector, server, q, unit, window)
+			promClient, err := prometheusClient(*promHTTP)
+			if err != nil {
+				return err
+			}
+			results, err := suggestFromFleet(e, *prom, promClient, *selector, server, q, unit, window)
 			if err != nil {
 				return err
 			}
@@ -219,9 +229,32 @@ func suggestFromReplay(e *env, files []string, unit, root string, t *syscalls.Ta
 // suggestions and merges them per unit (suggest.Merge). Targets that are
 // down or cannot be read are named on stderr and in every suggestion's
 // warnings.
-func suggestFromFleet(e *env, prom, selector string, server *daemonServer, q url.Values, unit string, since time.Duration) ([]pipeline.Result, error) {
+// promHTTPConfigEnv is the environment variable that
+// --prometheus.http-config-file defaults to.
+const promHTTPConfigEnv = "SECCOMPWATCH_PROMETHEUS_HTTP_CONFIG_FILE"
+
+// prometheusClient returns the client for Prometheus: plain, or as file
+// (Prometheus' HTTP client configuration, as promtool and a scrape config
+// take it) says; its files are read at each request.
+func prometheusClient(file string) (*http.Client, error) {
+	if file == "" {
+		return &http.Client{Timeout: 15 * time.Second}, nil
+	}
+	cfg, _, err := config.LoadHTTPConfigFile(file)
+	if err != nil {
+		return nil, usagef("--prometheus.http-config-file: %v", err)
+	}
+	c, err := config.NewClientFromConfig(*cfg, "seccompwatch")
+	if err != nil {
+		return nil, usagef("--prometheus.http-config-file: %v", err)
+	}
+	c.Timeout = 15 * time.Second
+	return c, nil
+}
+
+func suggestFromFleet(e *env, prom string, promClient *http.Client, selector string, server *daemonServer, q url.Values, unit string, since time.Duration) ([]pipeline.Result, error) {
 	ctx := context.Background()
-	targets, err := fleet.Discover(ctx, &http.Client{Timeout: 15 * time.Second}, prom, selector)
+	targets, err := fleet.Discover(ctx, promClient, prom, selector)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +293,7 @@ func suggestFromFleet(e *env, prom, selector string, server *daemonServer, q url
 		}
 		var kept []suggest.Suggestion
 		for _, s := range ss {
-			if unit != "" && s.Unit != unit {
+			if unit != "" && unitname.Ref(s.Unit, s.UserUnit, s.UID) != unit {
 				continue
 			}
 			if s2, ok := suggest.Since(s, from); ok {
@@ -422,8 +455,8 @@ func suggestFromServer(e *env, server daemonServer, unit, machine, format string
 	}
 	path := "/api/v1/suggestions"
 	if unit != "" {
-		unit = unitname.Complete(unit)
-		if err := unitname.Validate(unit, unitname.Any); err != nil {
+		unit = unitname.CompleteRef(unit)
+		if err := unitname.ValidateRef(unit, unitname.Any); err != nil {
 			return usagef("%v", err)
 		}
 		path += "/" + url.PathEscape(unit)
@@ -442,14 +475,21 @@ func suggestFromServer(e *env, server daemonServer, unit, machine, format string
 	return err
 }
 
-// getTo copies a daemon's response for path to w; a non-2xx status is an
-// error with the daemon's message.
+// getTo copies a daemon's response for path (escaped: a unit reference's
+// '/' as %2F) to w; a non-2xx status is an error with the daemon's message.
 func getTo(w io.Writer, server daemonServer, path string, q url.Values) error {
 	u, err := url.Parse(server.URL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return usagef("--server: %q is not a URL such as http://%s", plainName(server.URL), DefaultListenAddress)
 	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	// path is escaped (a unit reference's '/' as %2F): kept as it is, not
+	// escaped again.
+	raw, err := url.PathUnescape(path)
+	if err != nil {
+		return err
+	}
+	u.RawPath = strings.TrimSuffix(u.EscapedPath(), "/") + path
+	u.Path = strings.TrimSuffix(u.Path, "/") + raw
 	u.RawQuery = q.Encode()
 	client, err := server.client()
 	if err != nil {

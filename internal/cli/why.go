@@ -26,8 +26,10 @@ it, or why none is proposed. From a running daemon (--server), or with
 Examples:
   seccompwatch why nginx.service
   seccompwatch why nginx.service mmap
+  seccompwatch why user@1000.service/build.service     # a unit of user 1000's manager
+  seccompwatch why --machine web demo.service          # a container's unit
   seccompwatch why --replay /var/log/audit/audit.log --root / webapp.service`)
-	unitArg := c.Arg("unit", "The unit (a bare name means NAME.service).").Required().String()
+	unitArg := c.Arg("unit", "The unit (a bare name means NAME.service); a user's unit as user@UID.service/NAME, as the metrics label it.").Required().String()
 	syscallArg := c.Arg("syscall", "Only this call.").String()
 	replayFiles := c.Flag("replay", "Audit log to read (repeatable; - for stdin). Without it, ask the daemon.").Strings()
 	root := c.Flag("root", "With --replay: root directory of the unit files.").Default("/").String()
@@ -35,8 +37,8 @@ Examples:
 	server := serverFlag(c)
 	machine := c.Flag("machine", "Without --replay: the container (machine) whose unit to explain, or .host.").String()
 	cmds[c.FullCommand()] = func() error {
-		unit := unitname.Complete(*unitArg)
-		if err := unitname.Validate(unit, unitname.Any); err != nil {
+		unit := unitname.CompleteRef(*unitArg)
+		if err := unitname.ValidateRef(unit, unitname.Any); err != nil {
 			return usagef("%v", err)
 		}
 		if *syscallArg != "" && !syscalls.Known(*syscallArg) {
@@ -64,10 +66,28 @@ Examples:
 			return err
 		}
 		for _, r := range results {
-			if r.Suggestion.Unit == unit {
+			if unitname.Ref(r.Suggestion.Unit, r.Suggestion.UserUnit, r.Suggestion.UID) == unit {
 				return suggest.RenderWhy(e.stdout, r.Suggestion, *syscallArg)
 			}
 		}
 		return usagef("no records of %s in the replayed logs", plainName(unit))
 	}
+}
+
+// systemUnitArg completes and validates the unit argument of a command that
+// changes or restarts a system unit (apply, learn): a user unit reference,
+// which why, suggest and denials take, is refused with what to do instead.
+func systemUnitArg(arg, command string) (string, error) {
+	unit := unitname.CompleteRef(arg)
+	if uid, name, ok := unitname.SplitUserRef(unit); ok {
+		if err := unitname.ValidateRef(unit, unitname.Any); err != nil {
+			return "", usagef("%v", err)
+		}
+		return "", usagef("%s is %s of user %d's service manager, and %s works on system units only: seccompwatch suggest %s shows its proposal and where to install it (then systemctl --user daemon-reload as that user)",
+			plainName(unit), plainName(name), uid, command, plainName(unit))
+	}
+	if err := unitname.Validate(unit, unitname.Any); err != nil {
+		return "", usagef("%v", err)
+	}
+	return unit, nil
 }

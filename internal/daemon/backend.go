@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/httpapi"
 	"github.com/seccompwatch/seccompwatch/internal/metrics"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 	"github.com/seccompwatch/seccompwatch/internal/unitprops"
 	"github.com/seccompwatch/seccompwatch/suggest"
 )
@@ -40,7 +40,7 @@ func (d *Daemon) Suggestions(ctx context.Context, q httpapi.Query) []suggest.Sug
 func (d *Daemon) Suggestion(ctx context.Context, unit string, q httpapi.Query) (suggest.Suggestion, map[string]string, bool) {
 	var match []suggest.UnitAggregate
 	for _, u := range d.agg.Snapshot() {
-		if u.Unit == unit && (q.Machine == "" || q.Machine == u.Machine || q.Machine == httpapi.HostMachine && u.Machine == "") {
+		if metricUnit(u.Unit, u.UserUnit, u.UID) == unit && (q.Machine == "" || q.Machine == u.Machine || q.Machine == httpapi.HostMachine && u.Machine == "") {
 			match = append(match, u)
 		}
 	}
@@ -197,9 +197,7 @@ func (c *propsCache) Props(ctx context.Context, unit string) (unitprops.Props, e
 // metricUnit is the unit label of a unit: its name, or for a unit of a
 // user manager "user@UID.service/NAME", so that a user's unit never counts
 // as (or alerts for) the system unit of the same name.
+// It is also how the CLI and the API name a user unit (unitname.UserRef).
 func metricUnit(unit string, userUnit bool, uid int) string {
-	if !userUnit {
-		return unit
-	}
-	return "user@" + strconv.Itoa(uid) + ".service/" + unit
+	return unitname.Ref(unit, userUnit, uid)
 }

@@ -645,7 +645,7 @@ func (r *ring) list(unit string, limit int) []event.Event {
 		// Walk newest to oldest, then reverse.
 		idx := (r.next - 1 - i + len(r.buf)) % len(r.buf)
 		e := r.buf[idx]
-		if unit != "" && e.Unit != unit {
+		if unit != "" && metricUnit(e.Unit, e.UserUnit, e.UserUID) != unit {
 			continue
 		}
 		out = append(out, e)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -868,7 +869,7 @@ func TestForgedContainerUnit(t *testing.T) {
 		{"user manager", fmt.Sprintf("user.slice/user-%d.slice/user@%d.service/x%d/payload/system.slice", uid, uid, pid), "sshd.service",
 			fmt.Sprintf("user@%d.service", uid), fmt.Sprintf("user@%d.service", uid)},
 		{"user unit", fmt.Sprintf("user.slice/user-%d.slice/user@%d.service/app.slice/own%d.service/payload/system.slice", uid, uid, pid), "sshd.service",
-			fmt.Sprintf("own%d.service", pid), fmt.Sprintf("user@%d.service/own%d.service", uid, pid)},
+			fmt.Sprintf("user@%d.service/own%d.service", uid, pid), fmt.Sprintf("user@%d.service/own%d.service", uid, pid)},
 		{"delegated service", fmt.Sprintf("swtest-%d.slice/build.service/payload/system.slice", pid), "sshd.service",
 			"build.service", "build.service"},
 	} {
@@ -948,9 +949,40 @@ func TestUserUnitIsNotTheSystemUnit(t *testing.T) {
 	if system != 1 || user != 1 {
 		t.Errorf("%d system and %d user suggestions for %s, want one each:\n%s", system, user, unit, body)
 	}
-	// The API's single-unit answer is the system unit's.
+	// The API's single-unit answer is the system unit's; the user unit is
+	// asked for by its reference, as its metrics label it.
 	if one := r.get(t, "/api/v1/suggestions/"+unit+"?format=dropin"); strings.Contains(one, "User manager") {
 		t.Errorf("/api/v1/suggestions/%s served the user unit:\n%s", unit, one)
+	}
+	userRef := fmt.Sprintf("user@%d.service/%s", uid, unit)
+	if one := r.get(t, "/api/v1/suggestions/"+url.PathEscape(userRef)+"?format=dropin"); !strings.Contains(one, fmt.Sprintf("User manager: user@%d.service", uid)) {
+		t.Errorf("/api/v1/suggestions/%s did not serve the user unit:\n%s", userRef, one)
+	}
+	for ref, wantUID := range map[string]string{unit: "null", userRef: strconv.Itoa(uid)} {
+		var doc struct {
+			Denials []struct {
+				UserUID *int `json:"user_uid"`
+			}
+		}
+		body := r.get(t, "/api/v1/denials?unit="+url.QueryEscape(ref))
+		if err := json.Unmarshal([]byte(body), &doc); err != nil || len(doc.Denials) == 0 {
+			t.Fatalf("denials of %s: %v %s", ref, err, body)
+		}
+		for _, d := range doc.Denials {
+			if got := "null"; d.UserUID != nil {
+				got = strconv.Itoa(*d.UserUID)
+				if got != wantUID {
+					t.Errorf("denials of %s: a denial of user %s", ref, got)
+				}
+			} else if wantUID != "null" {
+				t.Errorf("denials of %s: a system unit's denial", ref)
+			}
+		}
+	}
+	// Each has its verdict series, under its own label (no unit files,
+	// no D-Bus here: the configuration is unknown).
+	for _, label := range []string{unit, userRef} {
+		r.waitMetric(t, fmt.Sprintf(`seccompwatch_denial_verdict{action="errno",arch="x86_64",directive="",machine="",syscall="getcpu",unit=%q,verdict="unknown"} 1`, label))
 	}
 	var text string
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {

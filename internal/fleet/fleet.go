@@ -135,6 +135,9 @@ func get(ctx context.Context, c *http.Client, prom, path string, q url.Values, v
 		Error  string          `json:"error"`
 		Data   json.RawMessage `json:"data"`
 	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return fmt.Errorf("the Prometheus at %s answered %s: give the credentials its web config asks for in --prometheus.http-config-file", prom, resp.Status)
+	}
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return fmt.Errorf("the server at %s answered %s, not Prometheus' API JSON", prom, resp.Status)
 	}

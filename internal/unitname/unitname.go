@@ -14,6 +14,7 @@ package unitname
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -155,4 +156,87 @@ func truncate(s string) string {
 		return s[:64] + "..."
 	}
 	return s
+}
+
+// A user unit reference names a unit of a user's service manager
+// (user@UID.service) as seccompwatch's metrics label it and its commands
+// and API take it: "user@UID.service/NAME", UID in decimal as systemd
+// writes it (no sign, no leading zeros), NAME a unit name. A user can give
+// a unit of their own manager any name, a system unit's included: the
+// reference keeps the two apart wherever a bare name would mean the
+// system's unit.
+
+// maxUID is the largest UID a user manager instance can have (uid_t less
+// the invalid (uid_t)-1 and the 16-bit overflow UID, as systemd's
+// uid_is_valid; UIDs above 2^31-1 are refused, as the attribution does).
+const maxUID = 1<<31 - 1
+
+// UserRef returns the reference of unit in the user manager of uid.
+func UserRef(uid int, unit string) string {
+	return "user@" + strconv.Itoa(uid) + ".service/" + unit
+}
+
+// Ref returns the reference of a unit: its name for a system unit, the
+// user unit reference for a unit of the user manager of uid.
+func Ref(unit string, userUnit bool, uid int) string {
+	if !userUnit {
+		return unit
+	}
+	return UserRef(uid, unit)
+}
+
+// SplitUserRef splits "user@UID.service/NAME" into UID and NAME. ok is
+// false for any other string (a plain unit name among them); NAME is not
+// validated (ValidateRef does).
+func SplitUserRef(ref string) (uid int, unit string, ok bool) {
+	mgr, unit, found := strings.Cut(ref, "/")
+	if !found || !strings.HasPrefix(mgr, "user@") || !strings.HasSuffix(mgr, ".service") {
+		return 0, "", false
+	}
+	uid, ok = ParseUID(mgr[len("user@") : len(mgr)-len(".service")])
+	return uid, unit, ok
+}
+
+// ParseUID parses the instance of a user manager (the N of user@N.service):
+// decimal digits, no leading zeros, at most 2^31-1.
+func ParseUID(s string) (int, bool) {
+	if s == "" || len(s) > 10 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	if n > maxUID {
+		return 0, false
+	}
+	return n, true
+}
+
+// CompleteRef is Complete for a unit reference: a bare name means
+// NAME.service, in a user reference too ("user@1000.service/app" is
+// "user@1000.service/app.service").
+func CompleteRef(ref string) string {
+	if uid, unit, ok := SplitUserRef(ref); ok {
+		return UserRef(uid, Complete(unit))
+	}
+	return Complete(ref)
+}
+
+// ValidateRef validates a unit reference: a unit name of the given forms,
+// or a user unit reference whose NAME is one. The error wraps ErrInvalid.
+func ValidateRef(ref string, forms Form) error {
+	if _, unit, ok := SplitUserRef(ref); ok {
+		if why := check(unit, forms); why != "" {
+			return fmt.Errorf("%w %q: the user unit %s", ErrInvalid, truncate(ref), why)
+		}
+		return nil
+	}
+	if strings.HasPrefix(ref, "user@") && strings.Contains(ref, "/") {
+		return fmt.Errorf("%w %q: a user's unit is user@UID.service/NAME, UID in decimal", ErrInvalid, truncate(ref))
+	}
+	return Validate(ref, forms)
 }

@@ -172,3 +172,76 @@ func FuzzValid(f *testing.F) {
 		}
 	})
 }
+
+// TestRefs: a user unit reference is user@UID.service/NAME with a
+// canonical decimal UID and a valid NAME; anything else is a plain unit
+// name or invalid. Ref and SplitUserRef are each other's inverse.
+func TestRefs(t *testing.T) {
+	for _, tc := range []struct {
+		ref      string
+		complete string // CompleteRef
+		uid      int    // -1: not a user unit reference
+		unit     string
+		valid    bool // ValidateRef after CompleteRef
+	}{
+		{"nginx.service", "nginx.service", -1, "", true},
+		{"nginx", "nginx.service", -1, "", true},
+		{"user@1000.service", "user@1000.service", -1, "", true}, // the manager itself: a system unit
+		{"user@1000.service/app.service", "user@1000.service/app.service", 1000, "app.service", true},
+		{"user@1000.service/app", "user@1000.service/app.service", 1000, "app.service", true},
+		{"user@0.service/a@b.service", "user@0.service/a@b.service", 0, "a@b.service", true},
+		{"user@2147483647.service/a.socket", "user@2147483647.service/a.socket", 2147483647, "a.socket", true},
+		{"user@2147483648.service/a.service", "user@2147483648.service/a.service", -1, "", false},
+		{"user@01000.service/a.service", "user@01000.service/a.service", -1, "", false},
+		{"user@+1.service/a.service", "user@+1.service/a.service", -1, "", false},
+		{"user@.service/a.service", "user@.service/a.service", -1, "", false},
+		{"user@1000.service/", "user@1000.service/", 1000, "", false},
+		{"user@1000.service/a/b.service", "user@1000.service/a/b.service", 1000, "a/b.service", false},
+		{"user@1000.service/../x.service", "user@1000.service/../x.service", 1000, "../x.service", false},
+		{"system.slice/a.service", "system.slice/a.service", -1, "", false},
+		{"a.service/b.service", "a.service/b.service", -1, "", false},
+	} {
+		c := CompleteRef(tc.ref)
+		if c != tc.complete {
+			t.Errorf("CompleteRef(%q) = %q, want %q", tc.ref, c, tc.complete)
+		}
+		uid, unit, ok := SplitUserRef(c)
+		if (tc.uid >= 0) != ok || ok && (uid != tc.uid || unit != tc.unit) {
+			t.Errorf("SplitUserRef(%q) = %d, %q, %v; want %d, %q", c, uid, unit, ok, tc.uid, tc.unit)
+		}
+		err := ValidateRef(c, Any)
+		if (err == nil) != tc.valid || err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("ValidateRef(%q) = %v, want valid %v", c, err, tc.valid)
+		}
+		if tc.valid && ok && Ref(unit, true, uid) != c {
+			t.Errorf("Ref(%q, true, %d) = %q, want %q", unit, uid, Ref(unit, true, uid), c)
+		}
+	}
+	if Ref("a.service", false, 1000) != "a.service" {
+		t.Error("a system unit's reference is its name")
+	}
+}
+
+// FuzzRef: a valid reference is a valid unit name, or user@UID.service/
+// followed by one (so it has exactly one '/', never "..", and splits back
+// to what Ref joins).
+func FuzzRef(f *testing.F) {
+	for _, s := range []string{"a.service", "user@1000.service/a.service", "user@01.service/a.service", "user@1.service/../a.service", "user@1.service//a.service"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		if ValidateRef(ref, Any) != nil {
+			return
+		}
+		uid, unit, ok := SplitUserRef(ref)
+		if !ok {
+			if !Valid(ref, Any) {
+				t.Fatalf("ValidateRef accepts %q, Valid does not", ref)
+			}
+			return
+		}
+		if !Valid(unit, Any) || Ref(unit, true, uid) != ref || strings.Count(ref, "/") != 1 {
+			t.Fatalf("valid user reference %q: uid %d, unit %q", ref, uid, unit)
+		}
+	})
+}

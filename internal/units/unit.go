@@ -146,11 +146,7 @@ func userManagerUID(comp string) (int, bool) {
 	if !strings.HasPrefix(comp, "user@") || !strings.HasSuffix(comp, ".service") {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(comp[len("user@"):len(comp)-len(".service")], 10, 31)
-	if err != nil {
-		return 0, false
-	}
-	return int(n), true
+	return unitname.ParseUID(comp[len("user@") : len(comp)-len(".service")])
 }
 
 // ParseCgroupPath derives the unit from a cgroup path such as
