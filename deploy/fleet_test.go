@@ -198,4 +198,67 @@ func TestFleet(t *testing.T) {
 	if out, _ := suggest("--since", "1h", db); !strings.Contains(out, "(--since)") || !strings.Contains(out, "\nSystemCallFilter=getcpu\n") {
 		t.Errorf("--since 1h:\n%s", out)
 	}
+
+	t.Run("prometheus behind TLS and basic auth", func(t *testing.T) {
+		testFleetThroughSecuredPrometheus(t, self, a, b, db)
+	})
+}
+
+// testFleetThroughSecuredPrometheus: a second real Prometheus, serving its
+// API only over TLS with basic auth (its own --web.config.file), scrapes
+// the two daemons. suggest --prometheus reaches it with a client
+// configuration file in Prometheus' format (--prometheus.http-config-file,
+// paths relative to the file), and is refused without one, with a wrong
+// password, and with a CA that did not sign the certificate.
+func testFleetThroughSecuredPrometheus(t *testing.T, self string, a, b *daemon, db string) {
+	web := newWebAuth(t)
+	prom := startPrometheusWeb(t, fmt.Sprintf(`  - job_name: seccompwatch
+    static_configs:
+      - targets: [%q, %q]
+        labels: {role: db}
+`, a.addr, b.addr), web)
+	waitFor(t, 20*time.Second, "the secured prometheus scrapes both daemons", func() (bool, string) {
+		up, err := prom.tryQuery(`up{job="seccompwatch",role="db"} == 1`)
+		return err == nil && len(up) == 2, fmt.Sprint(up, err)
+	})
+	writeConfig := func(name, body string) string {
+		p := filepath.Join(web.dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	wrongPassword := writeConfig("wrong-password", web.password+"x\n")
+	other := newWebAuth(t) // another CA
+	good := writeConfig("client.yml", fmt.Sprintf("tls_config:\n  ca_file: tls.crt\nbasic_auth:\n  username: %s\n  password_file: password\n", web.user))
+	for _, tc := range []struct {
+		name, config string
+		wantOK       bool
+		wantErr      string
+	}{
+		{"config file", good, true, ""},
+		{"no config file", "", false, "certificate"},
+		{"wrong password", writeConfig("wrong.yml", fmt.Sprintf("tls_config:\n  ca_file: tls.crt\nbasic_auth:\n  username: %s\n  password_file: %s\n", web.user, wrongPassword)), false, "401 Unauthorized: give the credentials its web config asks for in --prometheus.http-config-file"},
+		{"no credentials", writeConfig("nocreds.yml", "tls_config:\n  ca_file: tls.crt\n"), false, "401 Unauthorized"},
+		{"another CA", writeConfig("otherca.yml", fmt.Sprintf("tls_config:\n  ca_file: %s\nbasic_auth:\n  username: %s\n  password_file: password\n", other.caFile, web.user)), false, "certificate"},
+		{"not a config", writeConfig("bad.yml", "basic_auth: [\n"), false, "--prometheus.http-config-file:"},
+	} {
+		args := []string{"-test.run=^$", "suggest", "--prometheus", prom.url, "--selector", `{job="seccompwatch",role="db"}`}
+		if tc.config != "" {
+			args = append(args, "--prometheus.http-config-file", tc.config)
+		}
+		cmd := exec.Command(self, append(args, db)...)
+		cmd.Env = append(os.Environ(), "SECCOMPWATCH_AS_MAIN=1")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		switch {
+		case tc.wantOK && (err != nil || !strings.Contains(string(out), "\nSystemCallFilter=getcpu\n") || !strings.Contains(string(out), "fleet: 2 daemons read through "+prom.url)):
+			t.Errorf("%s: %v\n%s\nstderr: %s", tc.name, err, out, stderr.String())
+		case !tc.wantOK && (err == nil || len(out) != 0 || !strings.Contains(stderr.String(), tc.wantErr)):
+			t.Errorf("%s: %v, stdout %q, stderr %q; want a failure saying %q", tc.name, err, out, stderr.String(), tc.wantErr)
+		default:
+			t.Logf("%s: %s", tc.name, strings.TrimSpace(stderr.String()))
+		}
+	}
 }

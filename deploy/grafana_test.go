@@ -330,7 +330,7 @@ func contains(list []string, s string) bool {
 func (p *prometheus) rangeQuery(q string, start, end time.Time, step time.Duration) ([]map[string]string, error) {
 	v := url.Values{"query": {q}, "start": {strconv.FormatInt(start.Unix(), 10)}, "end": {strconv.FormatInt(end.Unix(), 10)},
 		"step": {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)}}
-	_, body, err := httpGet(p.url + "/api/v1/query_range?" + v.Encode())
+	_, body, err := p.get(p.url + "/api/v1/query_range?" + v.Encode())
 	if err != nil {
 		return nil, err
 	}

@@ -142,7 +142,10 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 }
 
 func httpGet(u string) (int, string, error) {
-	c := http.Client{Timeout: 5 * time.Second}
+	return clientGet(&http.Client{Timeout: 5 * time.Second}, u)
+}
+
+func clientGet(c *http.Client, u string) (int, string, error) {
 	resp, err := c.Get(u)
 	if err != nil {
 		return 0, "", err
@@ -216,8 +219,12 @@ func (d *daemon) metrics(t *testing.T) string {
 // prometheus is a running Prometheus server on loopback.
 type prometheus struct {
 	*proc
-	url string
+	url    string
+	client *http.Client // with the TLS and basic auth of its web config, if any
 }
+
+// get fetches u (a URL of this server) with the server's client.
+func (p *prometheus) get(u string) (int, string, error) { return clientGet(p.client, u) }
 
 // startPrometheus starts Debian's prometheus with a temporary config that
 // scrapes target every second (job "seccompwatch", as the rules expect;
@@ -246,6 +253,13 @@ func startPrometheus(t *testing.T, target string, web *webAuth) *prometheus {
 // second) and waits until it is ready.
 func startPrometheusScraping(t *testing.T, scrapeConfigs string) *prometheus {
 	t.Helper()
+	return startPrometheusWeb(t, scrapeConfigs, nil)
+}
+
+// startPrometheusWeb is startPrometheusScraping with Prometheus' own
+// --web.config.file (TLS and basic auth) when web is set.
+func startPrometheusWeb(t *testing.T, scrapeConfigs string, web *webAuth) *prometheus {
+	t.Helper()
 	dir := t.TempDir()
 	var rules []string
 	for _, f := range []string{"recording.rules.yml", "alerts.rules.yml"} {
@@ -267,14 +281,19 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	cmd := exec.Command("prometheus", "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--log.level=warn")
-	p := &prometheus{proc: startProc(t, "prometheus", cmd), url: "http://" + addr}
+	args := []string{"--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr, "--log.level=warn"}
+	p := &prometheus{url: "http://" + addr, client: &http.Client{Timeout: 5 * time.Second}}
+	if web != nil {
+		args = append(args, "--web.config.file="+web.configFile)
+		p.url, p.client = "https://"+addr, web.client(t, web.user, web.password)
+	}
+	p.proc = startProc(t, "prometheus", exec.Command("prometheus", args...))
 	waitFor(t, 30*time.Second, "prometheus ready", func() (bool, string) {
 		if p.exited() {
 			t.Fatalf("prometheus exited: %v\n%s", p.err, p.output())
 		}
-		code, body, err := httpGet(p.url + "/-/ready")
+		code, body, err := p.get(p.url + "/-/ready")
 		return err == nil && code == http.StatusOK, fmt.Sprint(code, err, body)
 	})
 	return p
@@ -302,7 +321,7 @@ func (p *prometheus) query(t *testing.T, q string) []sample {
 }
 
 func (p *prometheus) tryQuery(q string) ([]sample, error) {
-	code, body, err := httpGet(p.url + "/api/v1/query?query=" + url.QueryEscape(q))
+	code, body, err := p.get(p.url + "/api/v1/query?query=" + url.QueryEscape(q))
 	if err != nil {
 		return nil, err
 	}
@@ -346,7 +365,7 @@ type alert struct {
 
 func (p *prometheus) alerts(t *testing.T) []alert {
 	t.Helper()
-	_, body, err := httpGet(p.url + "/api/v1/alerts")
+	_, body, err := p.get(p.url + "/api/v1/alerts")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,6 +452,10 @@ type liveEnv struct {
 	// fresh is the unit denied while Prometheus watched; restarted the
 	// one denied two hours "before" the daemon restarted.
 	fresh, restarted string
+	// user is a unit of a user manager (its label
+	// user@UID.service/NAME), machineUnit a unit of container machine;
+	// both denied getcpu while Prometheus watched.
+	user, machine, machineUnit string
 	// web is the second daemon's TLS and basic auth (--web.config.file).
 	web *webAuth
 }
@@ -447,14 +470,21 @@ type liveEnv struct {
 //  3. unit fresh is denied getcpu (kill_process, three
 //     processes), swapoff (kill_process, risky, twice) and getcpu again
 //     (errno with the log flag, six calls over three seconds), spread
-//     over several scrapes so that rates have data.
+//     over several scrapes so that rates have data; a user's unit (in a
+//     user@UID.service cgroup) and a container's unit (below
+//     machine.slice/machine-NAME.scope) are denied getcpu (kill_process).
 func startLive(t *testing.T) *liveEnv {
 	t.Helper()
 	pid := os.Getpid()
 	env := &liveEnv{
 		fresh:     fmt.Sprintf("sw-prom-fresh-%d.service", pid),
 		restarted: fmt.Sprintf("sw-prom-restarted-%d.service", pid),
+		machine:   fmt.Sprintf("swprom%d", pid),
 	}
+	uid := 40000 + pid%20000
+	userName := fmt.Sprintf("sw-prom-user-%d.service", pid)
+	env.user = fmt.Sprintf("user@%d.service/%s", uid, userName)
+	env.machineUnit = fmt.Sprintf("sw-prom-m-%d.service", pid)
 	// Both units' files run /usr/bin/sleep (so the test binary is a
 	// foreign binary in them) and deny getcpu and swapoff.
 	slice := fmt.Sprintf("swtest-prom%d.slice", pid)
@@ -467,6 +497,16 @@ func startLive(t *testing.T) *liveEnv {
 		return dirs
 	}
 	freshCG, restartedCG := cgroups(env.fresh), cgroups(env.restarted)
+	inCgroup := func(slice, unit string) []string {
+		dirs, remove, err := denier.UnitCgroups(slice, unit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(remove)
+		return dirs
+	}
+	userCG := inCgroup(fmt.Sprintf("user.slice/user-%d.slice/user@%d.service/app.slice", uid, uid), userName)
+	machineCG := inCgroup(fmt.Sprintf("machine.slice/machine-%s.scope/payload/system.slice", env.machine), env.machineUnit)
 
 	stateDir := t.TempDir()
 	unitsRoot := t.TempDir()
@@ -510,6 +550,8 @@ func startLive(t *testing.T) *liveEnv {
 		}
 	}
 	deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Count: 6, Rate: 2, Cgroups: freshCG})
+	deny(t, denier.Spec{Syscall: "getcpu", Action: "kill_process", Cgroups: userCG})
+	deny(t, denier.Spec{Syscall: "getcpu", Action: "kill_process", Cgroups: machineCG})
 	return env
 }
 
@@ -554,6 +596,28 @@ func (env *liveEnv) testSeries(t *testing.T) {
 			return len(res) == 1 && res[0].value() == tc.count, fmt.Sprint(res)
 		})
 	}
+	// The verdicts of the pairs: the units' files remove getcpu and
+	// swapoff from the filter ("~"), which kills; an errno record is not
+	// what that filter does, so its verdict is unknown, not a guess. The
+	// user's and the container's units have no configuration the daemon
+	// can read here (no unit file, no container bus): unknown, each under
+	// its own labels.
+	for _, tc := range []struct {
+		machine, unit, syscall, action, verdict, directive string
+	}{
+		{"", env.fresh, "getcpu", "kill_process", "filter-removed", "SystemCallFilter"},
+		{"", env.fresh, "swapoff", "kill_process", "filter-removed", "SystemCallFilter"},
+		{"", env.fresh, "getcpu", "errno", "unknown", ""},
+		{"", env.user, "getcpu", "kill_process", "unknown", ""},
+		{env.machine, env.machineUnit, "getcpu", "kill_process", "unknown", ""},
+	} {
+		q := fmt.Sprintf(`seccompwatch_denial_verdict{job="seccompwatch",machine=%q,unit=%q,syscall=%q,action=%q,arch="x86_64"}`, tc.machine, tc.unit, tc.syscall, tc.action)
+		waitFor(t, 15*time.Second, q, func() (bool, string) {
+			res := env.prom.query(t, q)
+			return len(res) == 1 && res[0].value() == 1 && res[0].Metric["verdict"] == tc.verdict && res[0].Metric["directive"] == tc.directive,
+				fmt.Sprintf("%v, want verdict %q directive %q", res, tc.verdict, tc.directive)
+		})
+	}
 	// The daemon's restart reset the restarted unit's counter: no series.
 	if res := env.prom.query(t, fmt.Sprintf(`seccompwatch_denials_total{unit=%q}`, env.restarted)); len(res) != 0 {
 		t.Errorf("restarted unit has counter series after the restart: %v", res)
@@ -579,65 +643,88 @@ func (env *liveEnv) testSeries(t *testing.T) {
 // Prometheus, must not alert. Other denials may happen on the host: only
 // the test's units are looked at.
 func (env *liveEnv) testAlerts(t *testing.T) {
-	want := map[string]map[string]string{
-		"SeccompwatchNewDenial":           {"syscall": "getcpu", "action": "kill_process", "severity": "warning"},
-		"SeccompwatchRiskyDenial":         {"syscall": "swapoff", "action": "kill_process", "severity": "critical"},
-		"SeccompwatchNewErrnoDenial":      {"syscall": "getcpu", "action": "errno", "severity": "info"},
-		"SeccompwatchForeignBinaryDenial": {"severity": "critical"},
+	want := map[string]map[string]map[string]string{ // unit -> alert -> labels
+		env.fresh: {
+			"SeccompwatchNewDenial":           {"syscall": "getcpu", "action": "kill_process", "severity": "warning"},
+			"SeccompwatchRiskyDenial":         {"syscall": "swapoff", "action": "kill_process", "severity": "critical"},
+			"SeccompwatchNewErrnoDenial":      {"syscall": "getcpu", "action": "errno", "severity": "info"},
+			"SeccompwatchForeignBinaryDenial": {"severity": "critical"},
+		},
+		env.user:        {"SeccompwatchNewDenial": {"syscall": "getcpu", "action": "kill_process", "severity": "warning", "machine": ""}},
+		env.machineUnit: {"SeccompwatchNewDenial": {"syscall": "getcpu", "action": "kill_process", "severity": "warning", "machine": env.machine}},
+	}
+	// The verdict each denial alert's description gives (deploy/prometheus:
+	// a template query of seccompwatch_denial_verdict).
+	verdict := map[string]string{
+		env.fresh + " SeccompwatchNewDenial":       "Verdict: filter-removed (denied by SystemCallFilter=). ",
+		env.fresh + " SeccompwatchRiskyDenial":     "Verdict: filter-removed (denied by SystemCallFilter=). ",
+		env.fresh + " SeccompwatchNewErrnoDenial":  "Verdict: unknown. ",
+		env.user + " SeccompwatchNewDenial":        "Verdict: unknown. ",
+		env.machineUnit + " SeccompwatchNewDenial": "Verdict: unknown. ",
 	}
 	var ours []alert
-	waitFor(t, 30*time.Second, "the fresh unit's alerts", func() (bool, string) {
+	waitFor(t, 30*time.Second, "the test units' alerts, with their verdicts", func() (bool, string) {
 		ours = ours[:0]
-		seen := map[string]bool{}
+		seen := 0
 		for _, a := range env.prom.alerts(t) {
 			u := a.Labels["unit"]
-			if u != env.fresh && u != env.restarted {
+			if _, ok := want[u]; !ok && u != env.restarted {
 				continue
 			}
 			ours = append(ours, a)
-			if u == env.fresh && (a.State == "pending" || a.State == "firing") {
-				seen[a.Labels["alertname"]] = true
+			name := a.Labels["alertname"]
+			if _, ok := want[u][name]; ok && (a.State == "pending" || a.State == "firing") && strings.Contains(a.Annotations["description"], verdict[u+" "+name]) {
+				seen++
 			}
 		}
-		if len(seen) == len(want) {
+		if seen == len(verdict)+1 { // and the foreign-binary alert
 			return true, ""
 		}
 		_, sug, _ := env.daemon.get("/api/v1/suggestions/" + env.fresh)
 		return false, fmt.Sprintf("%+v\n%s\n%s", ours, sug, grepLines(env.daemon.metrics(t), "foreign"))
 	})
 	for _, a := range ours {
-		name := a.Labels["alertname"]
-		if a.Labels["unit"] != env.fresh {
+		name, unit := a.Labels["alertname"], a.Labels["unit"]
+		if unit == env.restarted {
 			t.Errorf("alert for the restarted unit (a daemon restart must not fire): %+v", a)
 			continue
 		}
-		w, ok := want[name]
+		w, ok := want[unit][name]
 		if !ok {
-			t.Errorf("unexpected alert for the fresh unit: %+v", a)
+			t.Errorf("unexpected alert for %s: %+v", unit, a)
 			continue
 		}
 		for k, v := range w {
 			if a.Labels[k] != v {
-				t.Errorf("%s: label %s = %q, want %q (%+v)", name, k, a.Labels[k], v, a)
+				t.Errorf("%s %s: label %s = %q, want %q (%+v)", unit, name, k, a.Labels[k], v, a)
 			}
 		}
 		if a.Labels["job"] != "seccompwatch" || a.Labels["instance"] != env.daemon.addr {
 			t.Errorf("%s: job/instance = %q/%q", name, a.Labels["job"], a.Labels["instance"])
 		}
-		if cmd := "seccompwatch suggest " + env.fresh; !strings.Contains(a.Annotations["description"], cmd) {
-			t.Errorf("%s: description lacks %q: %q", name, cmd, a.Annotations["description"])
+		suggestCmd := "seccompwatch suggest " + unit
+		if m := a.Labels["machine"]; m != "" {
+			suggestCmd = "seccompwatch suggest --machine " + m + " " + unit
+		}
+		if !strings.Contains(a.Annotations["description"], suggestCmd) {
+			t.Errorf("%s: description lacks %q: %q", name, suggestCmd, a.Annotations["description"])
 		}
 		t.Logf("%s %s: %s", name, a.State, a.Annotations["description"])
-		// The command a description names runs, against this daemon.
+		// The commands a description names run as written, against this
+		// daemon: the why command, and the suggest command.
+		cmds := [][]string{strings.Fields(suggestCmd)}
 		if cmd := fixCommand(a.Annotations["description"]); cmd != nil {
+			cmds = append(cmds, cmd)
+		} else if name != "SeccompwatchForeignBinaryDenial" {
+			t.Errorf("%s: no seccompwatch why command in %q", name, a.Annotations["description"])
+		}
+		for _, cmd := range cmds {
 			args := append(cmd[1:], "--server", env.daemon.base, "--tls.ca-file", env.web.caFile,
 				"--basic-auth.username", env.web.user, "--basic-auth.password-file", env.web.passwordFile)
 			var out, errb strings.Builder
 			if code := cli.Main(args, strings.NewReader(""), &out, &errb); code != 0 || !strings.Contains(out.String(), a.Labels["syscall"]) {
 				t.Errorf("%s: %q: exit %d, stdout %q, stderr %q", name, cmd, code, out.String(), errb.String())
 			}
-		} else if name != "SeccompwatchForeignBinaryDenial" {
-			t.Errorf("%s: no seccompwatch why command in %q", name, a.Annotations["description"])
 		}
 	}
 }
