@@ -389,11 +389,15 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 		}
 		// key
 		ks := i
-		for i < n && body[i] != '=' && !isBlank(body[i]) {
-			if body[i] == '"' && !interp {
+		for {
+			i = keyEnd(body, i)
+			if i >= n || body[i] != '"' {
+				break
+			}
+			if !interp {
 				return errBadQuote
 			}
-			i++
+			i++ // ausearch -i prints what it likes
 		}
 		if i >= n || body[i] != '=' {
 			// a bare word (e.g. ausearch's ":" separator, or the
@@ -426,10 +430,7 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 		case !interp && i < n && body[i] == '"':
 			quoted = true
 			vs := i + 1
-			j := vs
-			for j < n && body[j] != '"' && body[j] != enrichSep {
-				j++
-			}
+			j := quotedEnd(body, vs)
 			if j >= n || body[j] != '"' {
 				return errTruncated
 			}
@@ -451,11 +452,8 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 			}
 		default:
 			vs := i
-			q := false // a quote inside
-			for i < n && !isBlank(body[i]) {
-				q = q || body[i] == '"'
-				i++
-			}
+			var q bool // a quote inside
+			i, q = valueEnd(body, i)
 			val = body[vs:i]
 			if !interp && fi == fCode && seen&(1<<fAUID) != 0 {
 				// the tail's AUID may be quoted or hex-encoded
