@@ -77,3 +77,68 @@ sysusers_del() {
 	groupdel seccompwatch 2>/dev/null || true
 	rm -f /usr/lib/sysusers.d/seccompwatch.conf
 }
+
+# --- Real daemons (scenarios 7x) ---
+
+# seccomp_log_on: make errno denials visible from here on in this boot
+# (ManagerEnvironment=SYSTEMD_LOG_SECCOMP=1 in a system.conf.d file and a
+# daemon-reload, FACTS.md; removing the file does not unset it until a
+# reboot, so it stays). Units started after it load their filters with
+# the log flag.
+seccomp_log_on() {
+	local f=/etc/systemd/system.conf.d/90-e2e-log-seccomp.conf
+	[[ -e "$f" ]] && return 0
+	mkdir -p "${f%/*}"
+	printf '[Manager]\nManagerEnvironment=SYSTEMD_LOG_SECCOMP=1\n' >"$f"
+	systemctl daemon-reload
+}
+
+# CHECKLIST: the common hardening checklist, as a drop-in's lines.
+CHECKLIST='SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
+SystemCallArchitectures=native
+MemoryDenyWriteExecute=yes
+LockPersonality=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+ProtectClock=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectKernelTunables=yes
+ProtectHostname=yes
+PrivateDevices=yes
+NoNewPrivileges=yes'
+
+# harden UNIT [LINE...]: /etc/systemd/system/UNIT.d/10-checklist.conf
+# with the given [Service] lines (default: $CHECKLIST); no reload.
+harden() {
+	local unit=$1; shift
+	mkdir -p "/etc/systemd/system/$unit.d"
+	{
+		echo '[Service]'
+		if (($#)); then printf '%s\n' "$@"; else echo "$CHECKLIST"; fi
+	} >"/etc/systemd/system/$unit.d/10-checklist.conf"
+}
+
+# journal_cursor: the journal's current cursor (for seccomp_records).
+journal_cursor() { journalctl -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p'; }
+
+# seccomp_records CURSOR EXE [IGNORE_NR...]: the SECCOMP records (type
+# 1326, through journald's audit reader) of processes of EXE after CURSOR,
+# less those of the syscall numbers IGNORE_NR (one per line).
+seccomp_records() {
+	local cur=$1 exe=$2; shift 2
+	local out
+	out=$(journalctl --after-cursor="$cur" _TRANSPORT=audit _AUDIT_TYPE=1326 --no-pager -o cat | grep -F "exe=\"$exe\"" || true)
+	for nr in "$@"; do out=$(grep -v " syscall=$nr " <<<"$out" || true); done
+	[[ -n "$out" ]] && echo "$out"
+	return 0
+}
+
+# unit_life UNIT: MainPID, NRestarts and ActiveEnterTimestampMonotonic:
+# unchanged means the unit was not restarted.
+unit_life() { echo "$(prop "$1" MainPID)/$(prop "$1" NRestarts)/$(prop "$1" ActiveEnterTimestampMonotonic)"; }
+
+# exposure_of UNIT: the overall exposure systemd-analyze security gives
+# the loaded unit (as PID 1 sees it, after a daemon-reload).
+exposure_of() { systemd-analyze security --no-pager "$1" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p'; }
