@@ -154,6 +154,11 @@ Examples:
 			out := learnJSON{Unit: unit, Method: *method, Cgroup: dir, WindowSeconds: in.Window.Seconds(), Interrupted: interrupted,
 				Calls: o.Calls, Processes: o.Processes, Syscalls: o.Syscalls, EventsLost: st.EventsLost, ProcessesLost: st.ProcsLost,
 				Proposal: p}
+			var b strings.Builder
+			if err := p.Render(&b, buildinfo.Generator()+" learn --method "+*method); err != nil {
+				return err
+			}
+			out.DropIn = b.String()
 			if scoreErr == nil && props.FragmentPath != "" && !*noExposure {
 				out.ExposureBefore, out.ExposureAfter = &before, &after
 			}
@@ -194,6 +199,8 @@ type learnJSON struct {
 	ExposureBefore *float64            `json:"exposure_before"`
 	ExposureAfter  *float64            `json:"exposure_after"`
 	Proposal       propose.Proposal    `json:"proposal"`
+	// DropIn is the proposal rendered as learn --format dropin prints it.
+	DropIn string `json:"dropin"`
 }
 
 // controlGroup asks systemd for a unit's cgroup (relative to the cgroup2
