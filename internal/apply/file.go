@@ -16,12 +16,22 @@ import (
 )
 
 // marker starts the line that identifies a drop-in apply wrote:
-// "# seccompwatch-apply v1 sha256=HEX[ dir=created]".
+// "# seccompwatch-apply v1 sha256=HEX[ dir=created][ learned]".
 const marker = "# seccompwatch-apply v1 sha256="
 
 // ErrNotOurs: the file at the drop-in path was not written by apply, or was
 // edited since; apply neither overwrites nor removes it.
 var ErrNotOurs = errors.New("not written by seccompwatch apply")
+
+// LearnedPath returns where apply writes a unit's learned drop-in below
+// root: root + /etc/systemd/system/UNIT.d/40-seccompwatch-learned.conf.
+func LearnedPath(root, unit string) (string, error) {
+	p, err := Path(root, unit, false)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(p), LearnedName), nil
+}
 
 // Path returns where apply writes the drop-in of a unit below root:
 // root + /etc/systemd/system/UNIT.d/50-seccompwatch.conf (user units:
@@ -41,6 +51,9 @@ type File struct {
 	// CreatedDir records that apply created the drop-in directory, so
 	// Revert removes it again when it is empty.
 	CreatedDir bool
+	// Learned: the drop-in of a learned proposal (LearnedPath), whose
+	// items tighten the unit (BuildLearned's values).
+	Learned bool
 }
 
 // body renders the part of the file that the checksum covers.
@@ -48,6 +61,11 @@ func (f File) body() string {
 	var b strings.Builder
 	b.WriteString("[Service]\n")
 	for _, it := range f.Items {
+		if f.Learned {
+			b.WriteString("# learned: " + suggest.Sanitize(it.Note, 300) + "\n")
+			b.WriteString(it.Line() + "\n")
+			continue
+		}
 		what := "lifts " + strings.Join(it.Calls, ", ")
 		if it.Kind != "" {
 			what += " (verdict " + it.Kind + ")"
@@ -63,13 +81,17 @@ func (f File) body() string {
 func (f File) Render(generator string) string {
 	body := f.body()
 	sum := sha256.Sum256([]byte(body))
-	dir := ""
+	flags, how, undo := "", "apply", "--revert"
 	if f.CreatedDir {
-		dir = " dir=created"
+		flags += " dir=created"
 	}
-	return "# Written by " + suggest.Sanitize(generator, 64) + " apply for " + f.Unit + ".\n" +
-		"# Undo: seccompwatch apply --revert " + f.Unit + " (edit nothing below: the checksum guards it)\n" +
-		marker + hex.EncodeToString(sum[:]) + dir + "\n" + body
+	if f.Learned {
+		flags += " learned"
+		how, undo = "apply --learned (the sandbox seccompwatch learn proposed)", "--revert --learned"
+	}
+	return "# Written by " + suggest.Sanitize(generator, 64) + " " + how + " for " + f.Unit + ".\n" +
+		"# Undo: seccompwatch apply " + undo + " " + f.Unit + " (edit nothing below: the checksum guards it)\n" +
+		marker + hex.EncodeToString(sum[:]) + flags + "\n" + body
 }
 
 // Parse reads a drop-in apply wrote; ErrNotOurs when it has no marker or
@@ -93,6 +115,7 @@ func Parse(content string, unit string, t *syscalls.Table) (File, error) {
 		return f, fmt.Errorf("%w: edited since apply wrote it (checksum differs)", ErrNotOurs)
 	}
 	f.CreatedDir = slices.Contains(fields[1:], "dir=created")
+	f.Learned = slices.Contains(fields[1:], "learned")
 	sc := bufio.NewScanner(strings.NewReader(body))
 	var comment string
 	for sc.Scan() {
@@ -101,12 +124,23 @@ func Parse(content string, unit string, t *syscalls.Table) (File, error) {
 		case line == "[Service]":
 		case strings.HasPrefix(line, "# lifts "):
 			comment = strings.TrimPrefix(line, "# lifts ")
+		case f.Learned && strings.HasPrefix(line, "# learned: "):
+			comment = strings.TrimPrefix(line, "# learned: ")
 		default:
 			key, value, ok := strings.Cut(line, "=")
 			if !ok {
 				return f, fmt.Errorf("%w: line %q", ErrInvalid, shown(line))
 			}
 			it := Item{Key: key, Values: strings.Fields(value)}
+			if f.Learned {
+				if err := learnedValues(key, it.Values, t); err != nil {
+					return f, err
+				}
+				it.Learned, it.Note = true, comment
+				f.Items = append(f.Items, it)
+				comment = ""
+				continue
+			}
 			if err := validItem(it, t); err != nil {
 				return f, err
 			}

@@ -148,6 +148,10 @@ type Item struct {
 	// validated, for the comment and the report).
 	Calls []string
 	Kind  string
+	// Learned: a line of a learned proposal (BuildLearned); Note is its
+	// evidence (sanitized), written as the comment above it.
+	Learned bool
+	Note    string
 }
 
 // Line returns the directive as written.

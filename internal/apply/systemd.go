@@ -34,6 +34,10 @@ func Verify(p unitprops.Props, path string, items []Item, t *syscalls.Table) err
 	}
 	var wrong []string
 	for _, it := range items {
+		if it.Learned {
+			wrong = append(wrong, verifyLearned(p, it, filter, t)...)
+			continue
+		}
 		switch {
 		case it.Key == "SystemCallFilter":
 			if len(p.Filter) == 0 {
@@ -82,6 +86,64 @@ func Verify(p unitprops.Props, path string, items []Item, t *syscalls.Table) err
 		why = "drop-ins that sort after it can override it: " + list(later)
 	}
 	return fmt.Errorf("after the reload %s: %s; %s", p.Unit, strings.Join(wrong, "; "), why)
+}
+
+// verifyLearned checks one learned (tightening) item against the unit's
+// merged properties: what the drop-in restricts, systemd restricts.
+func verifyLearned(p unitprops.Props, it Item, filter map[string]bool, t *syscalls.Table) []string {
+	var wrong []string
+	setting := p.Sandbox.Settings[it.Key].Value
+	switch {
+	case it.Key == "SystemCallFilter":
+		if len(p.Filter) == 0 || !p.AllowList {
+			return []string{"SystemCallFilter= is not an allow-list"}
+		}
+		for _, v := range it.Values {
+			names := []string{v}
+			if strings.HasPrefix(v, "@") {
+				names = t.Members(v)
+			}
+			for _, n := range names {
+				if !filter[n] {
+					wrong = append(wrong, "SystemCallFilter= does not allow "+n)
+					break
+				}
+			}
+		}
+	case it.Key == "SystemCallArchitectures":
+		for _, v := range it.Values {
+			if !slices.Contains(p.Architectures, v) {
+				wrong = append(wrong, "SystemCallArchitectures= does not list "+v)
+			}
+		}
+		if len(p.Architectures) != len(it.Values) {
+			wrong = append(wrong, "SystemCallArchitectures= is "+list(p.Architectures))
+		}
+	case it.Key == "RestrictAddressFamilies", it.Key == "RestrictNamespaces":
+		want := strings.Join(it.Values, " ")
+		if !sameSet(setting, want) {
+			wrong = append(wrong, it.Key+"= is "+quoted(setting)+", not "+want)
+		}
+	case boolDirectives[it.Key]:
+		if v, _ := sandbox.ParseBool(setting); !v {
+			wrong = append(wrong, it.Key+"= is "+quoted(setting)+", not yes")
+		}
+	}
+	return wrong
+}
+
+func sameSet(a, b string) bool {
+	x, y := strings.Fields(a), strings.Fields(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
+}
+
+func quoted(s string) string {
+	if s == "" {
+		return "unset"
+	}
+	return s
 }
 
 func list(s []string) string {

@@ -52,6 +52,7 @@ Examples:
 	yes := c.Flag("yes", "Write without asking.").Bool()
 	restart := c.Flag("restart", "Restart the unit afterwards, wait for the result and report it.").Bool()
 	revert := c.Flag("revert", "Remove the drop-in apply wrote (only if unchanged since) and reload.").Bool()
+	learned := c.Flag("learned", "Install the sandbox `seccompwatch learn --format json` proposed (its output file, or - for stdin) as UNIT.d/"+apply.LearnedName+"; with --revert, remove that file.").PlaceHolder("FILE").String()
 	root := c.Flag("root", "Write below this root directory (a container's /proc/LEADER/root, with its bus as --dbus.address).").Default("/").String()
 	busAddr := c.Flag("dbus.address", "D-Bus address of the systemd to reload and ask (default: the system bus).").String()
 	allowRisky := c.Flag("allow-risky", "Write risky and foreign-binary syscalls too.").Bool()
@@ -85,7 +86,30 @@ Examples:
 		}
 		defer a.close()
 		if *revert {
-			return a.revert(ctx)
+			return a.revert(ctx, *learned != "")
+		}
+		if *learned != "" {
+			if len(*replayFiles) > 0 || *machine != "" {
+				return usagef("--learned reads learn's output: not with --replay or --machine")
+			}
+			r := a.e.stdin
+			if *learned != "-" {
+				f, err := os.Open(*learned)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
+			}
+			l, err := apply.DecodeLearned(r, unit)
+			if err != nil {
+				return err
+			}
+			plan, err := apply.BuildLearned(l, apply.Options{Table: t, Allow: allowed, AllowRisky: *allowRisky})
+			if err != nil {
+				return err
+			}
+			return a.applyLearned(ctx, plan, *yes)
 		}
 		var data []byte
 		if len(*replayFiles) > 0 {
@@ -227,7 +251,13 @@ func (a *applier) apply(ctx context.Context, plan apply.Plan, yes bool) error {
 		a.printf("%s already holds every proposal; %s's properties say what it says: nothing to do\n", sysPath, a.unit)
 		return nil
 	}
-	content := next.Render(buildinfo.Generator())
+	return a.install(ctx, path, sysPath, old, exists, next.Render(buildinfo.Generator()), next.Items, yes)
+}
+
+// install shows the diff from old to content, asks (or is a dry run), writes
+// path atomically, reloads systemd and checks that the unit's properties
+// say what items say; then restarts the unit if asked.
+func (a *applier) install(ctx context.Context, path, sysPath, old string, exists bool, content string, items []apply.Item, yes bool) error {
 	a.printf("%s", suggest.UnifiedDiff(sysPath, old, content, exists))
 	if !yes {
 		if !isTerminal(a.e.stdin) {
@@ -248,15 +278,65 @@ func (a *applier) apply(ctx context.Context, plan apply.Plan, yes bool) error {
 		return fmt.Errorf("wrote %s, but %w", path, err)
 	}
 	a.props.Invalidate(a.unit)
-	p, err = a.props.Props(ctx, a.unit)
+	p, err := a.props.Props(ctx, a.unit)
 	if err == nil {
-		err = apply.Verify(p, sysPath, next.Items, a.t)
+		err = apply.Verify(p, sysPath, items, a.t)
 	}
 	if err != nil {
-		return fmt.Errorf("%w (the drop-in stays; seccompwatch apply --revert %s removes it)", err, a.unit)
+		return fmt.Errorf("%w (the drop-in stays; seccompwatch apply --revert%s %s removes it)", err, map[bool]string{true: " --learned"}[filepath.Base(sysPath) == apply.LearnedName], a.unit)
 	}
 	a.printf("wrote %s; systemd reloaded; %s's properties now say what it says\n", path, a.unit)
 	return a.maybeRestart(ctx)
+}
+
+// applyLearned installs a learned proposal's plan as the learned drop-in,
+// replacing an earlier one apply wrote.
+func (a *applier) applyLearned(ctx context.Context, plan apply.Plan, yes bool) error {
+	p, err := a.props.Props(ctx, a.unit)
+	if err != nil {
+		return fmt.Errorf("cannot read %s's configuration from systemd: %w; nothing applied", a.unit, err)
+	}
+	if !p.Found {
+		return fmt.Errorf("systemd does not know %s; nothing applied", a.unit)
+	}
+	path, _ := apply.LearnedPath(a.root, a.unit) // the unit name is validated
+	sysPath, _ := apply.LearnedPath("/", a.unit)
+	next := apply.File{Unit: a.unit, Items: plan.Items, Learned: true}
+	old, exists := "", false
+	switch b, err := os.ReadFile(path); {
+	case err == nil:
+		old, exists = string(b), true
+		cur, err := apply.Parse(old, a.unit, a.t)
+		if err != nil {
+			return fmt.Errorf("%s: %w; apply does not overwrite it", sysPath, err)
+		}
+		if !cur.Learned {
+			return fmt.Errorf("%s: %w (not a learned drop-in); apply does not overwrite it", sysPath, apply.ErrNotOurs)
+		}
+		next.CreatedDir = cur.CreatedDir
+	case errors.Is(err, os.ErrNotExist):
+		if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, os.ErrNotExist) {
+			next.CreatedDir = true
+		}
+	default:
+		return err
+	}
+	for _, h := range plan.Held {
+		a.printf("not written: %s\n", h)
+	}
+	if len(plan.Items) == 0 {
+		a.printf("%s: the learned proposal holds nothing to write (every line kept, skipped or held)\n", a.unit)
+		return nil
+	}
+	content := next.Render(buildinfo.Generator())
+	if exists && content == old {
+		if err := apply.Verify(p, sysPath, next.Items, a.t); err != nil {
+			return err
+		}
+		a.printf("%s already holds this proposal; %s's properties say what it says: nothing to do\n", sysPath, a.unit)
+		return nil
+	}
+	return a.install(ctx, path, sysPath, old, exists, content, next.Items, yes)
 }
 
 func (a *applier) maybeRestart(ctx context.Context) error {
@@ -274,8 +354,12 @@ func (a *applier) maybeRestart(ctx context.Context) error {
 	return nil
 }
 
-func (a *applier) revert(ctx context.Context) error {
+func (a *applier) revert(ctx context.Context, learned bool) error {
 	path, sysPath := a.paths()
+	if learned {
+		path, _ = apply.LearnedPath(a.root, a.unit)
+		sysPath, _ = apply.LearnedPath("/", a.unit)
+	}
 	removed, err := apply.Remove(path, a.unit, a.t)
 	if err != nil {
 		return fmt.Errorf("%s: %w; left in place", sysPath, err)
