@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/seccompwatch/seccompwatch/internal/unitprops"
+	"github.com/seccompwatch/seccompwatch/sandbox"
 )
 
 // learnedDoc is learn --format json's shape (the fields apply reads).
@@ -127,5 +130,55 @@ func TestLearnedFileRoundTrip(t *testing.T) {
 	// learned file.
 	if _, err := Parse(File{Unit: "web.service", Items: []Item{{Key: "LockPersonality", Values: []string{"yes"}}}}.Render("x"), "web.service", table(t)); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("LockPersonality=yes in a lifting drop-in: err %v, want ErrInvalid", err)
+	}
+}
+
+func TestVerifyLearned(t *testing.T) {
+	tb := table(t)
+	const path = "/etc/systemd/system/web.service.d/" + LearnedName
+	items := []Item{
+		{Key: "SystemCallFilter", Values: []string{"@system-service"}, Learned: true},
+		{Key: "SystemCallArchitectures", Values: []string{"native"}, Learned: true},
+		{Key: "RestrictAddressFamilies", Values: []string{"AF_INET", "AF_UNIX"}, Learned: true},
+		{Key: "RestrictNamespaces", Values: []string{"yes"}, Learned: true},
+		{Key: "LockPersonality", Values: []string{"yes"}, Learned: true},
+	}
+	good := func() unitprops.Props {
+		p := unitprops.Props{Unit: "web.service", Found: true, DropInPaths: []string{path}, AllowList: true,
+			Filter: tb.Members("@system-service"), Architectures: []string{"native"}}
+		p.Sandbox.Settings = map[string]sandbox.Setting{
+			"RestrictAddressFamilies": {Value: "AF_UNIX AF_INET"}, "RestrictNamespaces": {Value: "yes"}, "LockPersonality": {Value: "yes"},
+		}
+		return p
+	}
+	if err := Verify(good(), path, items, tb); err != nil {
+		t.Fatalf("the properties say what the drop-in says: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*unitprops.Props)
+		want   string
+	}{
+		{"no filter", func(p *unitprops.Props) { p.Filter = nil }, "not an allow-list"},
+		{"deny-list", func(p *unitprops.Props) { p.AllowList = false }, "not an allow-list"},
+		{"a member missing", func(p *unitprops.Props) { p.Filter = p.Filter[1:] }, "does not allow"},
+		{"a compat ABI too", func(p *unitprops.Props) { p.Architectures = []string{"native", "x86"} }, "SystemCallArchitectures= is native, x86"},
+		{"another family too", func(p *unitprops.Props) {
+			p.Sandbox.Settings["RestrictAddressFamilies"] = sandbox.Setting{Value: "AF_INET AF_NETLINK AF_UNIX"}
+		}, "RestrictAddressFamilies= is AF_INET AF_NETLINK AF_UNIX"},
+		{"namespaces unset", func(p *unitprops.Props) { delete(p.Sandbox.Settings, "RestrictNamespaces") }, "RestrictNamespaces= is unset"},
+		{"a later =no", func(p *unitprops.Props) {
+			delete(p.Sandbox.Settings, "LockPersonality")
+			p.DropInPaths = append(p.DropInPaths, "/etc/systemd/system/web.service.d/90-off.conf")
+		}, "LockPersonality= is unset, not yes; drop-ins that sort after it can override it: /etc/systemd/system/web.service.d/90-off.conf"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := good()
+			tc.mutate(&p)
+			err := Verify(p, path, items, tb)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want it to say %q", err, tc.want)
+			}
+		})
 	}
 }
