@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -157,6 +158,8 @@ type applier struct {
 	reload   func(context.Context) error
 	restartF func(context.Context) (apply.Outcome, error)
 	props    *unitprops.DBus
+	// json, when set, receives learn --method log's output as JSON.
+	json io.Writer
 }
 
 func (a *applier) connect(ctx context.Context, address string) error {

@@ -90,7 +90,7 @@ Examples:
 			return err
 		}
 		if *method == "log" {
-			return learnLog(e, unit, t, *window, *maxRate, *root, *busAddr, *machine)
+			return learnLog(e, unit, t, *window, *maxRate, *root, *busAddr, *machine, *format)
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
@@ -141,6 +141,7 @@ Examples:
 		}
 		o := obs[id]
 		in := propose.Input{Unit: unit, Window: time.Since(start).Round(time.Second), Obs: *o, Sandbox: props.Sandbox, Table: t, Granularity: *granularity}
+		in.Open = openSockets(dir)
 		if !interrupted {
 			in.Window = *window
 		}

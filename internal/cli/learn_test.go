@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,6 +80,19 @@ func TestLearnBPF(t *testing.T) {
 	defer syscall.Close(fd)
 	loop := exec.Command("/bin/sh", "-c", "while :; do ls / >/dev/null; sleep 0.01; done")
 	loop.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	// A socket made before the window, as a daemon's listening socket is
+	// made at start-up: no socket() call shows it, the open socket does.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	lf, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	loop.ExtraFiles = []*os.File{lf}
 	if err := loop.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -111,13 +125,17 @@ func TestLearnBPF(t *testing.T) {
 			lines[l.Directive] = state
 		}
 	}
-	for d, want := range map[string]string{"MemoryDenyWriteExecute": "kept", "SystemCallArchitectures": "native", "SystemCallFilter": "@system-service", "ProtectClock": "#yes"} {
+	for d, want := range map[string]string{"MemoryDenyWriteExecute": "kept", "SystemCallArchitectures": "native", "SystemCallFilter": "@system-service", "ProtectClock": "#yes",
+		"RestrictAddressFamilies": "AF_INET"} {
 		if lines[d] != want {
 			t.Errorf("%s: %q, want %q (all: %v)", d, lines[d], want, lines)
 		}
 	}
 	if got.ExposureBefore == nil || got.ExposureAfter == nil || !(*got.ExposureAfter < *got.ExposureBefore) {
 		t.Errorf("exposure before %v after %v: want both, lower after", got.ExposureBefore, got.ExposureAfter)
+	}
+	if !strings.Contains(got.DropIn, "\nRestrictAddressFamilies=AF_INET\n") || !strings.Contains(got.DropIn, "open sockets (made before the window, e.g. at start-up): AF_INET 1") {
+		t.Errorf("the rendered drop-in lacks the open socket's family and its evidence:\n%s", got.DropIn)
 	}
 	if got.EventsLost != 0 || got.ProcessesLost != 0 {
 		t.Errorf("lost events %d, processes %d", got.EventsLost, got.ProcessesLost)

@@ -29,11 +29,16 @@ import (
 
 // learnLog is learn --method log: SystemCallLog= in a runtime drop-in
 // (see learnLogHelp).
-func learnLog(e *env, unit string, t *syscalls.Table, dur time.Duration, maxRate int, root, busAddr, machine string) error {
+func learnLog(e *env, unit string, t *syscalls.Table, dur time.Duration, maxRate int, root, busAddr, machine, format string) error {
 	if machine != "" && !event.ValidMachineName(machine) {
 		return usagef("--machine: not a machine name: %q", machine)
 	}
 	a := &applier{e: e, unit: unit, root: root, t: t, timeout: 2 * time.Minute}
+	if format == "json" {
+		// The progress goes to stderr; stdout is the JSON document.
+		a.e = &env{stdin: e.stdin, stdout: e.stderr, stderr: e.stderr}
+		a.json = e.stdout
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := a.connect(context.Background(), busAddr); err != nil {
@@ -249,6 +254,9 @@ func (a *applier) learn(ctx context.Context, dur time.Duration, maxRate int, mac
 		proposal += "SystemCallFilter=" + strings.Join(extra, " ") + "\n"
 	}
 	after, errAfter := a.exposure(p.FragmentPath, p.DropInPaths, proposal)
+	if a.json != nil {
+		return errors.Join(rerr, a.learnedJSON(p, calls, extra, total, elapsed, stopped, before, errBefore, after, errAfter))
+	}
 	switch {
 	case errBefore != nil:
 		a.printf("\nexposure: %v\n", errBefore)

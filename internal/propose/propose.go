@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/seccompwatch/seccompwatch/internal/observe"
+	"github.com/seccompwatch/seccompwatch/internal/opensockets"
 	"github.com/seccompwatch/seccompwatch/sandbox"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
@@ -51,6 +52,11 @@ type Input struct {
 	Table *syscalls.Table
 	// Granularity is GranularityGroup (default) or GranularitySyscall.
 	Granularity string
+	// Open are the families of the sockets the unit's processes held
+	// when learn looked (nil: not looked at). A daemon makes its
+	// listening sockets at start-up, before a window on a running unit:
+	// no socket() call shows their families.
+	Open *opensockets.Result
 }
 
 // Line is one directive of the proposal.
@@ -372,6 +378,10 @@ var familyNames = map[uint32]string{
 	43: "AF_SMC", 44: "AF_XDP", 45: "AF_MCTP",
 }
 
+// socketUse are calls that work on a socket someone made.
+var socketUse = []string{"accept", "accept4", "bind", "connect", "getpeername", "getsockname", "getsockopt", "listen",
+	"recvfrom", "recvmmsg", "recvmsg", "sendmmsg", "sendmsg", "sendto", "setsockopt", "shutdown"}
+
 func (f *facts) families() Line {
 	l := Line{Directive: "RestrictAddressFamilies"}
 	counts := map[string]uint64{}
@@ -383,15 +393,59 @@ func (f *facts) families() Line {
 		}
 		counts[name] += e.Count
 	}
-	if len(counts) == 0 {
+	open := map[string]uint64{}
+	if o := f.in.Open; o != nil {
+		if o.Unread > 0 {
+			l.Skipped, l.Evidence = true, fmt.Sprintf("not proposed: the family of %d open socket(s) of the unit could not be read (%s)", o.Unread, o.Reason)
+			return l
+		}
+		for nr, n := range o.Families {
+			name, ok := familyNames[nr]
+			if !ok {
+				l.Skipped, l.Evidence = true, fmt.Sprintf("not proposed: an open socket of family %d, which has no name systemd knows", nr)
+				return l
+			}
+			open[name] += n
+		}
+	}
+	if len(counts) == 0 && len(open) == 0 {
+		var used []string
+		for _, c := range socketUse {
+			if f.seen(c) {
+				used = append(used, c)
+			}
+		}
+		if len(used) > 0 {
+			// Its sockets were made before the window (or passed in): their
+			// families are unknown, and "none" would break the next start.
+			l.Skipped, l.Evidence = true, "not proposed: sockets in use ("+strings.Join(used, " ")+" seen "+f.window+") but no socket() call seen and no open socket read: their families are unknown; learn across a start of the unit"
+			return l
+		}
 		l.Value, l.Evidence = "none", "no socket() call seen "+f.window
+		if f.in.Open != nil {
+			l.Evidence += " and no open socket"
+		}
 		return l
 	}
+	all := map[string]bool{}
 	var ev []string
 	for _, n := range sortedKeys(counts) {
+		all[n] = true
 		ev = append(ev, fmt.Sprintf("%s %d×", n, counts[n]))
 	}
-	l.Value, l.Evidence = strings.Join(sortedKeys(counts), " "), "seen: "+strings.Join(ev, ", ")+" "+f.window
+	l.Evidence = "seen: " + strings.Join(ev, ", ") + " " + f.window
+	if len(counts) == 0 {
+		l.Evidence = "no socket() call seen " + f.window
+	}
+	if len(open) > 0 {
+		var op []string
+		for _, n := range sortedKeys(open) {
+			all[n] = true
+			op = append(op, fmt.Sprintf("%s %d", n, open[n]))
+		}
+		l.Evidence += "; open sockets (made before the window, e.g. at start-up): " + strings.Join(op, ", ")
+	}
+	l.Value = strings.Join(sortedKeys(all), " ")
 	return l
 }
 

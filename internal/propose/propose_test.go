@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/seccompwatch/seccompwatch/internal/observe"
+	"github.com/seccompwatch/seccompwatch/internal/opensockets"
 	"github.com/seccompwatch/seccompwatch/sandbox"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
@@ -94,7 +95,25 @@ func TestPropose(t *testing.T) {
 		{"mdwe quiet", nil, "MemoryDenyWriteExecute", "yes", "", "no mmap with PROT_WRITE|PROT_EXEC"},
 		{"mdwe seen wx", func(in *Input) { in.Obs.Events = []observe.Event{ev(observe.KindWriteExec, "mmap", 7, 3)} }, "MemoryDenyWriteExecute", "", "skipped", "mmap(0x7) 3×"},
 		{"mdwe i386 mprotect", func(in *Input) { in.Obs.Syscalls["i386"] = []string{"mprotect"} }, "MemoryDenyWriteExecute", "", "skipped", "i386 calls whose arguments were not read: mprotect"},
-		{"families none", nil, "RestrictAddressFamilies", "none", "", "no socket() call seen"},
+		{"families none", func(in *Input) { in.Obs.Syscalls["x86_64"] = []string{"close", "read", "write"} }, "RestrictAddressFamilies", "none", "", "no socket() call seen"},
+		// A running daemon made its sockets at start-up, before the window:
+		// "none" would break its next start (seen with nginx in the VM).
+		{"families in use, none made", nil, "RestrictAddressFamilies", "", "skipped", "sockets in use (accept4 seen"},
+		{"families open", func(in *Input) {
+			in.Open = &opensockets.Result{Families: map[uint32]uint64{2: 1, 10: 1, 1: 2}, Processes: 3}
+		}, "RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX", "", "no socket() call seen in 10 min (1.2 M calls from 14 processes); open sockets (made before the window, e.g. at start-up): AF_INET 1, AF_INET6 1, AF_UNIX 2"},
+		{"families open and seen", func(in *Input) {
+			in.Open = &opensockets.Result{Families: map[uint32]uint64{2: 1}}
+			in.Obs.Events = []observe.Event{ev(observe.KindFamily, "socket", 16, 3)}
+		}, "RestrictAddressFamilies", "AF_INET AF_NETLINK", "", "seen: AF_NETLINK 3× in 10 min (1.2 M calls from 14 processes); open sockets"},
+		{"families open unread", func(in *Input) {
+			in.Open = &opensockets.Result{Families: map[uint32]uint64{2: 1}, Unread: 1, Reason: "pidfd_getfd 7/3: operation not permitted"}
+		}, "RestrictAddressFamilies", "", "skipped", "1 open socket(s) of the unit could not be read (pidfd_getfd"},
+		{"families open unnamed", func(in *Input) { in.Open = &opensockets.Result{Families: map[uint32]uint64{99: 1}} }, "RestrictAddressFamilies", "", "skipped", "open socket of family 99"},
+		{"families none open, none used", func(in *Input) {
+			in.Obs.Syscalls["x86_64"] = []string{"close", "read"}
+			in.Open = &opensockets.Result{Families: map[uint32]uint64{}}
+		}, "RestrictAddressFamilies", "none", "", "and no open socket"},
 		{"families seen", func(in *Input) {
 			in.Obs.Events = []observe.Event{ev(observe.KindFamily, "socket", 16, 3), ev(observe.KindFamily, "socket", 1, 2)}
 		}, "RestrictAddressFamilies", "AF_NETLINK AF_UNIX", "", "AF_NETLINK 3×, AF_UNIX 2×"},
