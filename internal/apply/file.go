@@ -81,16 +81,16 @@ func (f File) body() string {
 func (f File) Render(generator string) string {
 	body := f.body()
 	sum := sha256.Sum256([]byte(body))
-	flags, how, undo := "", "apply", "--revert"
+	flags, how := "", "apply"
 	if f.CreatedDir {
 		flags += " dir=created"
 	}
 	if f.Learned {
 		flags += " learned"
-		how, undo = "apply --learned (the sandbox seccompwatch learn proposed)", "--revert --learned"
+		how = "apply --learned (the sandbox seccompwatch learn proposed)"
 	}
 	return "# Written by " + suggest.Sanitize(generator, 64) + " " + how + " for " + f.Unit + ".\n" +
-		"# Undo: seccompwatch apply " + undo + " " + f.Unit + " (edit nothing below: the checksum guards it)\n" +
+		"# Undo: seccompwatch apply --revert " + f.Unit + " (edit nothing below: the checksum guards it)\n" +
 		marker + hex.EncodeToString(sum[:]) + flags + "\n" + body
 }
 

@@ -107,7 +107,7 @@ func TestLearnedFileRoundTrip(t *testing.T) {
 	}
 	f := File{Unit: "web.service", Items: p.Items, Learned: true, CreatedDir: true}
 	content := f.Render("seccompwatch test")
-	for _, want := range []string{"dir=created learned\n", "# learned: every call seen in 1 min", "\nRestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n", "apply --revert --learned web.service"} {
+	for _, want := range []string{"dir=created learned\n", "# learned: every call seen in 1 min", "\nRestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n", "apply --revert web.service"} {
 		if !strings.Contains(content, want) {
 			t.Errorf("missing %q in\n%s", want, content)
 		}

@@ -52,8 +52,8 @@ Examples:
 	unitArg := c.Arg("unit", "The unit (a bare name means NAME.service).").Required().String()
 	yes := c.Flag("yes", "Write without asking.").Bool()
 	restart := c.Flag("restart", "Restart the unit afterwards, wait for the result and report it.").Bool()
-	revert := c.Flag("revert", "Remove the drop-in apply wrote (only if unchanged since) and reload.").Bool()
-	learned := c.Flag("learned", "Install the sandbox `seccompwatch learn --format json` proposed (its output file, or - for stdin) as UNIT.d/"+apply.LearnedName+"; with --revert, remove that file.").PlaceHolder("FILE").String()
+	revert := c.Flag("revert", "Remove the drop-ins apply wrote (each only if unchanged since) and reload.").Bool()
+	learned := c.Flag("learned", "Install the sandbox `seccompwatch learn --format json` proposed (its output file, or - for stdin) as UNIT.d/"+apply.LearnedName+" (--revert removes it with the other).").PlaceHolder("FILE").String()
 	root := c.Flag("root", "Write below this root directory (a container's /proc/LEADER/root, with its bus as --dbus.address).").Default("/").String()
 	busAddr := c.Flag("dbus.address", "D-Bus address of the systemd to reload and ask (default: the system bus).").String()
 	allowRisky := c.Flag("allow-risky", "Write risky and foreign-binary syscalls too.").Bool()
@@ -87,7 +87,7 @@ Examples:
 		}
 		defer a.close()
 		if *revert {
-			return a.revert(ctx, *learned != "")
+			return a.revert(ctx)
 		}
 		if *learned != "" {
 			if len(*replayFiles) > 0 || *machine != "" {
@@ -286,7 +286,7 @@ func (a *applier) install(ctx context.Context, path, sysPath, old string, exists
 		err = apply.Verify(p, sysPath, items, a.t)
 	}
 	if err != nil {
-		return fmt.Errorf("%w (the drop-in stays; seccompwatch apply --revert%s %s removes it)", err, map[bool]string{true: " --learned"}[filepath.Base(sysPath) == apply.LearnedName], a.unit)
+		return fmt.Errorf("%w (the drop-in stays; seccompwatch apply --revert %s removes it)", err, a.unit)
 	}
 	a.printf("wrote %s; systemd reloaded; %s's properties now say what it says\n", path, a.unit)
 	return a.maybeRestart(ctx)
@@ -357,23 +357,33 @@ func (a *applier) maybeRestart(ctx context.Context) error {
 	return nil
 }
 
-func (a *applier) revert(ctx context.Context, learned bool) error {
+func (a *applier) revert(ctx context.Context) error {
 	path, sysPath := a.paths()
-	if learned {
-		path, _ = apply.LearnedPath(a.root, a.unit)
-		sysPath, _ = apply.LearnedPath("/", a.unit)
+	lpath, _ := apply.LearnedPath(a.root, a.unit) // the unit name is validated
+	lsysPath, _ := apply.LearnedPath("/", a.unit)
+	var removed []string
+	for _, f := range [][2]string{{path, sysPath}, {lpath, lsysPath}} {
+		ok, err := apply.Remove(f[0], a.unit, a.t)
+		if err != nil {
+			if len(removed) > 0 {
+				_ = a.reload(ctx)
+			}
+			return fmt.Errorf("%s: %w; left in place", f[1], err)
+		}
+		if ok {
+			removed = append(removed, f[0])
+		}
 	}
-	removed, err := apply.Remove(path, a.unit, a.t)
-	if err != nil {
-		return fmt.Errorf("%s: %w; left in place", sysPath, err)
-	}
-	if !removed {
-		a.printf("nothing to revert: there is no %s\n", sysPath)
+	if len(removed) == 0 {
+		a.printf("nothing to revert: there is no %s or %s\n", sysPath, lsysPath)
 		return nil
 	}
 	if err := a.reload(ctx); err != nil {
-		return fmt.Errorf("removed %s, but %w", path, err)
+		return fmt.Errorf("removed %s, but %w", strings.Join(removed, ", "), err)
 	}
-	a.printf("removed %s; systemd reloaded\n", path)
+	for _, r := range removed {
+		a.printf("removed %s\n", r)
+	}
+	a.printf("systemd reloaded\n")
 	return a.maybeRestart(ctx)
 }

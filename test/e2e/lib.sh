@@ -142,3 +142,52 @@ unit_life() { echo "$(prop "$1" MainPID)/$(prop "$1" NRestarts)/$(prop "$1" Acti
 # exposure_of UNIT: the overall exposure systemd-analyze security gives
 # the loaded unit (as PID 1 sees it, after a daemon-reload).
 exposure_of() { systemd-analyze security --no-pager "$1" 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p'; }
+
+# errno_visible: fail unless an errno denial of a transient unit reaches
+# the journal as a SECCOMP record now (the positive control of "no
+# record": manager logging on, journald's audit reader up).
+errno_visible() {
+	local cur
+	cur=$(journal_cursor)
+	install -m 0755 "$E2E/bin/sysc" /usr/local/bin/sysc
+	systemd-run --quiet --wait -p SystemCallFilter=@system-service -p SystemCallErrorNumber=EPERM /usr/local/bin/sysc 330 >/dev/null 2>&1 || true
+	wait_for 20 test -n "$(seccomp_records "$cur" /usr/local/bin/sysc)"
+}
+
+# apply_learned UNIT JSON: seccompwatch apply --learned JSON --yes UNIT,
+# its output kept as $E2E_OUT/apply-UNIT.txt; fails unless systemd's
+# properties were checked.
+apply_learned() {
+	"$E2E/bin/seccompwatch" apply --learned "$2" --yes "$1" >"$E2E_OUT/apply-$1.txt" 2>&1 ||
+		fail "apply --learned $1: $(cat "$E2E_OUT/apply-$1.txt")"
+	cat "$E2E_OUT/apply-$1.txt"
+	grep -q "properties now say what it says" "$E2E_OUT/apply-$1.txt" || fail "apply did not check $1's properties"
+}
+
+# lower A B: A < B (exposure scores).
+lower() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
+
+# install_pyhttp: pyhttp.service, a tiny Python HTTP server on
+# 127.0.0.1:8081 (DynamicUser=), not started.
+install_pyhttp() {
+	mkdir -p /usr/local/lib/e2e
+	cat >/usr/local/lib/e2e/pyhttp.py <<'PY'
+import socket
+import sys
+
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+body = b"hello from python\n"
+while True:
+    c, _ = s.accept()
+    try:
+        c.recv(4096)
+        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    finally:
+        c.close()
+PY
+	printf '[Unit]\nDescription=tiny Python HTTP service (e2e)\n[Service]\nExecStart=/usr/bin/python3 /usr/local/lib/e2e/pyhttp.py 8081\nDynamicUser=yes\n' \
+		>/etc/systemd/system/pyhttp.service
+}

@@ -1,0 +1,74 @@
+# chrony (Debian's chrony.service, which has its own deny-list filter)
+# under the common checklist: chronyd needs the clock, so the checklist's
+# ProtectClock=yes (and an @system-service allow-list, which lacks @clock)
+# kill its start. seccompwatch tells that from the denial's record
+# (suggest: the filter and ProtectClock=, held back as risky/deliberate),
+# apply with the opt-ins lifts it, chronyd runs. Then learn (eBPF, no
+# restart) proposes the rest of the sandbox and apply --learned installs
+# it: chronyd restarted runs clean and answers chronyc.
+. "$E2E/lib.sh"
+SW=$E2E/bin/seccompwatch
+EXE=/usr/sbin/chronyd
+cleanup() {
+	systemctl stop chrony.service 2>/dev/null || true
+	rm -rf /etc/systemd/system/chrony.service.d
+	systemctl daemon-reload
+	systemctl reset-failed chrony.service 2>/dev/null || true
+}
+trap cleanup EXIT
+seccomp_log_on
+errno_visible
+vendor=$(systemd-analyze security --offline=true --no-pager /lib/systemd/system/chrony.service | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+# The empty assignment first: Debian's unit starts a deny-list, after which
+# @system-service would only be removed from it.
+harden chrony.service 'SystemCallFilter=' "$CHECKLIST"
+systemctl daemon-reload
+hardened=$(exposure_of chrony.service)
+cur=$(journal_cursor)
+systemctl start chrony.service && fail "chronyd started under ProtectClock=yes"
+wait_for 20 test -n "$(seccomp_records "$cur" "$EXE")"
+seccomp_records "$cur" "$EXE" | tee "$E2E_OUT/denied.txt"
+journalctl -u chrony.service --after-cursor="$cur" --no-pager -o cat | grep -i 'not permitted' || true
+
+# The tool says why, from the records (journald's audit entries of chronyd).
+journalctl --after-cursor="$cur" -o json _TRANSPORT=audit _EXE="$EXE" >"$E2E_OUT/audit.json"
+"$SW" suggest --replay "$E2E_OUT/audit.json" --unit chrony.service --root / | tee "$E2E_OUT/suggest.txt"
+grep -q 'ProtectClock' "$E2E_OUT/suggest.txt" || fail "the suggestion does not name ProtectClock="
+"$SW" apply --replay "$E2E_OUT/audit.json" --replay.attribute-all --yes chrony.service | tee "$E2E_OUT/apply-held.txt"
+grep -q 'held back.*ProtectClock\|ProtectClock.*needs --allow ProtectClock' "$E2E_OUT/apply-held.txt" || fail "ProtectClock=no was not held back for its opt-in"
+# With the opt-ins, up to three rounds (a start may stop at the next clock call).
+for round in 1 2 3; do
+	"$SW" apply --replay "$E2E_OUT/audit.json" --replay.attribute-all --allow-risky --allow ProtectClock --yes chrony.service |
+		tee "$E2E_OUT/apply-$round.txt"
+	systemctl reset-failed chrony.service
+	cur=$(journal_cursor)
+	systemctl start chrony.service && break
+	((round < 3)) || fail "chronyd does not start after 3 rounds: $(seccomp_records "$cur" "$EXE")"
+	wait_for 20 test -n "$(seccomp_records "$cur" "$EXE")"
+	journalctl --after-cursor="$cur" -o json _TRANSPORT=audit _EXE="$EXE" >"$E2E_OUT/audit.json"
+done
+echo "chronyd runs after $round round(s); the drop-in:"
+cat /etc/systemd/system/chrony.service.d/50-seccompwatch.conf
+grep -qx 'ProtectClock=no' /etc/systemd/system/chrony.service.d/50-seccompwatch.conf || fail "no ProtectClock=no"
+lifted=$(exposure_of chrony.service)
+
+# Learn the running chronyd (no restart), apply, restart: clean, answers.
+life=$(unit_life chrony.service)
+t0=$SECONDS
+"$SW" learn chrony.service --for 15s --format json >"$E2E_OUT/learn.json" 2>"$E2E_OUT/learn.err" || fail "learn: $(cat "$E2E_OUT/learn.err")"
+echo "learn --for 15s took $((SECONDS - t0)) s"
+[[ "$(unit_life chrony.service)" == "$life" ]] || fail "learn restarted chronyd: $life -> $(unit_life chrony.service)"
+json .dropin <"$E2E_OUT/learn.json" | tee "$E2E_OUT/learned.conf"
+grep -q '^#ProtectClock=\|^# ProtectClock: not proposed' "$E2E_OUT/learned.conf" && ! grep -q '^ProtectClock=yes' "$E2E_OUT/learned.conf" || fail "learn proposes ProtectClock=yes for chronyd"
+"$SW" apply --learned "$E2E_OUT/learn.json" --yes chrony.service | tee "$E2E_OUT/apply-learned.txt"
+cur=$(journal_cursor)
+systemctl restart chrony.service
+chronyc -n tracking >"$E2E_OUT/tracking.txt" || fail "chronyc tracking: $(cat "$E2E_OUT/tracking.txt")"
+sleep 3
+# clone3: Debian's own RestrictNamespaces=yes answers it ENOSYS at every
+# start (glibc falls back to clone; FACTS.md): benign, not the sandbox's.
+rec=$(seccomp_records "$cur" "$EXE" 435)
+[[ -z "$rec" ]] || fail "chronyd denied with the learned sandbox: $rec"
+learned=$(exposure_of chrony.service)
+echo "exposure (systemd-analyze security): vendor unit $vendor (offline), checklist $hardened (chronyd cannot start), checklist + lifted $lifted, + learned $learned"
+echo "ok: the checklist's ProtectClock= told and lifted with its opt-in; learned and applied; chronyd runs clean and answers"
