@@ -39,13 +39,22 @@ properties now say what the drop-in says (a later drop-in can override
 it: then it fails and names it). What the suggestion holds back (risky or
 foreign calls, deliberate settings) is written only with --allow-risky or
 --allow NAME. A unit whose configuration is unknown is refused. Running it
-again changes nothing; --revert removes exactly the file it wrote.
+again changes nothing; --revert removes exactly the files it wrote.
+
+With --learned FILE (the output of seccompwatch learn --format json, or -
+for stdin) it installs the whole sandbox learn proposed, as
+UNIT.d/40-seccompwatch-learned.conf (before the lifting drop-in, which
+overrides it): only the tightening values learn proposes, each validated;
+lines learn proposed commented out only with --allow DIRECTIVE, risky
+calls only with --allow-risky.
 
 Examples:
   seccompwatch apply nginx.service                  # diff, then ask
   seccompwatch apply --yes --restart nginx.service
   seccompwatch apply --allow MemoryDenyWriteExecute --yes webapp.service
   seccompwatch apply --revert nginx.service
+  seccompwatch learn nginx.service --for 10m --format json >nginx.json &&
+      seccompwatch apply --learned nginx.json --yes --restart nginx.service
   seccompwatch apply --replay audit.log --yes demo.service
   seccompwatch apply --machine web --root /proc/$LEADER/root \
       --dbus.address unix:path=/proc/$LEADER/root/run/dbus/system_bus_socket demo.service`)
@@ -381,9 +390,6 @@ func (a *applier) revert(ctx context.Context) error {
 	if err := a.reload(ctx); err != nil {
 		return fmt.Errorf("removed %s, but %w", strings.Join(removed, ", "), err)
 	}
-	for _, r := range removed {
-		a.printf("removed %s\n", r)
-	}
-	a.printf("systemd reloaded\n")
+	a.printf("removed %s; systemd reloaded\n", strings.Join(removed, ", "))
 	return a.maybeRestart(ctx)
 }

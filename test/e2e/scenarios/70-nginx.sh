@@ -58,6 +58,6 @@ lower "$learned" "$hardened" || fail "exposure not lower: $hardened -> $learned"
 
 # Idempotent; --revert removes exactly that file.
 "$SW" apply --learned "$E2E_OUT/learn.json" --yes nginx.service | grep -q 'nothing to do' || fail "a second apply changed something"
-"$SW" apply --revert nginx.service | grep -qx "removed /etc/systemd/system/nginx.service.d/40-seccompwatch-learned.conf" || fail "revert"
+"$SW" apply --revert nginx.service | grep -qx "removed /etc/systemd/system/nginx.service.d/40-seccompwatch-learned.conf; systemd reloaded" || fail "revert"
 [[ -e /etc/systemd/system/nginx.service.d/10-checklist.conf && ! -e /etc/systemd/system/nginx.service.d/40-seccompwatch-learned.conf ]] || fail "revert removed the wrong files"
 echo "ok: learned for 1 min without a restart, applied, nginx serves with no denial; exposure $hardened -> $learned"

@@ -34,7 +34,9 @@ journalctl -u chrony.service --after-cursor="$cur" --no-pager -o cat | grep -i '
 journalctl --after-cursor="$cur" -o json _TRANSPORT=audit _EXE="$EXE" >"$E2E_OUT/audit.json"
 "$SW" suggest --replay "$E2E_OUT/audit.json" --unit chrony.service --root / | tee "$E2E_OUT/suggest.txt"
 grep -q 'ProtectClock' "$E2E_OUT/suggest.txt" || fail "the suggestion does not name ProtectClock="
-"$SW" apply --replay "$E2E_OUT/audit.json" --replay.attribute-all --yes chrony.service | tee "$E2E_OUT/apply-held.txt"
+"$SW" apply --replay "$E2E_OUT/audit.json" --replay.attribute-all --yes chrony.service >"$E2E_OUT/apply-held.txt" 2>&1 &&
+	fail "apply without the opt-ins wrote: $(cat "$E2E_OUT/apply-held.txt")"
+cat "$E2E_OUT/apply-held.txt"
 grep -q 'held back.*ProtectClock\|ProtectClock.*needs --allow ProtectClock' "$E2E_OUT/apply-held.txt" || fail "ProtectClock=no was not held back for its opt-in"
 # With the opt-ins, up to three rounds (a start may stop at the next clock call).
 for round in 1 2 3; do
