@@ -135,6 +135,10 @@ seccomp_records() {
 	return 0
 }
 
+# seccomp_seen CURSOR EXE: true when seccomp_records finds a record (for
+# wait_for, which runs its command again each time).
+seccomp_seen() { [[ -n "$(seccomp_records "$1" "$2")" ]]; }
+
 # unit_life UNIT: MainPID, NRestarts and ActiveEnterTimestampMonotonic:
 # unchanged means the unit was not restarted.
 unit_life() { echo "$(prop "$1" MainPID)/$(prop "$1" NRestarts)/$(prop "$1" ActiveEnterTimestampMonotonic)"; }
@@ -151,7 +155,7 @@ errno_visible() {
 	cur=$(journal_cursor)
 	install -m 0755 "$E2E/bin/sysc" /usr/local/bin/sysc
 	systemd-run --quiet --wait -p SystemCallFilter=@system-service -p SystemCallErrorNumber=EPERM /usr/local/bin/sysc 330 >/dev/null 2>&1 || true
-	wait_for 20 test -n "$(seccomp_records "$cur" /usr/local/bin/sysc)"
+	wait_for 20 seccomp_seen "$cur" /usr/local/bin/sysc
 }
 
 # apply_learned UNIT JSON: seccompwatch apply --learned JSON --yes UNIT,

@@ -26,7 +26,7 @@ systemctl daemon-reload
 hardened=$(exposure_of chrony.service)
 cur=$(journal_cursor)
 systemctl start chrony.service && fail "chronyd started under ProtectClock=yes"
-wait_for 20 test -n "$(seccomp_records "$cur" "$EXE")"
+wait_for 20 seccomp_seen "$cur" "$EXE"
 seccomp_records "$cur" "$EXE" | tee "$E2E_OUT/denied.txt"
 journalctl -u chrony.service --after-cursor="$cur" --no-pager -o cat | grep -i 'not permitted' || true
 
@@ -46,7 +46,7 @@ for round in 1 2 3; do
 	cur=$(journal_cursor)
 	systemctl start chrony.service && break
 	((round < 3)) || fail "chronyd does not start after 3 rounds: $(seccomp_records "$cur" "$EXE")"
-	wait_for 20 test -n "$(seccomp_records "$cur" "$EXE")"
+	wait_for 20 seccomp_seen "$cur" "$EXE"
 	journalctl --after-cursor="$cur" -o json _TRANSPORT=audit _EXE="$EXE" >"$E2E_OUT/audit.json"
 done
 echo "chronyd runs after $round round(s); the drop-in:"
