@@ -7,18 +7,20 @@ SW=$E2E/bin/seccompwatch
 URL=http://127.0.0.1:8081/
 loop=
 cleanup() {
+	audit_off
 	[[ -n "$loop" ]] && kill "$loop" 2>/dev/null
 	systemctl stop pyhttp.service 2>/dev/null || true
 	rm -rf /etc/systemd/system/pyhttp.service.d /etc/systemd/system/pyhttp.service
 	systemctl daemon-reload
 }
 trap cleanup EXIT
+audit_on
 seccomp_log_on
 errno_visible
 install_pyhttp
 harden pyhttp.service
 systemctl daemon-reload
-cur=$(journal_cursor)
+cur=$(audit_cursor)
 systemctl start pyhttp.service
 wait_for 30 curl -fsS -o /dev/null "$URL"
 hardened=$(exposure_of pyhttp.service)
@@ -34,7 +36,7 @@ grep -qx 'RestrictAddressFamilies=AF_INET' "$E2E_OUT/learned.conf" || fail "Rest
 [[ -z "$(seccomp_records "$cur" /usr/bin/python3.11)" ]] || fail "denied under the checklist: $(seccomp_records "$cur" /usr/bin/python3.11)"
 apply_learned pyhttp.service "$E2E_OUT/learn.json"
 kill "$loop"; loop=
-cur=$(journal_cursor)
+cur=$(audit_cursor)
 systemctl restart pyhttp.service
 wait_for 30 curl -fsS -o /dev/null "$URL"
 for _ in $(seq 10); do [[ "$(curl -fsS "$URL")" == "hello from python" ]] || fail "the service does not serve with the learned sandbox"; done

@@ -8,12 +8,16 @@
 SW=$E2E/bin/seccompwatch
 loop=
 cleanup() {
+	audit_off
 	[[ -n "$loop" ]] && kill "$loop" 2>/dev/null
 	systemctl stop nginx.service pyhttp.service 2>/dev/null || true
 	rm -rf /etc/systemd/system/nginx.service.d /etc/systemd/system/pyhttp.service.d /etc/systemd/system/pyhttp.service
 	systemctl daemon-reload
 }
 trap cleanup EXIT
+audit_on
+seccomp_log_on
+errno_visible
 install_pyhttp
 systemctl daemon-reload
 
@@ -26,7 +30,8 @@ learn_log() {
 	(while :; do curl -fsS -o /dev/null "$url" 2>/dev/null; sleep 0.1; done) &
 	loop=$!
 	local t0=$SECONDS
-	"$SW" learn "$unit" --method log --for 10s --format json >"$E2E_OUT/learn-$unit.json" 2>"$E2E_OUT/learn-$unit.err" ||
+	# (a stack dump if it hangs: it was seen silent for minutes once)
+	timeout -s QUIT 300 "$SW" learn "$unit" --method log --for 10s --format json >"$E2E_OUT/learn-$unit.json" 2>"$E2E_OUT/learn-$unit.err" ||
 		fail "learn --method log $unit: $(cat "$E2E_OUT/learn-$unit.err")"
 	echo "learn --method log --for 10s $unit took $((SECONDS - t0)) s"
 	kill "$loop"; loop=
@@ -35,7 +40,7 @@ learn_log() {
 	ls /run/systemd/system/"$unit".d/ 2>/dev/null | grep -q seccompwatch-learn && fail "a learning drop-in is left"
 	json .dropin <"$E2E_OUT/learn-$unit.json"
 	apply_learned "$unit" "$E2E_OUT/learn-$unit.json"
-	cur=$(journal_cursor)
+	cur=$(audit_cursor)
 	systemctl restart "$unit"
 	wait_for 30 curl -fsS -o /dev/null "$url"
 	for _ in $(seq 10); do curl -fsS -o /dev/null "$url" || fail "$unit does not serve with the learned filter"; done

@@ -9,18 +9,20 @@ SW=$E2E/bin/seccompwatch
 URL=http://127.0.0.1/
 loop=
 cleanup() {
+	audit_off
 	[[ -n "$loop" ]] && kill "$loop" 2>/dev/null
 	systemctl stop nginx.service 2>/dev/null || true
 	rm -rf /etc/systemd/system/nginx.service.d
 	systemctl daemon-reload
 }
 trap cleanup EXIT
+audit_on
 seccomp_log_on
 errno_visible
 vendor=$(systemd-analyze security --offline=true --no-pager /lib/systemd/system/nginx.service | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
 harden nginx.service
 systemctl daemon-reload
-cur=$(journal_cursor)
+cur=$(audit_cursor)
 systemctl start nginx.service
 curl -fsS -o /dev/null "$URL" || fail "nginx does not serve under the checklist"
 hardened=$(exposure_of nginx.service)
@@ -43,7 +45,7 @@ grep -q '^RestrictAddressFamilies=AF_INET' "$E2E_OUT/learned.conf" || fail "no R
 # Applied, restarted: serves, no record, lower exposure.
 apply_learned nginx.service "$E2E_OUT/learn.json"
 kill "$loop"; loop=
-cur=$(journal_cursor)
+cur=$(audit_cursor)
 systemctl restart nginx.service
 for _ in $(seq 20); do curl -fsS -o /dev/null "$URL" || fail "nginx does not serve with the learned sandbox"; done
 systemctl reload nginx.service

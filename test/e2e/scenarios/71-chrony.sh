@@ -10,12 +10,14 @@
 SW=$E2E/bin/seccompwatch
 EXE=/usr/sbin/chronyd
 cleanup() {
+	audit_off
 	systemctl stop chrony.service 2>/dev/null || true
 	rm -rf /etc/systemd/system/chrony.service.d
 	systemctl daemon-reload
 	systemctl reset-failed chrony.service 2>/dev/null || true
 }
 trap cleanup EXIT
+audit_on
 seccomp_log_on
 errno_visible
 vendor=$(systemd-analyze security --offline=true --no-pager /lib/systemd/system/chrony.service | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
@@ -24,30 +26,30 @@ vendor=$(systemd-analyze security --offline=true --no-pager /lib/systemd/system/
 harden chrony.service 'SystemCallFilter=' "$CHECKLIST"
 systemctl daemon-reload
 hardened=$(exposure_of chrony.service)
-cur=$(journal_cursor)
+cur=$(audit_cursor)
 systemctl start chrony.service && fail "chronyd started under ProtectClock=yes"
 wait_for 20 seccomp_seen "$cur" "$EXE"
 seccomp_records "$cur" "$EXE" | tee "$E2E_OUT/denied.txt"
-journalctl -u chrony.service --after-cursor="$cur" --no-pager -o cat | grep -i 'not permitted' || true
+journalctl -u chrony.service -b -n 30 --no-pager -o cat | grep -i 'not permitted' || true
 
-# The tool says why, from the records (journald's audit entries of chronyd).
-journalctl --after-cursor="$cur" -o json _TRANSPORT=audit _EXE="$EXE" >"$E2E_OUT/audit.json"
-"$SW" suggest --replay "$E2E_OUT/audit.json" --unit chrony.service --root / | tee "$E2E_OUT/suggest.txt"
+# The tool says why, from the records (auditd's audit.log lines of chronyd).
+seccomp_records "$cur" "$EXE" >"$E2E_OUT/audit.log"
+"$SW" suggest --replay "$E2E_OUT/audit.log" --unit chrony.service --root / | tee "$E2E_OUT/suggest.txt"
 grep -q 'ProtectClock' "$E2E_OUT/suggest.txt" || fail "the suggestion does not name ProtectClock="
-"$SW" apply --replay "$E2E_OUT/audit.json" --replay.attribute-all --yes chrony.service >"$E2E_OUT/apply-held.txt" 2>&1 &&
+"$SW" apply --replay "$E2E_OUT/audit.log" --replay.attribute-all --yes chrony.service >"$E2E_OUT/apply-held.txt" 2>&1 &&
 	fail "apply without the opt-ins wrote: $(cat "$E2E_OUT/apply-held.txt")"
 cat "$E2E_OUT/apply-held.txt"
 grep -q 'held back.*ProtectClock\|ProtectClock.*needs --allow ProtectClock' "$E2E_OUT/apply-held.txt" || fail "ProtectClock=no was not held back for its opt-in"
 # With the opt-ins, up to three rounds (a start may stop at the next clock call).
 for round in 1 2 3; do
-	"$SW" apply --replay "$E2E_OUT/audit.json" --replay.attribute-all --allow-risky --allow ProtectClock --yes chrony.service |
+	"$SW" apply --replay "$E2E_OUT/audit.log" --replay.attribute-all --allow-risky --allow ProtectClock --yes chrony.service |
 		tee "$E2E_OUT/apply-$round.txt"
 	systemctl reset-failed chrony.service
-	cur=$(journal_cursor)
+	cur=$(audit_cursor)
 	systemctl start chrony.service && break
 	((round < 3)) || fail "chronyd does not start after 3 rounds: $(seccomp_records "$cur" "$EXE")"
 	wait_for 20 seccomp_seen "$cur" "$EXE"
-	journalctl --after-cursor="$cur" -o json _TRANSPORT=audit _EXE="$EXE" >"$E2E_OUT/audit.json"
+	seccomp_records "$cur" "$EXE" >"$E2E_OUT/audit.log"
 done
 echo "chronyd runs after $round round(s); the drop-in:"
 cat /etc/systemd/system/chrony.service.d/50-seccompwatch.conf
@@ -63,7 +65,7 @@ echo "learn --for 15s took $((SECONDS - t0)) s"
 json .dropin <"$E2E_OUT/learn.json" | tee "$E2E_OUT/learned.conf"
 grep -q '^#ProtectClock=\|^# ProtectClock: not proposed' "$E2E_OUT/learned.conf" && ! grep -q '^ProtectClock=yes' "$E2E_OUT/learned.conf" || fail "learn proposes ProtectClock=yes for chronyd"
 "$SW" apply --learned "$E2E_OUT/learn.json" --yes chrony.service | tee "$E2E_OUT/apply-learned.txt"
-cur=$(journal_cursor)
+cur=$(audit_cursor)
 systemctl restart chrony.service
 chronyc -n tracking >"$E2E_OUT/tracking.txt" || fail "chronyc tracking: $(cat "$E2E_OUT/tracking.txt")"
 sleep 3
