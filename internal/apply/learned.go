@@ -131,7 +131,7 @@ func BuildLearned(l *Learned, o Options) (Plan, error) {
 		if err := learnedValues(key, values, o.Table); err != nil {
 			return Plan{}, err
 		}
-		it := Item{Key: key, Values: values, Learned: true, Note: shown(ln.Evidence)}
+		it := Item{Key: key, Values: values, Learned: true, Note: suggest.Sanitize(ln.Evidence, 300)}
 		if ln.Commented && !o.Allow[key] {
 			p.Held = append(p.Held, it.Line()+": proposed commented out ("+shown(ln.Note)+"); written only with --allow "+key)
 			continue
