@@ -142,6 +142,7 @@ Examples:
 		o := obs[id]
 		in := propose.Input{Unit: unit, Window: time.Since(start).Round(time.Second), Obs: *o, Sandbox: props.Sandbox, Table: t, Granularity: *granularity}
 		in.Open = openSockets(dir)
+		in.Lifted = liftedByApply(*root, unit, t)
 		if !interrupted {
 			in.Window = *window
 		}

@@ -57,6 +57,10 @@ type Input struct {
 	// listening sockets at start-up, before a window on a running unit:
 	// no socket() call shows their families.
 	Open *opensockets.Result
+	// Lifted are directives a fix of a denial turned off (directive →
+	// where and why, e.g. seccompwatch apply's drop-in). A window in which
+	// the call was not made is no reason to deny it again: they are kept.
+	Lifted map[string]string
 }
 
 // Line is one directive of the proposal.
@@ -250,6 +254,11 @@ func Propose(in Input) Proposal {
 		p.Table = in.Table.Version
 	}
 	add := func(l Line) {
+		if why, ok := in.Lifted[l.Directive]; ok && !l.Skipped && l.Value == "yes" {
+			p.Lines = append(p.Lines, Line{Directive: l.Directive, Value: "no", Kept: true,
+				Evidence: why + "; kept: not seeing the call " + f.window + " is no reason to deny it again"})
+			return
+		}
 		if l.Directive != "SystemCallFilter" && in.Sandbox.Known && in.Sandbox.On(l.Directive) && !l.Skipped {
 			l.Kept, l.Value = true, in.Sandbox.Settings[l.Directive].Value
 			l.Evidence = "already set: " + in.Sandbox.Describe(l.Directive) + "; kept"
