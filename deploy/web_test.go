@@ -130,10 +130,12 @@ func (env *liveEnv) testWebConfig(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "HTTP 401") {
 		t.Errorf("denials without basic auth: exit %d, stderr %q; want 1 and the daemon's 401", code, errs)
 	}
+	t.Logf("without basic auth: %s", errs)
 	code, _, errs = run(append(base, "--basic-auth.username", w.user, "--basic-auth.password-file", w.passwordFile)...)
 	if code != 1 || !strings.Contains(errs, "certificate") {
 		t.Errorf("denials without the CA: exit %d, stderr %q; want 1 and a certificate error", code, errs)
 	}
+	t.Logf("without the CA: %s", errs)
 	code, _, errs = run(append(base, "--tls.ca-file", w.caFile, "--basic-auth.username", w.user)...)
 	if code != 2 {
 		t.Errorf("--basic-auth.username without a password file: exit %d, stderr %q; want a usage error", code, errs)
