@@ -9,10 +9,11 @@ import (
 	"time"
 )
 
-// Block reading: a regular file is read in blocks of whole lines, each
-// parsed by its own goroutine with its own Parser while the next ones are
-// read, and the records are handed out in input order, their line numbers
-// and the counts moved to where the block starts. What one line means
+// Block reading (with blockCPUs or more): a regular file is read in
+// blocks of whole lines, each parsed by its own goroutine with its own
+// Parser while the next ones are read, and the records are handed out in
+// input order, their line numbers and the counts moved to where the block
+// starts. What one line means
 // never depends on another line, except inside a `journalctl -o export`
 // entry: a block where one starts, or a line longer than a block, or more
 // record types than a Parser keeps apart, ends block reading, and the
@@ -66,11 +67,20 @@ type blockItem struct {
 	err  error // a *ParseError
 }
 
+// blockCPUs is the fewest CPUs (GOMAXPROCS) with which files are read in
+// blocks. With two, the second one already has replay's other half
+// (enriching, encoding, writing), and block reading measured slower
+// there: on the 2-core CI machine kind at load 13–25, in interleaved
+// runs of one binary over the same 1 M-line log, wall medians 1.15 s
+// line by line vs 1.61 s in blocks, minima 0.73 vs 1.18 s, at the same
+// CPU time (issue 15).
+const blockCPUs = 4
+
 // newFileReader returns a Reader over a regular file's content (already
-// decompressed): with more than one CPU it is read in blocks parsed in
+// decompressed): with blockCPUs or more it is read in blocks parsed in
 // parallel.
 func newFileReader(src io.Reader, name string) *Reader {
-	if runtime.GOMAXPROCS(0) < 2 {
+	if runtime.GOMAXPROCS(0) < blockCPUs {
 		return NewReader(src, name)
 	}
 	return newBlockReader(src, name, blockSize)
