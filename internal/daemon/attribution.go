@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/internal/event"
@@ -65,8 +66,9 @@ func (d *Daemon) refreshExeIndex(ctx context.Context) {
 // history), then the exe when exactly one unit runs it and the unit
 // confirms it (confirmedByUnit). An exe alone is never enough: anyone can
 // run /usr/sbin/sshd under a filter of their own. An unconfirmed unit is
-// only the event's CandidateUnit. Outcomes are counted as the pipeline
-// ends them.
+// only the event's CandidateUnit. A kill that nothing else explains may
+// still be a service's last main process (byMainPID). Outcomes are counted
+// as the pipeline ends them.
 func (d *Daemon) attribute(ev *event.Event, rec *auditstream.Record) {
 	res := d.attr.Attribute(rec.PID, rec.Time)
 	if res.Unit.Name != "" {
@@ -94,8 +96,89 @@ func (d *Daemon) attribute(ev *event.Event, rec *auditstream.Record) {
 			}
 		}
 	}
+	if rescuable[res.Reason] {
+		if u, ok := d.byMainPID(rec); ok {
+			ev.Unit, ev.Method, ev.CandidateUnit = u, MethodMainPID, ""
+			d.outcomes.ok(MethodMainPID)
+			return
+		}
+	}
 	ev.Reason = res.Reason
 	d.outcomes.fail(res.Reason)
+}
+
+// MethodMainPID names attributions by systemd's memory of a service's last
+// main process: the one service whose ExecMainPID is the record's pid and
+// which systemd saw killed by SIGSYS right after the record.
+const MethodMainPID = "execmainpid"
+
+// Bounds of the ExecMainPID fallback: a service's main process killed by
+// seccomp dies within milliseconds of its record; systemd stamps the exit
+// when it reaps it (clocks: the kernel's and systemd's realtime, which may
+// differ by the record's millisecond rounding). One sweep of the services
+// per mainPIDInterval at most: a storm of such records costs systemd no
+// more than that, and the records past it stay unknown with their reason.
+const (
+	mainPIDBefore   = time.Second
+	mainPIDAfter    = 10 * time.Second
+	mainPIDInterval = 250 * time.Millisecond
+	mainPIDTimeout  = 2 * time.Second
+)
+
+// mainPIDLookups throttles the fallback. Only the read loop touches it.
+type mainPIDLookups struct{ next time.Time }
+
+// byMainPID is the last resort for a killed process that left no trace
+// (gone before its record was read, unknown to eBPF and to /proc's
+// history): systemd keeps ExecMainPID, ExecMainCode and ExecMainStatus
+// after a service's main process ended. Only a kill whose process a
+// service of this host's systemd started as its main process can be
+// found this way (systemd is PID 1 in the pid namespace of the records'
+// pids; a container's systemd answers with its own pids, not asked), and
+// only when exactly one service matches (matchMainPID).
+func (d *Daemon) byMainPID(rec *auditstream.Record) (string, bool) {
+	if d.bus == nil || rec.PID <= 0 || (rec.Action != auditstream.ActionKillProcess && rec.Action != auditstream.ActionKillThread) {
+		return "", false
+	}
+	now := time.Now()
+	if now.Before(d.mainPIDs.next) {
+		return "", false
+	}
+	d.mainPIDs.next = now.Add(mainPIDInterval)
+	ctx, cancel := context.WithTimeout(context.Background(), mainPIDTimeout)
+	defer cancel()
+	ms, err := d.bus.ServicesByMainPID(ctx, rec.PID)
+	if err != nil {
+		d.log.Debug("ExecMainPID attribution", zap.Int("pid", rec.PID), zap.Error(err))
+		return "", false
+	}
+	return matchMainPID(ms, rec.PID, rec.Time)
+}
+
+// matchMainPID picks the service whose last main process is the record's:
+// the same pid, killed by SIGSYS (what seccomp's kill actions send), its
+// exit seen no earlier than mainPIDBefore before the record and no later
+// than mainPIDAfter after it (an older exit is an earlier process with a
+// reused pid). Anything but exactly one such service is no answer: two
+// would be a guess, and a wrong unit is worse than unknown.
+func matchMainPID(ms []unitprops.MainProcess, pid int, at time.Time) (string, bool) {
+	if at.IsZero() {
+		return "", false
+	}
+	found := ""
+	for _, m := range ms {
+		if m.PID != pid || (m.Code != unitprops.CLDKilled && m.Code != unitprops.CLDDumped) || m.Status != int32(unix.SIGSYS) {
+			continue
+		}
+		if m.Exit.Before(at.Add(-mainPIDBefore)) || m.Exit.After(at.Add(mainPIDAfter)) {
+			continue
+		}
+		if found != "" {
+			return "", false
+		}
+		found = m.Unit
+	}
+	return found, found != ""
 }
 
 // confirmedByUnit reports whether the system unit has a live process with
@@ -140,7 +223,7 @@ type outcomes struct {
 func newOutcomes() *outcomes {
 	o := &outcomes{methods: map[string]uint64{}, failures: map[string]uint64{}}
 	// Every series exists from the start, so that rate() sees the first one.
-	for _, m := range []string{units.MethodBPF, units.MethodProc, units.MethodHistory, MethodExe} {
+	for _, m := range []string{units.MethodBPF, units.MethodProc, units.MethodHistory, MethodExe, MethodMainPID} {
 		o.methods[m] = 0
 	}
 	for _, r := range []string{units.ReasonPidGone, units.ReasonNotInUnit, units.ReasonCgroupUnknown, units.ReasonBPFMapMiss,

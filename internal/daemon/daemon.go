@@ -111,6 +111,7 @@ type Daemon struct {
 	source   *auditstream.Source
 	attr     *units.Attributor
 	exes     atomic.Pointer[exeIndex]
+	mainPIDs mainPIDLookups // the ExecMainPID fallback's throttle (read loop only)
 	outcomes *outcomes
 	agg      *suggest.Aggregator
 	denials  *metrics.Denials

@@ -271,3 +271,61 @@ func sandboxSources(sb sandbox.Sandbox) map[string]string {
 	}
 	return out
 }
+
+// TestServicesByMainPID: what systemd 252 keeps of a service's last main
+// process, read over D-Bus (the daemon's ExecMainPID fallback). A main
+// process killed by SIGSYS (sent by the shell itself here: the decoding is
+// under test, not seccomp) is found by its pid with code killed/dumped,
+// status 31 and an exit time; one that exited is found with its status;
+// a running service is not asked; an unknown pid finds nothing. The pids
+// are the container's, as its systemd reports them.
+func TestServicesByMainPID(t *testing.T) {
+	c := nspawn.Boot(t, nspawn.Options{Files: map[string]string{
+		"/etc/systemd/system/sys.service":  "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'kill -SYS $$$$'\n",
+		"/etc/systemd/system/ok.service":   "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'exit 7'\n",
+		"/etc/systemd/system/live.service": "[Service]\nExecStart=/bin/sleep infinity\n",
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, u := range []string{"sys.service", "ok.service", "live.service"} {
+		_, _ = c.Run(ctx, "systemctl", "start", u) // sys and ok fail
+	}
+	show := func(unit, prop string) int {
+		out, err := c.Run(ctx, "systemctl", "show", "-P", prop, unit)
+		if err != nil {
+			t.Fatalf("systemctl show %s %s: %v: %s", prop, unit, err, out)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+		if err != nil {
+			t.Fatalf("%s of %s: %q", prop, unit, out)
+		}
+		return n
+	}
+	d := NewDBus(DBusOptions{Address: c.BusAddress, Root: c.Root})
+	defer d.Close()
+	before := time.Now().Add(-time.Minute)
+
+	pid := show("sys.service", "ExecMainPID")
+	got, err := d.ServicesByMainPID(ctx, pid)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("sys.service (pid %d): %+v, %v", pid, got, err)
+	}
+	if m := got[0]; m.Unit != "sys.service" || m.PID != pid || (m.Code != CLDKilled && m.Code != CLDDumped) || m.Status != 31 ||
+		m.Exit.Before(before) || m.Exit.After(time.Now()) {
+		t.Errorf("sys.service: %+v", m)
+	}
+
+	pid = show("ok.service", "ExecMainPID")
+	got, err = d.ServicesByMainPID(ctx, pid)
+	if err != nil || len(got) != 1 || got[0].Unit != "ok.service" || got[0].Code != CLDExited || got[0].Status != 7 || got[0].Exit.IsZero() {
+		t.Errorf("ok.service (pid %d): %+v, %v", pid, got, err)
+	}
+
+	pid = show("live.service", "MainPID")
+	if got, err = d.ServicesByMainPID(ctx, pid); err != nil || len(got) != 0 {
+		t.Errorf("live.service (running, pid %d): %+v, %v", pid, got, err)
+	}
+	if got, err = d.ServicesByMainPID(ctx, 1<<22+1); err != nil || len(got) != 0 {
+		t.Errorf("an unknown pid: %+v, %v", got, err)
+	}
+}

@@ -60,6 +60,12 @@ func TestVM(t *testing.T) {
 	if out, err := exec.CommandContext(ctx, "gcc", "-static", "-O2", "-Wall", "-o", sysc, "helpers/sysc.c").CombinedOutput(); err != nil {
 		t.Fatalf("gcc (apt-get install gcc; scripts/setup.sh does): %v\n%s", err, out)
 	}
+	// And an i386 one, for SystemCallArchitectures=native (static: the
+	// image has no i386 loader).
+	sysc32 := filepath.Join(work, "sysc32")
+	if out, err := exec.CommandContext(ctx, "gcc", "-m32", "-static", "-O2", "-Wall", "-o", sysc32, "helpers/sysc.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc -m32 (apt-get install gcc-multilib; scripts/setup.sh does): %v\n%s", err, out)
+	}
 	// The .deb, as `make deb` builds it.
 	dist := filepath.Join(work, "dist")
 	deb := exec.CommandContext(ctx, "./scripts/deb.sh", dist)
@@ -97,6 +103,7 @@ func TestVM(t *testing.T) {
 		"bin/seccompwatch":               bin,
 		"bin/units.test":                 unitsTest,
 		"bin/sysc":                       sysc,
+		"bin/sysc32":                     sysc32,
 		"dist/" + filepath.Base(debs[0]): debs[0],
 		"seccompwatch.service":           filepath.Join(repoRoot, "deploy", "seccompwatch.service"),
 		"sysusers.conf":                  filepath.Join(repoRoot, "deploy", "deb", "sysusers.conf"),

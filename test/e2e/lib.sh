@@ -1,5 +1,8 @@
 # Helpers for the e2e scenarios (sourced; bash, run as root in the VM).
 set -euo pipefail
+# Timestamps in the xtrace (bash takes no PS4 from the environment when
+# run as root, so the runner's does not arrive).
+PS4='+ ${EPOCHREALTIME} '
 
 # fail MSG: print MSG and end the scenario with exit 1.
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -215,4 +218,92 @@ while True:
 PY
 	printf '[Unit]\nDescription=tiny Python HTTP service (e2e)\n[Service]\nExecStart=/usr/bin/python3 /usr/local/lib/e2e/pyhttp.py 8081\nDynamicUser=yes\n' \
 		>/etc/systemd/system/pyhttp.service
+}
+
+# --- closing the loop (denied -> attributed -> suggested -> apply -> clean)
+
+# loop_unit UNITFILE BIN ARGS [DIRECTIVE...]: a oneshot unit file
+# /etc/systemd/system/UNITFILE (a template "name@.service" too) that runs
+# /usr/local/bin/sysc-NAME ARGS, a copy of $E2E/bin/BIN (sysc or sysc32)
+# of its own, so that its records can be told apart by exe in the
+# journal; with the given [Service] lines. Not started. The exe's path is
+# in $LOOP_EXE.
+loop_unit() {
+	local file=$1 bin=$2 args=$3; shift 3
+	local name=${file%%@*}
+	name=${name%.service}
+	[[ ! -e "/etc/systemd/system/$file" ]] || fail "unit $file exists: use a new name"
+	LOOP_EXE=/usr/local/bin/sysc-$name
+	install -m 0755 "$E2E/bin/$bin" "$LOOP_EXE"
+	{
+		printf '[Service]\nType=oneshot\nExecStart=%s %s\n' "$LOOP_EXE" "$args"
+		printf '%s\n' "$@"
+	} >"/etc/systemd/system/$file"
+}
+
+# denied_total UNIT: the records of UNIT the daemon counted (its metric).
+denied_total() {
+	http /metrics | awk -v u="unit=\"$1\"" '/^seccompwatch_denials_total\{/ && index($0, u) { n += $2 } END { print n + 0 }'
+}
+
+# journal_records EXE: SECCOMP records of EXE in the journal (journald's
+# audit reader and the kernel log), this boot.
+journal_records() {
+	journalctl -b --no-pager -o cat _TRANSPORT=audit _TRANSPORT=kernel | grep -F "exe=\"$1\"" | grep -c 'syscall=' || true
+}
+
+# sync_daemon: a new unit killed by its filter, waited for in the API: the
+# daemon reads one stream in order, so every record before it has been
+# read too.
+sync_daemon() {
+	local u
+	u=sync$(date +%s%N)
+	victim "$u" 330 'SystemCallFilter=@system-service'
+	systemctl start "$u.service" 2>/dev/null || true
+	wait_for 60 test "$(denials_of "$u.service")" -ge 1
+	rm -f "/etc/systemd/system/$u.service"
+}
+
+# verdict_kinds UNIT [QUERY]: the verdict kinds of the unit's proposed
+# lines and architecture notes, sorted, comma-separated.
+verdict_kinds() {
+	http "/api/v1/suggestions/$1${2:+?$2}" |
+		json '[.suggestions[0] | (.lines[]?, .arch_notes[]?) | .verdict.kind] | unique | join(",")'
+}
+
+# closes_loop UNIT EXE KIND SYSCALL [APPLY-FLAG...]: UNIT is started
+# (unless LOOP_STARTED is set: the caller did) and denied SYSCALL; the daemon attributes it to UNIT (by $LOOP_ATTR, default
+# bpf) and proposes lines of verdict KIND; `seccompwatch apply --yes
+# --restart` over the daemon's unix socket writes the drop-in and restarts
+# the unit, which then ends well with no new record of it (in the API and
+# in the journal, after a later record was read).
+closes_loop() {
+	local unit=$1 exe=$2 kind=$3 sc=$4; shift 4
+	local t0=$SECONDS
+	[[ -n "${LOOP_STARTED:-}" ]] || systemctl start "$unit" 2>/dev/null || true
+	wait_for 60 test "$(denials_of "$unit")" -ge 1
+	local den
+	den=$(http "/api/v1/denials?unit=$unit&limit=10000")
+	echo "$den" >"$E2E_OUT/$unit.denials.json"
+	[[ "$(json '[.denials[].syscall] | unique | join(",")' <<<"$den")" == "$sc" ]] || fail "$unit: denied $(json '[.denials[].syscall] | unique | join(",")' <<<"$den"), want $sc"
+	[[ "$(json '[.denials[].attribution] | unique | join(",")' <<<"$den")" == "${LOOP_ATTR:-bpf}" ]] ||
+		fail "$unit: attributed by $(json '[.denials[].attribution] | unique | join(",")' <<<"$den"), want ${LOOP_ATTR:-bpf}"
+	http "/api/v1/suggestions/$unit" >"$E2E_OUT/$unit.suggestion.json"
+	local kinds
+	kinds=$(verdict_kinds "$unit")
+	[[ "$kinds" == "$kind" ]] || fail "$unit: verdicts $kinds, want $kind: $(cat "$E2E_OUT/$unit.suggestion.json")"
+	wait_for 30 test "$(journal_records "$exe")" -ge 1
+	local n0 j0
+	n0=$(denied_total "$unit")
+	j0=$(journal_records "$exe")
+	/usr/bin/seccompwatch apply --yes --restart "$@" "$unit" >"$E2E_OUT/$unit.apply.txt" 2>&1 ||
+		fail "$unit: apply $*: $(cat "$E2E_OUT/$unit.apply.txt")"
+	[[ "$(prop "$unit" Result)/$(prop "$unit" ExecMainStatus)" == success/0 ]] ||
+		fail "$unit after apply: Result=$(prop "$unit" Result) status $(prop "$unit" ExecMainStatus)"
+	sync_daemon
+	local n1 j1
+	n1=$(denied_total "$unit")
+	j1=$(journal_records "$exe")
+	[[ "$n1" == "$n0" && "$j1" == "$j0" ]] || fail "$unit: new records after apply (API $n0 -> $n1, journal $j0 -> $j1)"
+	echo "ok: $unit: $sc denied, attributed by ${LOOP_ATTR:-bpf}, verdict $kind; apply $* wrote $(grep -v '^#' "/etc/systemd/system/$unit.d/50-seccompwatch.conf" | grep = | tr '\n' ' ')and it runs clean (records: API $n0, journal $j0; none after) in $((SECONDS - t0)) s"
 }
