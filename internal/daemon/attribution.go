@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,7 +98,7 @@ func (d *Daemon) attribute(ev *event.Event, rec *auditstream.Record) {
 		}
 	}
 	if rescuable[res.Reason] {
-		if u, ok := d.byMainPID(rec); ok {
+		if u, ok := d.byMainPID(rec, ev.CandidateUnit); ok {
 			ev.Unit, ev.Method, ev.CandidateUnit = u, MethodMainPID, ""
 			d.outcomes.ok(MethodMainPID)
 			return
@@ -135,8 +136,10 @@ type mainPIDLookups struct{ next time.Time }
 // service of this host's systemd started as its main process can be
 // found this way (systemd is PID 1 in the pid namespace of the records'
 // pids; a container's systemd answers with its own pids, not asked), and
-// only when exactly one service matches (matchMainPID).
-func (d *Daemon) byMainPID(rec *auditstream.Record) (string, bool) {
+// only when exactly one service matches (matchMainPID). systemd is asked
+// about the failed and restarting services and the exe's candidate unit
+// (unitprops.DBus.ServicesByMainPID).
+func (d *Daemon) byMainPID(rec *auditstream.Record, candidate string) (string, bool) {
 	if d.bus == nil || rec.PID <= 0 || (rec.Action != auditstream.ActionKillProcess && rec.Action != auditstream.ActionKillThread) {
 		return "", false
 	}
@@ -147,12 +150,20 @@ func (d *Daemon) byMainPID(rec *auditstream.Record) (string, bool) {
 	d.mainPIDs.next = now.Add(mainPIDInterval)
 	ctx, cancel := context.WithTimeout(context.Background(), mainPIDTimeout)
 	defer cancel()
-	ms, err := d.bus.ServicesByMainPID(ctx, rec.PID)
+	var candidates []string
+	if candidate != "" && !strings.Contains(candidate, "/") {
+		candidates = []string{candidate}
+	}
+	ms, err := d.bus.ServicesByMainPID(ctx, rec.PID, candidates)
 	if err != nil {
-		d.log.Debug("ExecMainPID attribution", zap.Int("pid", rec.PID), zap.Error(err))
+		d.log.Warn("ExecMainPID attribution: systemd did not answer", zap.Int("pid", rec.PID), zap.Error(err))
 		return "", false
 	}
-	return matchMainPID(ms, rec.PID, rec.Time)
+	u, ok := matchMainPID(ms, rec.PID, rec.Time)
+	if !ok {
+		d.log.Debug("ExecMainPID attribution: no service fits", zap.Int("pid", rec.PID), zap.Int("services", len(ms)))
+	}
+	return u, ok
 }
 
 // matchMainPID picks the service whose last main process is the record's:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -322,16 +323,34 @@ func (v *visibility) managerLogging() managerLogging {
 	if fi, err := os.Stat(filepath.Join(v.root, "run/systemd/system")); err != nil || !fi.IsDir() {
 		return managerLogging{How: "this system was not booted with systemd"}
 	}
+	var environ []string
 	if v.root == "/" {
 		if b, err := os.ReadFile(filepath.Join(v.procRoot, "1/environ")); err == nil {
-			return managerLogging{Known: true, Logs: unitprops.EnvLogSeccomp(strings.Split(string(b), "\x00")), How: "checked in PID 1's environment"}
+			environ = strings.Split(string(b), "\x00")
 		}
 	}
-	var env []string
+	var cmdline []string
 	if b, err := os.ReadFile(filepath.Join(v.procRoot, "cmdline")); err == nil {
-		env = append(env, kernelParams(string(b))...)
+		cmdline = kernelParams(string(b))
 	}
-	env = append(env, managerEnvironment(v.root)...)
+	return managerLogs(environ, cmdline, managerEnvironment(v.root))
+}
+
+// managerLogs decides whether the system manager logs seccomp from PID 1's
+// environment block (nil when it is not readable, as for the packaged
+// service's own user), the kernel command line's words and the
+// ManagerEnvironment= words of its configuration. /proc/1/environ shows
+// only what PID 1 was started with: ManagerEnvironment= takes effect at
+// daemon-reload (seen in the VM: errno denials logged after a reload,
+// /proc/1/environ without the variable), so the configuration counts too.
+// (A file not yet reloaded counts as well: the check's own advice says to
+// reload.)
+func managerLogs(environ, cmdline, config []string) managerLogging {
+	if environ != nil {
+		return managerLogging{Known: true, Logs: unitprops.EnvLogSeccomp(environ) || unitprops.EnvLogSeccomp(config),
+			How: "checked in PID 1's environment and in system.conf and its drop-ins"}
+	}
+	env := append(slices.Clone(cmdline), config...)
 	return managerLogging{Known: true, Logs: unitprops.EnvLogSeccomp(env),
 		How: "checked in system.conf, its drop-ins and the kernel command line; PID 1's environment is not readable"}
 }

@@ -227,3 +227,31 @@ func TestVisibilityUnknowns(t *testing.T) {
 		t.Errorf("health = %+v", h)
 	}
 }
+
+// TestManagerLogs: PID 1's environment shows only what it was started
+// with; ManagerEnvironment= in system.conf.d takes effect at
+// daemon-reload (seen in the VM, scenario 80-loop-errno: errno denials
+// logged, /proc/1/environ without the variable), so it counts beside the
+// environment; a later "=0" in the configuration turns it off again.
+func TestManagerLogs(t *testing.T) {
+	for _, tc := range []struct {
+		name                     string
+		environ, cmdline, config []string
+		logs                     bool
+	}{
+		{"environ says nothing", []string{"HOME=/"}, nil, nil, false},
+		{"environ", []string{"SYSTEMD_LOG_SECCOMP=1"}, nil, nil, true},
+		{"ManagerEnvironment= after daemon-reload", []string{"HOME=/"}, nil, []string{"SYSTEMD_LOG_SECCOMP=1"}, true},
+		{"ManagerEnvironment= set back to 0", []string{"HOME=/"}, nil, []string{"SYSTEMD_LOG_SECCOMP=1", "SYSTEMD_LOG_SECCOMP=0"}, false},
+		{"environ unreadable, configuration", nil, []string{"quiet"}, []string{"SYSTEMD_LOG_SECCOMP=yes"}, true},
+		{"environ unreadable, kernel command line", nil, []string{"SYSTEMD_LOG_SECCOMP=1"}, nil, true},
+		{"environ unreadable, nothing", nil, []string{"quiet"}, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := managerLogs(tc.environ, tc.cmdline, tc.config)
+			if !m.Known || m.Logs != tc.logs {
+				t.Errorf("managerLogs = %+v, want Logs %v", m, tc.logs)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package unitprops
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -30,13 +31,17 @@ const (
 	CLDDumped = 3
 )
 
-// ServicesByMainPID returns the loaded services whose last main process
-// had pid (ExecMainPID, which systemd keeps after the process ended), with
-// how it ended. Services running now are skipped: a running service's main
-// process is alive, and the caller asks about a process that is gone. It
-// costs one D-Bus call per loaded service that is not running, and three
-// more per match: for the rare record whose process left no other trace.
-func (d *DBus) ServicesByMainPID(ctx context.Context, pid int) ([]MainProcess, error) {
+// ServicesByMainPID returns the services whose last main process had pid
+// (ExecMainPID, which systemd keeps after the process ended), with how it
+// ended. It asks only the services that can hold a main process that died
+// of a signal: those named in candidates (e.g. the unit whose ExecStart=
+// runs the record's exe) and those that systemd shows failed or waiting to
+// be restarted (auto-restart). A service whose main process was killed is
+// in one of these states until it is started again; one that is running
+// has a live main process, and the caller asks about a process that is
+// gone. It costs one D-Bus call to list the units, one per service asked,
+// and three more per match.
+func (d *DBus) ServicesByMainPID(ctx context.Context, pid int, candidates []string) ([]MainProcess, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("unitprops: pid %d", pid)
 	}
@@ -44,13 +49,16 @@ func (d *DBus) ServicesByMainPID(ctx context.Context, pid int) ([]MainProcess, e
 	if err != nil {
 		return nil, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, d.opts.CallTimeout)
-	defer cancel()
+	call := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, d.opts.CallTimeout) }
+	cctx, cancel := call()
 	us, err := conn.ListUnitsByPatternsContext(cctx, nil, []string{"*.service"})
+	cancel()
 	if err != nil {
 		return nil, d.failed(conn, "list services", err)
 	}
 	prop := func(unit, name string) (dbus.Variant, error) {
+		cctx, cancel := call()
+		defer cancel()
 		p, err := conn.GetUnitTypePropertyContext(cctx, unit, "Service", name)
 		if err != nil {
 			return dbus.Variant{}, d.failed(conn, name+" of "+unit, err)
@@ -59,7 +67,7 @@ func (d *DBus) ServicesByMainPID(ctx context.Context, pid int) ([]MainProcess, e
 	}
 	var out []MainProcess
 	for _, u := range us {
-		if u.LoadState != "loaded" || (u.ActiveState == "active" && u.SubState == "running") {
+		if u.LoadState != "loaded" || (u.ActiveState != "failed" && u.SubState != "auto-restart" && !slices.Contains(candidates, u.Name)) {
 			continue
 		}
 		v, err := prop(u.Name, "ExecMainPID")

@@ -276,18 +276,21 @@ func sandboxSources(sb sandbox.Sandbox) map[string]string {
 // process, read over D-Bus (the daemon's ExecMainPID fallback). A main
 // process killed by SIGSYS (sent by the shell itself here: the decoding is
 // under test, not seccomp) is found by its pid with code killed/dumped,
-// status 31 and an exit time; one that exited is found with its status;
-// a running service is not asked; an unknown pid finds nothing. The pids
-// are the container's, as its systemd reports them.
+// status 31 and an exit time; one that failed with an exit status is
+// found with it; one that ended well (active, exited: RemainAfterExit=;
+// an inactive one is unloaded and forgets) is asked only as a candidate; a
+// running service is not asked; an unknown pid finds
+// nothing. The pids are the container's, as its systemd reports them.
 func TestServicesByMainPID(t *testing.T) {
 	c := nspawn.Boot(t, nspawn.Options{Files: map[string]string{
 		"/etc/systemd/system/sys.service":  "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'kill -SYS $$$$'\n",
 		"/etc/systemd/system/ok.service":   "[Service]\nType=oneshot\nExecStart=/bin/sh -c 'exit 7'\n",
 		"/etc/systemd/system/live.service": "[Service]\nExecStart=/bin/sleep infinity\n",
+		"/etc/systemd/system/done.service": "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for _, u := range []string{"sys.service", "ok.service", "live.service"} {
+	for _, u := range []string{"sys.service", "ok.service", "live.service", "done.service"} {
 		_, _ = c.Run(ctx, "systemctl", "start", u) // sys and ok fail
 	}
 	show := func(unit, prop string) int {
@@ -306,7 +309,7 @@ func TestServicesByMainPID(t *testing.T) {
 	before := time.Now().Add(-time.Minute)
 
 	pid := show("sys.service", "ExecMainPID")
-	got, err := d.ServicesByMainPID(ctx, pid)
+	got, err := d.ServicesByMainPID(ctx, pid, nil)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("sys.service (pid %d): %+v, %v", pid, got, err)
 	}
@@ -316,16 +319,23 @@ func TestServicesByMainPID(t *testing.T) {
 	}
 
 	pid = show("ok.service", "ExecMainPID")
-	got, err = d.ServicesByMainPID(ctx, pid)
+	got, err = d.ServicesByMainPID(ctx, pid, nil)
 	if err != nil || len(got) != 1 || got[0].Unit != "ok.service" || got[0].Code != CLDExited || got[0].Status != 7 || got[0].Exit.IsZero() {
 		t.Errorf("ok.service (pid %d): %+v, %v", pid, got, err)
 	}
 
+	pid = show("done.service", "ExecMainPID")
+	if got, err = d.ServicesByMainPID(ctx, pid, nil); err != nil || len(got) != 0 {
+		t.Errorf("done.service (exited, pid %d), not a candidate: %+v, %v", pid, got, err)
+	}
+	if got, err = d.ServicesByMainPID(ctx, pid, []string{"done.service"}); err != nil || len(got) != 1 || got[0].Code != CLDExited || got[0].Status != 0 {
+		t.Errorf("done.service (exited, pid %d), a candidate: %+v, %v", pid, got, err)
+	}
 	pid = show("live.service", "MainPID")
-	if got, err = d.ServicesByMainPID(ctx, pid); err != nil || len(got) != 0 {
+	if got, err = d.ServicesByMainPID(ctx, pid, nil); err != nil || len(got) != 0 {
 		t.Errorf("live.service (running, pid %d): %+v, %v", pid, got, err)
 	}
-	if got, err = d.ServicesByMainPID(ctx, 1<<22+1); err != nil || len(got) != 0 {
+	if got, err = d.ServicesByMainPID(ctx, 1<<22+1, nil); err != nil || len(got) != 0 {
 		t.Errorf("an unknown pid: %+v, %v", got, err)
 	}
 }

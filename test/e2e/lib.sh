@@ -264,11 +264,10 @@ sync_daemon() {
 	rm -f "/etc/systemd/system/$u.service"
 }
 
-# verdict_kinds UNIT [QUERY]: the verdict kinds of the unit's proposed
-# lines and architecture notes, sorted, comma-separated.
+# verdict_kinds: the verdict kinds of the proposed lines and architecture
+# notes of the suggestion document on stdin, sorted, comma-separated.
 verdict_kinds() {
-	http "/api/v1/suggestions/$1${2:+?$2}" |
-		json '[.suggestions[0] | (.lines[]?, .arch_notes[]?) | .verdict.kind] | unique | join(",")'
+	json '[.suggestions[0] | (.lines[]?, .arch_notes[]?) | .verdict.kind] | unique | join(",")'
 }
 
 # closes_loop UNIT EXE KIND SYSCALL [APPLY-FLAG...]: UNIT is started
@@ -290,7 +289,7 @@ closes_loop() {
 		fail "$unit: attributed by $(json '[.denials[].attribution] | unique | join(",")' <<<"$den"), want ${LOOP_ATTR:-bpf}"
 	http "/api/v1/suggestions/$unit" >"$E2E_OUT/$unit.suggestion.json"
 	local kinds
-	kinds=$(verdict_kinds "$unit")
+	kinds=$(verdict_kinds <"$E2E_OUT/$unit.suggestion.json")
 	[[ "$kinds" == "$kind" ]] || fail "$unit: verdicts $kinds, want $kind: $(cat "$E2E_OUT/$unit.suggestion.json")"
 	wait_for 30 test "$(journal_records "$exe")" -ge 1
 	local n0 j0
