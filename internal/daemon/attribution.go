@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -156,7 +157,12 @@ func (d *Daemon) byMainPID(rec *auditstream.Record, candidate string) (string, b
 	}
 	ms, err := d.bus.ServicesByMainPID(ctx, rec.PID, candidates)
 	if err != nil {
-		d.log.Warn("ExecMainPID attribution: systemd did not answer", zap.Int("pid", rec.PID), zap.Error(err))
+		if errors.Is(err, unitprops.ErrNoDBus) {
+			// No systemd on the bus: /healthz and the D-Bus loop say so.
+			d.log.Debug("ExecMainPID attribution: no D-Bus", zap.Int("pid", rec.PID), zap.Error(err))
+		} else {
+			d.log.Warn("ExecMainPID attribution: systemd did not answer", zap.Int("pid", rec.PID), zap.Error(err))
+		}
 		return "", false
 	}
 	u, ok := matchMainPID(ms, rec.PID, rec.Time)
