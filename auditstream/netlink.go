@@ -148,9 +148,10 @@ type Source struct {
 	ran   atomic.Bool
 
 	// Read loop only: when a serial gap was last logged, and the losses
-	// counted since.
+	// counted since; the SECCOMP bodies parsed last.
 	gapLogged   time.Time
 	gapUnlogged uint64
+	memo        kernelMemo
 }
 
 // NewSource validates opts and returns a Source. It opens nothing yet.
@@ -334,27 +335,29 @@ func (s *Source) readLoop(ctx context.Context, sock *nlSocket, stash [][]byte, o
 	for _, d := range stash {
 		s.handle(d, tr, now, out)
 	}
-	buf := make([]byte, recvBufSize)
+	b := newRecvBatch(recvBatchLen)
 	pfd := []unix.PollFd{{Fd: int32(sock.fd), Events: unix.POLLIN}, {Fd: int32(wake), Events: unix.POLLIN}}
+	wakeOnly := pfd[1:]
 	var enobufsLogged time.Time
-	batch := 0
+	read := 0 // datagrams read since the last sleep
 	for {
-		n, from, err := sock.recv(buf)
+		n, err := sock.recvMany(b)
 		switch {
 		case err == nil:
-			if from != 0 {
-				s.rejected.Add(1)
-				continue
-			}
-			batch++
-			if batch&255 == 0 {
-				now = time.Now()
-				s.lastRecv.Store(now.UnixNano())
-				if ctx.Err() != nil {
-					return nil
+			now = time.Now()
+			s.lastRecv.Store(now.UnixNano())
+			for i := range n {
+				d, from, cut := b.datagram(i)
+				if from != 0 {
+					s.rejected.Add(1)
+					continue
 				}
+				s.handleCut(d, cut, tr, now, out)
 			}
-			s.handle(buf[:n], tr, now, out)
+			read += n
+			if ctx.Err() != nil {
+				return nil
+			}
 			continue
 		case errors.Is(err, unix.ENOBUFS):
 			// The socket overflowed: the kernel dropped one or more
@@ -372,17 +375,28 @@ func (s *Source) readLoop(ctx context.Context, sock *nlSocket, stash [][]byte, o
 		default:
 			return fmt.Errorf("auditstream: receive: %w", err)
 		}
-		// The socket is empty: account for the batch, then sleep.
+		// The socket is empty: account for what was read, then sleep.
 		now = time.Now()
-		if batch > 0 {
-			s.lastRecv.Store(now.UnixNano())
-			batch = 0
-		}
 		s.addGapLoss(tr.flush(now))
 		s.pendingGap.Store(tr.pending())
 		if ctx.Err() != nil {
 			return nil
 		}
+		if read >= coalesceAfter {
+			// Records are arriving faster than one per wake-up: let
+			// them gather for a moment, so that the next wake-up reads
+			// a batch instead of waking for every few records (the
+			// wake-ups, not the records, are then the reader's cost).
+			read = 0
+			if _, err := unix.Poll(wakeOnly, int(coalesceDelay/time.Millisecond)); err != nil && !errors.Is(err, unix.EINTR) {
+				return fmt.Errorf("auditstream: poll: %w", err)
+			}
+			if wakeOnly[0].Revents != 0 {
+				return nil
+			}
+			continue
+		}
+		read = 0
 		timeout := -1
 		if len(tr.gaps) > 0 {
 			timeout = int(tr.grace / time.Millisecond)
@@ -393,9 +407,18 @@ func (s *Source) readLoop(ctx context.Context, sock *nlSocket, stash [][]byte, o
 		if pfd[1].Revents != 0 {
 			return nil
 		}
-		now = time.Now()
 	}
 }
+
+// Coalescing: a wake-up that read at least coalesceAfter datagrams is
+// followed by a coalesceDelay pause before the socket is polled again. At
+// the rates of ordinary denials (one or a few per wake-up) records are
+// read as they come; in a storm the pause adds at most coalesceDelay to a
+// record's way to the sinks, while the receive buffer holds seconds of it.
+const (
+	coalesceAfter = 16
+	coalesceDelay = 2 * time.Millisecond
+)
 
 // addGapLoss counts n events lost to a serial gap; it logs at most once a
 // second (in a storm every datagram can count a hole), with the losses
@@ -418,6 +441,14 @@ func (s *Source) addGapLoss(n uint64) {
 // Kernel-sent audit messages have an nlmsg_len that excludes the header:
 // the payload is the whole datagram after the 16-byte header.
 func (s *Source) handle(d []byte, tr *serialTracker, now time.Time, out func(Record, []byte)) {
+	s.handleCut(d, false, tr, now, out)
+}
+
+// handleCut is handle for a datagram that may have been cut to fit the
+// receive slot (cut): it is counted and its serial tracked as any other,
+// but a cut SECCOMP record is a parse error (truncated), never a record
+// read from part of its fields.
+func (s *Source) handleCut(d []byte, cut bool, tr *serialTracker, now time.Time, out func(Record, []byte)) {
 	if len(d) < unix.NLMSG_HDRLEN {
 		s.rejected.Add(1)
 		return
@@ -440,7 +471,11 @@ func (s *Source) handle(d []byte, tr *serialTracker, now time.Time, out func(Rec
 	if typ != auditSeccomp {
 		return
 	}
-	rec, err := ParseKernel(payload)
+	if cut {
+		s.countParseError(errTruncated)
+		return
+	}
+	rec, err := s.memo.parse(payload)
 	if err != nil {
 		s.countParseError(err)
 		return

@@ -251,6 +251,23 @@ func (a *Aggregator) Units() int {
 // syscall for its unit that the aggregator keeps (a new unit × syscall
 // pair; never for one dropped at the Limits).
 func (a *Aggregator) Add(d Denial) (isNew bool) {
+	_, isNew = a.AddSlot(&d)
+	return isNew
+}
+
+// Slot is where one unit × syscall pair is counted. Units and syscalls are
+// never removed from an Aggregator, so a Slot stays valid for its life.
+type Slot struct {
+	u *unitAgg
+	s *syscallAgg
+}
+
+// AddSlot counts one denial as Add does, and returns the slot it was
+// counted in, for AddAt to count the next denials of the same unit ×
+// syscall pair without looking it up; nil when the denial did not fit the
+// Limits (then every such denial must go through AddSlot, which counts the
+// overflow).
+func (a *Aggregator) AddSlot(d *Denial) (slot *Slot, isNew bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	uk := keyOf(d.Machine, d.Unit, d.UserUnit, d.UID)
@@ -258,32 +275,50 @@ func (a *Aggregator) Add(d Denial) (isNew bool) {
 	if u == nil {
 		if len(a.units) >= a.limits.MaxUnits {
 			a.overflow.Units++
-			return false
+			return nil, false
 		}
 		u = &unitAgg{syscalls: make(map[syscallKey]*syscallAgg, 4)}
 		a.units[uk] = u
 	}
-	u.total++
-	u.first, u.last = widen(u.first, u.last, d.Time)
 	sk := syscallKey{name: d.Syscall, arch: d.Arch, auditArch: d.AuditArch, nr: d.Nr}
 	s := u.syscalls[sk]
 	if s == nil {
 		if len(u.syscalls) >= a.limits.MaxSyscallsPerUnit {
+			u.total++
+			u.first, u.last = widen(u.first, u.last, d.Time)
 			u.dropped++
 			a.overflow.Syscalls++
-			return false
+			return nil, false
 		}
 		s = &syscallAgg{}
 		u.syscalls[sk] = s
 		isNew = true
 	}
+	slot = &Slot{u, s}
+	a.count(slot, d)
+	return slot, isNew
+}
+
+// AddAt counts one more denial d in slot, which AddSlot returned for a
+// denial of the same unit and syscall (d's unit, machine and syscall
+// fields are not looked at again).
+func (a *Aggregator) AddAt(slot *Slot, d *Denial) {
+	a.mu.Lock()
+	a.count(slot, d)
+	a.mu.Unlock()
+}
+
+// count adds d to its unit and syscall; a.mu is held.
+func (a *Aggregator) count(slot *Slot, d *Denial) {
+	u, s := slot.u, slot.s
+	u.total++
+	u.first, u.last = widen(u.first, u.last, d.Time)
 	s.native = d.Native
 	s.actions[actionIndex(d.Action)]++
 	s.count++
 	s.first, s.last = widen(s.first, s.last, d.Time)
 	s.exes, s.exesDropped = a.addDistinct(s.exes, s.exesDropped, d.Exe, a.limits.MaxExes)
 	s.comms, s.commsDropped = a.addDistinct(s.comms, s.commsDropped, d.Comm, a.limits.MaxComms)
-	return isNew
 }
 
 func (a *Aggregator) addDistinct(list []string, dropped uint64, v string, max int) ([]string, uint64) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -72,7 +73,11 @@ func (d *Daemon) refreshExeIndex(ctx context.Context) {
 // still be a service's last main process (byMainPID). Outcomes are counted
 // as the pipeline ends them.
 func (d *Daemon) attribute(ev *event.Event, rec *auditstream.Record) {
-	res := d.attr.Attribute(rec.PID, rec.Time)
+	d.applyAttribution(ev, rec, d.attr.Attribute(rec.PID, rec.Time))
+}
+
+// applyAttribution is attribute for the primary methods' result res.
+func (d *Daemon) applyAttribution(ev *event.Event, rec *auditstream.Record, res units.Result) {
 	if res.Unit.Name != "" {
 		ev.Unit, ev.Machine, ev.Method = res.Unit.Name, res.Unit.Machine, res.Method
 		ev.UserUnit, ev.UserUID = res.Unit.UID >= 0, max(res.Unit.UID, 0)
@@ -230,48 +235,59 @@ func (d *Daemon) confirmedByUnit(x *exeIndex, unit string, rec *auditstream.Reco
 	return false
 }
 
-// outcomes counts attributions by method and failures by reason.
+// outcomes counts attributions by method and failures by reason. Each
+// count is an atomic counter that the record path can keep (counter) and
+// increment without a lock.
 type outcomes struct {
 	mu       sync.Mutex
-	methods  map[string]uint64
-	failures map[string]uint64
+	methods  map[string]*atomic.Uint64
+	failures map[string]*atomic.Uint64
 }
 
 func newOutcomes() *outcomes {
-	o := &outcomes{methods: map[string]uint64{}, failures: map[string]uint64{}}
+	o := &outcomes{methods: map[string]*atomic.Uint64{}, failures: map[string]*atomic.Uint64{}}
 	// Every series exists from the start, so that rate() sees the first one.
 	for _, m := range []string{units.MethodBPF, units.MethodProc, units.MethodHistory, MethodExe, MethodMainPID} {
-		o.methods[m] = 0
+		o.methods[m] = new(atomic.Uint64)
 	}
 	for _, r := range []string{units.ReasonPidGone, units.ReasonNotInUnit, units.ReasonCgroupUnknown, units.ReasonBPFMapMiss,
 		units.ReasonPidReused, units.ReasonCgroupChanged, units.ReasonBadPid} {
-		o.failures[r] = 0
+		o.failures[r] = new(atomic.Uint64)
 	}
 	return o
 }
 
-func (o *outcomes) ok(method string) {
+// counter returns the counter of an attribution by method (when failed
+// is false) or of a failure by reason (true).
+func (o *outcomes) counter(name string, failed bool) *atomic.Uint64 {
+	m := o.methods
+	if failed {
+		m = o.failures
+	}
 	o.mu.Lock()
-	o.methods[method]++
-	o.mu.Unlock()
+	defer o.mu.Unlock()
+	c := m[name]
+	if c == nil {
+		c = new(atomic.Uint64)
+		m[name] = c
+	}
+	return c
 }
 
-func (o *outcomes) fail(reason string) {
-	o.mu.Lock()
-	o.failures[reason]++
-	o.mu.Unlock()
-}
+func (o *outcomes) ok(method string) { o.counter(method, false).Add(1) }
+
+func (o *outcomes) fail(reason string) { o.counter(reason, true).Add(1) }
 
 func (o *outcomes) snapshot() (methods, failures map[string]uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	methods = make(map[string]uint64, len(o.methods))
 	for k, v := range o.methods {
-		methods[k] = v
+		methods[k] = v.Load()
 	}
 	failures = make(map[string]uint64, len(o.failures))
 	for k, v := range o.failures {
-		failures[k] = v
+		failures[k] = v.Load()
 	}
 	return methods, failures
 }

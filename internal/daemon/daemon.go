@@ -140,14 +140,21 @@ type Daemon struct {
 	// starts): the stall-on-record failpoint blocks on it.
 	runDone <-chan struct{}
 
-	// Liveness: the read loop stamps busySince while it handles a record.
-	busySince  atomic.Int64 // unix nanos; 0 when idle
-	sourceDone atomic.Bool
+	// hot remembers what recent records derived (hot.go); read loop only.
+	hot hotCache
+
+	// Liveness: the read loop counts the records it starts (entered) and
+	// ends (handled); alive tells a record in handling for too long by
+	// the same count seen entered and not ended across watchdog ticks.
+	entered    atomic.Uint64
 	handled    atomic.Uint64
 	// tap, when set before Run (the package's tests), sees every event
 	// before the counter publishes it: a test keeps its own records there, which
 	// the bounded recent ring may have dropped under other denials.
-	tap func(*event.Event)
+	tap        func(*event.Event)
+	sourceDone atomic.Bool
+	stuckAt    uint64    // serviceLoop only: the entered count seen in handling
+	stuckSince time.Time // and since when
 }
 
 // New prepares the daemon: tables, attribution, unit properties, restored
@@ -349,8 +356,7 @@ func (d *Daemon) setStateErr(err error) {
 
 // handle is called by the source for every SECCOMP record, on its read loop.
 func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
-	d.busySince.Store(time.Now().UnixNano())
-	defer d.busySince.Store(0)
+	d.entered.Add(1)
 	guard.Failpoint("panic-on-record")
 	guard.FatalFailpoint("fatal-on-record")
 	if guard.FailpointSet("stall-on-record") {
@@ -360,8 +366,38 @@ func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 		return
 	}
 
-	ev := pipeline.Enrich(rec, d.table)
-	d.attribute(&ev, &rec)
+	res := d.attr.Attribute(rec.PID, rec.Time)
+	key := hotKey(&rec)
+	h := d.hot.find(&key, &res)
+	if h == nil {
+		d.handleSlow(&rec, key, res)
+		return
+	}
+	h.outcome.Add(1)
+	den := h.denial
+	den.Time = rec.Time
+	if h.slot != nil {
+		d.agg.AddAt(h.slot, &den)
+	} else {
+		d.agg.Add(den)
+	}
+	ev := h.ev
+	ev.Record = rec
+	if h.judged {
+		if h.verdict == nil || !rec.Time.Before(h.vUntil) {
+			h.verdict, h.vUntil = d.verdicts.lookupKey(h.vkey, time.Now())
+		}
+		ev.Verdict = h.verdict
+	}
+	d.sink(&ev, h.counter)
+}
+
+// handleSlow is the full record path, for a record unlike the recent ones
+// (hotCache); it remembers what it derived when records like it may reuse
+// it.
+func (d *Daemon) handleSlow(rec *auditstream.Record, key auditstream.Record, res units.Result) {
+	ev := pipeline.Enrich(*rec, d.table)
+	d.applyAttribution(&ev, rec, res)
 	risky, ok := d.riskCache[ev.SyscallName]
 	if !ok {
 		risky, _ = suggest.Risk(d.table, ev.SyscallName)
@@ -369,26 +405,56 @@ func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 			d.riskCache[ev.SyscallName] = risky
 		}
 	}
-	if d.agg.Add(pipeline.Denial(&ev, d.native)) {
+	unit := metricUnit(ev.Unit, ev.UserUnit, ev.UserUID)
+	counter := d.denials.Counter(ev.Machine, unit, ev.SyscallName, ev.Action.String(), ev.ArchLabel(), risky)
+	den := pipeline.Denial(&ev, d.native)
+	slot, isNew := d.agg.AddSlot(&den)
+	if isNew {
 		// One line per new unit × syscall pair, so that the journal shows
 		// what happened; the logger's sampler bounds a storm of new pairs.
-		d.log.Info("new denial", zap.String("unit", suggest.Sanitize(metricUnit(ev.Unit, ev.UserUnit, ev.UserUID), 256)), zap.String("machine", suggest.Sanitize(ev.Machine, 64)),
+		d.log.Info("new denial", zap.String("unit", suggest.Sanitize(unit, 256)), zap.String("machine", suggest.Sanitize(ev.Machine, 64)),
 			zap.String("syscall", ev.SyscallName), zap.String("arch", ev.ArchLabel()), zap.String("action", ev.Action.String()),
 			zap.String("exe", suggest.Sanitize(ev.Exe, 256)), zap.Bool("risky", risky))
 	}
-	ev.Verdict = d.verdicts.lookup(&ev)
+	judged := ev.Unit != "" && ev.Unit != event.UnknownUnit
+	var vkey verdictKey
+	var verdict *event.Verdict
+	var until time.Time
+	if judged {
+		vkey = keyOf(&ev, d.native)
+		verdict, until = d.verdicts.lookupKey(vkey, time.Now())
+	}
+	ev.Verdict = verdict
+	if cacheable(&res) {
+		h := &hotEntry{key: key, res: res, ev: ev, denial: den, risky: risky, counter: counter, slot: slot,
+			vkey: vkey, judged: judged, verdict: verdict, vUntil: until}
+		h.ev.Record, h.ev.Verdict = auditstream.Record{}, nil
+		if ev.Method != "" {
+			h.outcome = d.outcomes.counter(ev.Method, false)
+		} else {
+			h.outcome = d.outcomes.counter(ev.Reason, true)
+		}
+		d.hot.put(h)
+	}
+	d.sink(&ev, counter)
+}
+
+// sink hands a denial, already aggregated, to the sinks that see every
+// record: the recent ring (API), the event stream, the handled count, its
+// metric series' counter and the debug log.
+func (d *Daemon) sink(ev *event.Event, counter metrics.DenialCounter) {
 	d.recent.add(ev)
 	if d.events != nil {
-		d.events.Write(&ev)
+		d.events.Write(ev)
 	}
 	// The counter last: a reader who sees it count this denial (a test, an
 	// alert, an operator) finds it in the suggestions and /api/v1/denials
 	// too, never a count ahead of what the API serves.
 	if d.tap != nil {
-		d.tap(&ev)
+		d.tap(ev)
 	}
 	d.handled.Add(1)
-	d.denials.Inc(ev.Machine, metricUnit(ev.Unit, ev.UserUnit, ev.UserUID), ev.SyscallName, ev.Action.String(), ev.ArchLabel(), risky)
+	counter.Inc()
 	if ce := d.log.Check(zap.DebugLevel, "denial"); ce != nil {
 		ce.Write(zap.String("unit", ev.Unit), zap.String("syscall", ev.SyscallName), zap.String("action", ev.Action.String()),
 			zap.Int("pid", ev.PID), zap.String("comm", suggest.Sanitize(ev.Comm, 64)))
@@ -598,10 +664,18 @@ func (d *Daemon) alive(wd time.Duration) bool {
 	if d.sourceDone.Load() {
 		return false
 	}
-	if since := d.busySince.Load(); since != 0 && time.Since(time.Unix(0, since)) > wd/2 {
-		return false
+	entered := d.entered.Load()
+	if entered == d.handled.Load() {
+		d.stuckAt = 0
+		return true
 	}
-	return true
+	// A record is in handling: the same one as at the last check?
+	now := time.Now()
+	if entered != d.stuckAt {
+		d.stuckAt, d.stuckSince = entered, now
+		return true
+	}
+	return now.Sub(d.stuckSince) <= wd/2
 }
 
 func (d *Daemon) status(st auditstream.LiveStats) string {
@@ -623,9 +697,9 @@ type ring struct {
 
 func newRing(n int) *ring { return &ring{buf: make([]event.Event, n)} }
 
-func (r *ring) add(e event.Event) {
+func (r *ring) add(e *event.Event) {
 	r.mu.Lock()
-	r.buf[r.next] = e
+	r.buf[r.next] = *e
 	r.next++
 	if r.next == len(r.buf) {
 		r.next, r.full = 0, true

@@ -27,7 +27,7 @@ type verdictKey struct {
 }
 
 type verdictEntry struct {
-	v  event.Verdict
+	v  *event.Verdict // shared by every event that carries it: never changed
 	at time.Time
 }
 
@@ -60,18 +60,16 @@ func keyOf(ev *event.Event, native syscalls.Arch) verdictKey {
 	return k
 }
 
-// lookup returns the verdict known for ev (nil: not judged yet) and queues
-// a judgement when there is none or it is old.
-func (vs *verdicts) lookup(ev *event.Event) *event.Verdict {
-	if ev.Unit == "" || ev.Unit == event.UnknownUnit {
-		return nil
-	}
-	k := keyOf(ev, vs.d.native)
+// lookupKey returns the verdict known for k at now, and until when it
+// is fresh (nil and zero: not judged yet, or judged too long ago); it
+// queues a judgement when there is no fresh verdict.
+func (vs *verdicts) lookupKey(k verdictKey, now time.Time) (*event.Verdict, time.Time) {
 	vs.mu.RLock()
 	e, ok := vs.m[k]
 	pending := vs.pending[k]
 	vs.mu.RUnlock()
-	fresh := ok && time.Since(e.at) < propsTTL
+	until := e.at.Add(propsTTL)
+	fresh := ok && now.Before(until)
 	if !fresh && !pending {
 		vs.mu.Lock()
 		if len(vs.m) < vs.max && !vs.pending[k] {
@@ -83,11 +81,10 @@ func (vs *verdicts) lookup(ev *event.Event) *event.Verdict {
 		}
 		vs.mu.Unlock()
 	}
-	if !ok || !fresh {
-		return nil // an old verdict may be wrong now: null until judged again
+	if !fresh {
+		return nil, time.Time{} // an old verdict may be wrong now: null until judged again
 	}
-	v := e.v
-	return &v
+	return e.v, until
 }
 
 // verdictRefresh is how often run judges again the pairs judged longer
@@ -130,7 +127,7 @@ func (vs *verdicts) store(k verdictKey, v event.Verdict) {
 	vs.mu.Lock()
 	delete(vs.pending, k)
 	_, had := vs.m[k]
-	vs.m[k] = verdictEntry{v: v, at: time.Now()}
+	vs.m[k] = verdictEntry{v: &v, at: time.Now()}
 	vs.mu.Unlock()
 	if !had {
 		vs.d.log.Info("verdict", zap.String("unit", suggest.Sanitize(metricUnit(k.unit, k.userUID >= 0, k.userUID), 256)),

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,12 +87,17 @@ type Snapshot struct {
 }
 
 // Denials is the bounded seccompwatch_denials_total counter family.
+//
+// A label set's count is an atomic counter of its own, found once through
+// Counter and then incremented without a lock or a map look-up; a scrape
+// copies the list of series under the lock and reads the counters after
+// releasing it, so a scrape of many series never stalls the record path.
 type Denials struct {
 	max int
 
 	mu       sync.Mutex
-	series   map[denialKey]uint64
-	overflow uint64 // label sets refused (seccompwatch_series_overflow_total)
+	series   map[denialKey]*atomic.Uint64
+	overflow atomic.Uint64 // denials of label sets refused (seccompwatch_series_overflow_total)
 }
 
 type denialKey struct {
@@ -109,7 +115,44 @@ func NewDenials(max int) *Denials {
 	if max <= 0 {
 		max = 10000
 	}
-	return &Denials{max: max, series: make(map[denialKey]uint64)}
+	return &Denials{max: max, series: make(map[denialKey]*atomic.Uint64)}
+}
+
+// DenialCounter counts the denials of one label set (or, for a label set
+// refused at the bound, the overflow series and the overflow count).
+type DenialCounter struct {
+	n        *atomic.Uint64
+	overflow *atomic.Uint64 // nil unless the label set was refused
+}
+
+// Inc counts one denial.
+func (c DenialCounter) Inc() {
+	c.n.Add(1)
+	if c.overflow != nil {
+		c.overflow.Add(1)
+	}
+}
+
+// Counter returns the counter of a label set, creating its series when
+// there is room (series are never evicted, so the counter stays valid).
+// The labels are as for Inc.
+func (d *Denials) Counter(machine, unit, syscall, action, arch string, risky bool) DenialCounter {
+	k := denialKey{machine, unit, syscall, action, arch, risky}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n, ok := d.series[k]; ok {
+		return DenialCounter{n: n}
+	}
+	var c DenialCounter
+	if len(d.series) >= d.max {
+		k, c.overflow = overflowKey, &d.overflow
+	}
+	c.n = d.series[k]
+	if c.n == nil {
+		c.n = new(atomic.Uint64)
+		d.series[k] = c.n
+	}
+	return c
 }
 
 // Inc counts one denial of unit in machine ("" for the host). machine,
@@ -117,14 +160,7 @@ func NewDenials(max int) *Denials {
 // (validated machine and unit names, syscall names): never pid, comm or
 // exe. Every distinct label set, machines included, counts toward max.
 func (d *Denials) Inc(machine, unit, syscall, action, arch string, risky bool) {
-	k := denialKey{machine, unit, syscall, action, arch, risky}
-	d.mu.Lock()
-	if _, ok := d.series[k]; !ok && len(d.series) >= d.max {
-		d.overflow++
-		k = overflowKey
-	}
-	d.series[k]++
-	d.mu.Unlock()
+	d.Counter(machine, unit, syscall, action, arch, risky).Inc()
 }
 
 // Total returns the denials counted in every series, the overflow series
@@ -134,7 +170,7 @@ func (d *Denials) Total() uint64 {
 	defer d.mu.Unlock()
 	var n uint64
 	for _, v := range d.series {
-		n += v
+		n += v.Load()
 	}
 	return n
 }
@@ -199,16 +235,24 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.snapshot()
+	type series struct {
+		k denialKey
+		n *atomic.Uint64
+	}
 	c.denials.mu.Lock()
-	for k, v := range c.denials.series {
-		risky := strconv.FormatBool(k.risky)
-		if k == overflowKey {
+	all := make([]series, 0, len(c.denials.series))
+	for k, n := range c.denials.series {
+		all = append(all, series{k, n})
+	}
+	c.denials.mu.Unlock()
+	overflow := c.denials.overflow.Load()
+	for _, e := range all {
+		risky := strconv.FormatBool(e.k.risky)
+		if e.k == overflowKey {
 			risky = OverflowLabel
 		}
-		ch <- prometheus.MustNewConstMetric(denialsDesc, prometheus.CounterValue, float64(v), k.machine, k.unit, k.syscall, k.action, k.arch, risky)
+		ch <- prometheus.MustNewConstMetric(denialsDesc, prometheus.CounterValue, float64(e.n.Load()), e.k.machine, e.k.unit, e.k.syscall, e.k.action, e.k.arch, risky)
 	}
-	overflow := c.denials.overflow
-	c.denials.mu.Unlock()
 
 	counterMap(ch, recordsDesc, s.RecordsByType)
 	counterMap(ch, parseErrorsDesc, s.ParseErrors)

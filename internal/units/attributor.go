@@ -296,12 +296,15 @@ func (a *Attributor) refreshBootOffset() {
 // bootNs converts a wall-clock time to boot-time nanoseconds (zero t:
 // now).
 func (a *Attributor) bootNs(t time.Time) uint64 {
-	now := time.Now()
-	if now.UnixNano()-a.bootOffT.Load() > int64(time.Second) {
-		a.refreshBootOffset()
-	}
 	if t.IsZero() {
-		t = now
+		t = time.Now()
+	}
+	// A live record's time is the kernel's clock of a moment ago: it
+	// tells as well as the clock itself whether the offset is more than
+	// a second old, without reading the clock for every record of a
+	// storm.
+	if t.UnixNano()-a.bootOffT.Load() > int64(time.Second) {
+		a.refreshBootOffset()
 	}
 	v := t.UnixNano() - a.bootOff.Load()
 	if v < 0 {
