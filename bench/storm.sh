@@ -20,13 +20,22 @@
 # machine (other jobs take the CPU the workload would have); CPU per record
 # (getrusage / /proc/PID/stat) much less so: run it more than once.
 #
+# RUNS picks the readers (default: all, in the order above; e.g.
+# RUNS="floor daemon-multicast daemon-unicast"), ROUNDS repeats them in
+# turn (default 1): with more than one round the ratios are printed as
+# median and range over the rounds, each round's daemon run against the
+# floor run of the same round.
+#
 # Needs root. The kernel audit state (enabled, pid, backlog_limit,
 # backlog_wait_time) is recorded first and restored on exit.
 #   PROCS=2 DURATION=5s ./bench/storm.sh
+#   ROUNDS=5 DURATION=3s RUNS="floor daemon-multicast daemon-unicast" ./bench/storm.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROCS=${PROCS:-2}
 DURATION=${DURATION:-5s}
+RUNS=${RUNS:-floor multicast unicast unicast-nowait daemon-multicast daemon-unicast auditd}
+ROUNDS=${ROUNDS:-1}
 tmp=$(mktemp -d /tmp/storm.XXXXXX)
 
 state() { auditctl -s | awk -v k="$1" '$1==k {print $2}'; }
@@ -59,24 +68,29 @@ row() { # name made rate received lost_kernel enobufs serial_gap secs cpu_us_per
 
 printf '%-15s %12s %12s %12s %9s %12s %11s %8s %10s %8s\n' run calls_made calls_per_s received recv/made recv_per_s kernel_lost enobufs serial_gap cpu_us/rec
 
-declare -A made_by
-rm -f "$tmp/ready"
-lost0=$(lost_now)
-"$tmp/storm" floor -ready "$tmp/ready" >"$tmp/floor.json" 2>"$tmp/floor.log" &
-rpid=$!
-for _ in $(seq 100); do [[ -e "$tmp/ready" ]] && break; sleep 0.05; done
-[[ -e "$tmp/ready" ]] || { cat "$tmp/floor.log"; exit 1; }
-"$tmp/storm" work -procs "$PROCS" -duration "$DURATION" >"$tmp/work.json"
-sleep 1
-kill -TERM "$rpid"; wait "$rpid"
-lost1=$(lost_now)
-made=$(jq .calls "$tmp/work.json") rate=$(jq .calls_per_second "$tmp/work.json")
-made_by[floor]=$made
-row floor "$made" "$rate" "$(jq .received "$tmp/floor.json")" "$((lost1 - lost0))" "$(jq .enobufs "$tmp/floor.json")" - \
-	"${DURATION%s}" "$(jq '.cpu_us_per_record * 100 | round / 100' "$tmp/floor.json")"
+declare -A made_by cpu_by
 
-for run in multicast unicast unicast-nowait; do
-	mode=${run%-nowait} wait=0
+run_floor() {
+	rm -f "$tmp/ready"
+	local lost0 lost1 rpid made rate
+	lost0=$(lost_now)
+	"$tmp/storm" floor -ready "$tmp/ready" >"$tmp/floor.json" 2>"$tmp/floor.log" &
+	rpid=$!
+	for _ in $(seq 100); do [[ -e "$tmp/ready" ]] && break; sleep 0.05; done
+	[[ -e "$tmp/ready" ]] || { cat "$tmp/floor.log"; exit 1; }
+	"$tmp/storm" work -procs "$PROCS" -duration "$DURATION" >"$tmp/work.json"
+	sleep 1
+	kill -TERM "$rpid"; wait "$rpid"
+	lost1=$(lost_now)
+	made=$(jq .calls "$tmp/work.json") rate=$(jq .calls_per_second "$tmp/work.json")
+	made_by[floor,$round]=$made
+	cpu_by[floor,$round]=$(jq '.cpu_us_per_record * 100 | round / 100' "$tmp/floor.json")
+	row floor "$made" "$rate" "$(jq .received "$tmp/floor.json")" "$((lost1 - lost0))" "$(jq .enobufs "$tmp/floor.json")" - \
+		"${DURATION%s}" "${cpu_by[floor,$round]}"
+}
+
+run_receive() { # multicast | unicast | unicast-nowait
+	local run=$1 mode=${1%-nowait} wait=0 lost0 lost1 rpid made rate
 	[[ "$run" == *-nowait ]] && wait=-1
 	rm -f "$tmp/ready"
 	lost0=$(lost_now)
@@ -89,19 +103,19 @@ for run in multicast unicast unicast-nowait; do
 	kill -TERM "$rpid"; wait "$rpid"
 	lost1=$(lost_now)
 	made=$(jq .calls "$tmp/work.json") rate=$(jq .calls_per_second "$tmp/work.json")
-	made_by[$run]=$made
+	made_by[$run,$round]=$made
+	cpu_by[$run,$round]=$(jq '.cpu_us_per_record * 100 | round / 100' "$tmp/recv.json")
 	row "$run" "$made" "$rate" "$(jq .received "$tmp/recv.json")" "$((lost1 - lost0))" \
 		"$(jq .lost.enobufs "$tmp/recv.json")" "$(jq '.lost.serial_gap + .pending_serial_gap' "$tmp/recv.json")" \
-		"$(jq .seconds "$tmp/recv.json")" "$(jq '.cpu_us_per_record * 100 | round / 100' "$tmp/recv.json")"
-done
+		"$(jq .seconds "$tmp/recv.json")" "${cpu_by[$run,$round]}"
+}
 
 # The whole daemon (`seccompwatch run`: parse, eBPF attribution, metrics,
 # aggregation, event ring) under the same storm; counts from its /metrics.
-go build -o "$tmp/seccompwatch" ./cmd/seccompwatch
 port=19875
 metric() { curl -fs "http://127.0.0.1:$port/metrics" | awk -v m="$1" 'index($0, m) == 1 {s += $NF} END {printf "%d", s}'; }
-for run in daemon-multicast daemon-unicast; do
-	mode=${run#daemon-}
+run_daemon() { # daemon-multicast | daemon-unicast
+	local run=$1 mode=${1#daemon-} lost0 lost1 dpid got0 got cpu0 cpu start end eb sg made rate
 	lost0=$(lost_now)
 	"$tmp/seccompwatch" run --audit.mode="$mode" --web.listen-address="127.0.0.1:$port" --state.dir= \
 		--dbus.address=none --log.level=warn 2>"$tmp/daemon.log" &
@@ -125,41 +139,75 @@ for run in daemon-multicast daemon-unicast; do
 	kill -TERM "$dpid"; wait "$dpid" 2>/dev/null || true
 	lost1=$(lost_now)
 	made=$(jq .calls "$tmp/work.json") rate=$(jq .calls_per_second "$tmp/work.json")
-	made_by[$run]=$made
+	made_by[$run,$round]=$made
+	cpu_by[$run,$round]=$cpu
 	row "$run" "$made" "$rate" "$got" "$((lost1 - lost0))" "$eb" "$sg" "$(echo "$end - $start" | bc)" "$cpu"
+}
+
+run_auditd() {
+	if ! command -v auditd >/dev/null; then
+		echo "auditd        not installed: skipped (apt-get install auditd)"
+		return
+	fi
+	# Debian's default auditd.conf, with the log in the temp dir.
+	rm -rf "$tmp/auditd"
+	mkdir -p "$tmp/auditd/plugins.d"
+	sed -e "s|^log_file = .*|log_file = $tmp/auditd/audit.log|" \
+		-e "s|^plugin_dir = .*|plugin_dir = $tmp/auditd/plugins.d|" /etc/audit/auditd.conf >"$tmp/auditd/auditd.conf"
+	chmod 640 "$tmp/auditd/auditd.conf"
+	auditctl -b 8192 --backlog_wait_time 60000 >/dev/null
+	local lost0 lost1 start end kept made rate cpu
+	lost0=$(lost_now)
+	auditd -n -c "$tmp/auditd" &
+	auditd_pid=$!
+	for _ in $(seq 200); do [[ "$(state pid)" == "$auditd_pid" ]] && break; sleep 0.05; done
+	[[ "$(state pid)" == "$auditd_pid" ]] || { echo "auditd did not register"; exit 1; }
+	start=$(date +%s.%N)
+	"$tmp/storm" work -procs "$PROCS" -duration "$DURATION" >"$tmp/work.json"
+	# Wait until auditd has drained the kernel backlog, then stop it.
+	for _ in $(seq 100); do [[ "$(state backlog)" == 0 ]] && break; sleep 0.1; done
+	end=$(date +%s.%N)
+	lost1=$(lost_now)
+	sleep 1 # auditd flushes asynchronously (INCREMENTAL_ASYNC)
+	kept=$(cat "$tmp"/auditd/audit.log* 2>/dev/null | grep -c 'type=SECCOMP.*syscall=140 ' || true)
+	made=$(jq .calls "$tmp/work.json") rate=$(jq .calls_per_second "$tmp/work.json")
+	cpu=$(awk '{printf "%.2f", ($14 + $15) / '"$(getconf CLK_TCK)"' * 1e6 / '"$((kept > 0 ? kept : 1))"'}' "/proc/$auditd_pid/stat")
+	kill -TERM "$auditd_pid"; wait "$auditd_pid" 2>/dev/null || true
+	auditd_pid=""
+	auditctl -e "$s_enabled" -b "$s_limit" --backlog_wait_time "$s_wait" >/dev/null
+	made_by[auditd,$round]=$made
+	row auditd "$made" "$rate" "$kept" "$((lost1 - lost0))" - - "$(echo "$end - $start" | bc)" "$cpu"
+	echo "(auditd: received = SECCOMP lines kept on disk after rotation; recv_per_s over the whole run)"
+}
+
+[[ " $RUNS " == *" daemon-"* ]] && go build -o "$tmp/seccompwatch" ./cmd/seccompwatch
+for round in $(seq "$ROUNDS"); do
+	((ROUNDS > 1)) && echo "round $round ($(cut -d' ' -f1-3 /proc/loadavg))"
+	for run in $RUNS; do
+		case $run in
+		floor) run_floor ;;
+		multicast | unicast | unicast-nowait) run_receive "$run" ;;
+		daemon-multicast | daemon-unicast) run_daemon "$run" ;;
+		auditd) run_auditd ;;
+		*) echo "unknown run $run"; exit 2 ;;
+		esac
+	done
 done
 
-echo "calls completed beside each reader / beside the floor (goal >= 95% for the daemon):"
-for run in multicast unicast unicast-nowait daemon-multicast daemon-unicast; do
-	awk -v n="$run" -v m="${made_by[$run]}" -v f="${made_by[floor]}" 'BEGIN {printf "  %-17s %6.1f%%\n", n, (f ? 100 * m / f : 0)}'
-done
-
-if ! command -v auditd >/dev/null; then
-	echo "auditd        not installed: skipped (apt-get install auditd)"
-	exit 0
+# median and range of a list of numbers
+stats() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) exit; m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; if (NR == 1) printf "%.1f", m; else printf "%.1f (%.1f-%.1f, %d rounds)", m, v[1], v[NR], NR}'; }
+if [[ " $RUNS " == *" floor "* ]]; then
+	echo "calls completed beside each reader / beside the floor in the same round (goal >= 95% for the daemon):"
+	for run in $RUNS; do
+		[[ $run == floor ]] && continue
+		for round in $(seq "$ROUNDS"); do
+			awk -v m="${made_by[$run,$round]:-0}" -v f="${made_by[floor,$round]:-0}" 'BEGIN {if (f > 0) printf "%.2f\n", 100 * m / f}'
+		done | stats | awk -v n="$run" '{printf "  %-17s %s%%\n", n, $0}'
+	done
 fi
-# Debian's default auditd.conf, with the log in the temp dir.
-mkdir -p "$tmp/auditd/plugins.d"
-sed -e "s|^log_file = .*|log_file = $tmp/auditd/audit.log|" \
-	-e "s|^plugin_dir = .*|plugin_dir = $tmp/auditd/plugins.d|" /etc/audit/auditd.conf >"$tmp/auditd/auditd.conf"
-chmod 640 "$tmp/auditd/auditd.conf"
-auditctl -b 8192 --backlog_wait_time 60000 >/dev/null
-lost0=$(lost_now)
-auditd -n -c "$tmp/auditd" &
-auditd_pid=$!
-for _ in $(seq 200); do [[ "$(state pid)" == "$auditd_pid" ]] && break; sleep 0.05; done
-[[ "$(state pid)" == "$auditd_pid" ]] || { echo "auditd did not register"; exit 1; }
-start=$(date +%s.%N)
-"$tmp/storm" work -procs "$PROCS" -duration "$DURATION" >"$tmp/work.json"
-# Wait until auditd has drained the kernel backlog, then stop it.
-for _ in $(seq 100); do [[ "$(state backlog)" == 0 ]] && break; sleep 0.1; done
-end=$(date +%s.%N)
-lost1=$(lost_now)
-sleep 1 # auditd flushes asynchronously (INCREMENTAL_ASYNC)
-kept=$(cat "$tmp"/auditd/audit.log* 2>/dev/null | grep -c 'type=SECCOMP.*syscall=140 ' || true)
-made=$(jq .calls "$tmp/work.json") rate=$(jq .calls_per_second "$tmp/work.json")
-cpu=$(awk '{printf "%.2f", ($14 + $15) / '"$(getconf CLK_TCK)"' * 1e6 / '"$((kept > 0 ? kept : 1))"'}' "/proc/$auditd_pid/stat")
-kill -TERM "$auditd_pid"; wait "$auditd_pid" 2>/dev/null || true
-auditd_pid=""
-row auditd "$made" "$rate" "$kept" "$((lost1 - lost0))" - - "$(echo "$end - $start" | bc)" "$cpu"
-echo "(auditd: received = SECCOMP lines kept on disk after rotation; recv_per_s over the whole run)"
+echo "CPU per record, us (goal <= 1 for the daemon):"
+for run in $RUNS; do
+	[[ $run == auditd ]] && continue
+	for round in $(seq "$ROUNDS"); do echo "${cpu_by[$run,$round]:-}"; done | grep . | stats | awk -v n="$run" '{printf "  %-17s %s\n", n, $0}'
+done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

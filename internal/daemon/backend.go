@@ -120,13 +120,19 @@ func (d *Daemon) snapshot() metrics.Snapshot {
 }
 
 // unitStates returns the per-unit gauges. Computing them needs every
-// unit's suggestion; they are recomputed only when denials arrived since the
-// last scrape or the unit properties may have changed (cache TTL).
+// unit's suggestion (26 ms of CPU at 10,000 unit × syscall pairs, and the
+// aggregator's lock while it is copied); they are recomputed when denials
+// arrived since, at most once per unitStatesEvery, and when the unit
+// properties may have changed (cache TTL). A scraper polling every few
+// milliseconds during a storm thus pays for it once a second, and the
+// gauges are at most that old; seccompwatch_denials_total is never
+// cached.
 func (d *Daemon) unitStates() []metrics.UnitState {
 	d.unitsMu.Lock()
 	defer d.unitsMu.Unlock()
 	n := d.handled.Load()
-	if d.unitsAt.IsZero() || n != d.unitsHandled || time.Since(d.unitsAt) > propsTTL {
+	age := time.Since(d.unitsAt)
+	if d.unitsAt.IsZero() || (n != d.unitsHandled && age >= unitStatesEvery) || age > propsTTL {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		d.units = d.units[:0]
@@ -151,6 +157,9 @@ func (d *Daemon) unitStates() []metrics.UnitState {
 	}
 	return slices.Clone(d.units)
 }
+
+// unitStatesEvery bounds how often the per-unit gauges are recomputed.
+const unitStatesEvery = time.Second
 
 // propsTTL is how long parsed unit files, and the per-unit gauges derived
 // from them, are reused.

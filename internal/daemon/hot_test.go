@@ -22,7 +22,10 @@ import (
 // handle directly. Attribution reads /proc (no BPF), unit properties come
 // from an empty unit-file root; the bounds are small so that records
 // overflow the metric series and the aggregator.
-func newOffline(t *testing.T) *Daemon {
+func newOffline(t *testing.T) *Daemon { return newOfflineTB(t, 6, 4) }
+
+// newOfflineTB is newOffline with other bounds (0: the defaults).
+func newOfflineTB(t testing.TB, maxSeries, maxUnits int) *Daemon {
 	t.Helper()
 	log, err := logging.New("console", "error")
 	if err != nil {
@@ -33,7 +36,7 @@ func newOffline(t *testing.T) *Daemon {
 	d, err := New(ctx, Config{
 		ListenAddress: "127.0.0.1:0", AuditMode: auditstream.ModeMulticast, DBusAddress: "none",
 		SystemdTable: "252", UnitsRoot: t.TempDir(), DisableBPF: true,
-		MaxSeries: 6, MaxUnits: 4, RecentDenials: 100000,
+		MaxSeries: maxSeries, MaxUnits: maxUnits, RecentDenials: 100000,
 	}, log)
 	if err != nil {
 		t.Fatal(err)
@@ -166,5 +169,37 @@ func TestHotPathMatchesSlowPath(t *testing.T) {
 	}
 	if hot.handled.Load() != uint64(len(recs)) || hot.entered.Load() != uint64(len(recs)) {
 		t.Errorf("entered %d, handled %d, want %d", hot.entered.Load(), hot.handled.Load(), len(recs))
+	}
+}
+
+// TestAliveStall: a record in handling for more than half the watchdog
+// period stops the pings; records that keep ending, or none, do not.
+func TestAliveStall(t *testing.T) {
+	d := &Daemon{}
+	const wd = 400 * time.Millisecond
+	if !d.alive(wd) {
+		t.Fatal("idle daemon not alive")
+	}
+	d.entered.Store(5)
+	d.handled.Store(4) // record 5 in handling
+	if !d.alive(wd) {
+		t.Fatal("not alive as a record starts")
+	}
+	d.stuckSince = time.Now().Add(-wd) // ... and is still the one in handling wd later
+	if d.alive(wd) {
+		t.Fatal("alive with one record in handling for the whole period")
+	}
+	d.entered.Store(9) // records went on: another one in handling now
+	d.handled.Store(8)
+	if !d.alive(wd) {
+		t.Fatal("not alive while records keep ending")
+	}
+	d.handled.Store(9)
+	if !d.alive(wd) {
+		t.Fatal("not alive once idle again")
+	}
+	d.sourceDone.Store(true)
+	if d.alive(wd) {
+		t.Fatal("alive after the source ended")
 	}
 }
