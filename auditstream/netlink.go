@@ -508,16 +508,57 @@ func (s *Source) countParseError(err error) {
 	s.log.Debug("SECCOMP record not parsed", zap.String("reason", reason), zap.Error(err))
 }
 
+// statusReader reads the kernel's audit status on a control socket of
+// its own. After a failed read it opens a new socket for the next one: a
+// reply that came too late for go-libaudit (it waits 0.5 s) stays queued
+// on the old socket, and every later read would take that stale reply,
+// see the wrong sequence number and fail, so that the kernel's lost
+// counter would never be read again (seen on a loaded host).
+type statusReader struct {
+	c *libaudit.AuditClient
+}
+
+func newStatusReader() (*statusReader, error) {
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		return nil, err
+	}
+	return &statusReader{c: c}, nil
+}
+
+func (r *statusReader) read() (*libaudit.AuditStatus, error) {
+	if r.c == nil {
+		c, err := libaudit.NewAuditClient(nil)
+		if err != nil {
+			return nil, fmt.Errorf("auditstream: reopen audit control socket: %w", err)
+		}
+		r.c = c
+	}
+	st, err := getStatus(r.c)
+	if err != nil {
+		r.c.Close()
+		r.c = nil
+	}
+	return st, err
+}
+
+func (r *statusReader) close() {
+	if r.c != nil {
+		r.c.Close()
+		r.c = nil
+	}
+}
+
 // pollStatus reads the kernel's lost and backlog counters every
 // StatusInterval until ctx ends, and once more at the end.
 func (s *Source) pollStatus(ctx context.Context) {
-	c, err := libaudit.NewAuditClient(nil)
+	r, err := newStatusReader()
 	if err != nil {
 		s.log.Warn("kernel audit lost/backlog counters unavailable", zap.Error(err))
 		return
 	}
-	defer c.Close()
-	st, err := getStatus(c)
+	defer r.close()
+	st, err := r.read()
 	if err != nil {
 		if errors.Is(err, ErrPermission) {
 			s.log.Warn("no CAP_AUDIT_CONTROL: kernel audit lost/backlog counters unavailable (records dropped at the kernel backlog limit will not be counted)")
@@ -529,11 +570,18 @@ func (s *Source) pollStatus(ctx context.Context) {
 	prev := st.Lost
 	s.backlog.Store(st.Backlog)
 	s.kernelOK.Store(true)
-	update := func() {
-		st, err := getStatus(c)
+	var failLogged time.Time
+	update := func() bool {
+		st, err := r.read()
 		if err != nil {
-			s.log.Warn("read kernel audit status", zap.Error(err))
-			return
+			// Logged at most once a minute: the read is retried on a new
+			// socket at the next tick, and the lost counter's growth in
+			// between is counted by the next read that succeeds.
+			if t := time.Now(); t.Sub(failLogged) >= time.Minute {
+				failLogged = t
+				s.log.Warn("read kernel audit status (retried on a new socket)", zap.Error(err))
+			}
+			return false
 		}
 		var grew uint64
 		if st.Lost >= prev {
@@ -548,13 +596,16 @@ func (s *Source) pollStatus(ctx context.Context) {
 			s.log.Warn("kernel dropped audit records (lost counter grew)",
 				zap.Uint64("lost", grew), zap.Uint64("kernel_lost_total", s.kernelLost.Load()), zap.Uint32("backlog", st.Backlog))
 		}
+		return true
 	}
 	t := time.NewTicker(s.opts.StatusInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			update()
+			if !update() {
+				update() // on a new socket
+			}
 			return
 		case <-t.C:
 			guard.Failpoint("panic-in-status-poller")

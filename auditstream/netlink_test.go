@@ -417,9 +417,17 @@ wait:
 	if got >= burst {
 		t.Errorf("received all %d records: the test did not overflow", got)
 	}
-	// Every record of the burst was either received or counted lost.
-	if uint64(got)+st.Lost[LostSerialGap] < burst {
-		t.Errorf("received %d + serial gap %d < %d made: loss not accounted", got, st.Lost[LostSerialGap], burst)
+	// Every record of the burst was either received or counted lost: at
+	// the socket (a serial gap), or before it had a serial, at the kernel's
+	// backlog limit (kauditd writes each record to the kernel log when no
+	// audit daemon is registered, and falls behind a burst on a loaded
+	// host). The kernel's lost counter is the host's, so this may
+	// over-count; it never under-counts.
+	if !st.KernelStatus {
+		t.Error("kernel lost counter not read (as root)")
+	}
+	if uint64(got)+st.Lost[LostSerialGap]+st.Lost[LostKernel] < burst {
+		t.Errorf("received %d + serial gap %d + kernel lost %d < %d made: loss not accounted", got, st.Lost[LostSerialGap], st.Lost[LostKernel], burst)
 	}
 	if !st.Connected {
 		t.Error("source stopped after overflow")

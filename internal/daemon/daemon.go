@@ -146,8 +146,8 @@ type Daemon struct {
 	// Liveness: the read loop counts the records it starts (entered) and
 	// ends (handled); alive tells a record in handling for too long by
 	// the same count seen entered and not ended across watchdog ticks.
-	entered    atomic.Uint64
-	handled    atomic.Uint64
+	entered atomic.Uint64
+	handled atomic.Uint64
 	// tap, when set before Run (the package's tests), sees every event
 	// before the counter publishes it: a test keeps its own records there, which
 	// the bounded recent ring may have dropped under other denials.
