@@ -6,6 +6,9 @@
 //	    RATE per second; for each call, the time until it is visible in
 //	    /metrics (polled every 5 ms) and in the event stream; prints
 //	    p50/p90/p99/max.
+//	load rate [-rate 1000] [-duration 10s]
+//	    the same denied calls at RATE per second, nothing polled (for the
+//	    daemon's CPU at that rate, measured by the caller).
 //	load pairs -server URL -pid PID [-units 100] [-syscalls 100]
 //	    UNITS processes in as many unit cgroups each make SYSCALLS distinct
 //	    denied calls (UNITS×SYSCALLS distinct unit×syscall pairs); prints
@@ -34,13 +37,15 @@ import (
 func main() {
 	denier.MaybeRun()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: load latency|pairs [flags]")
+		fmt.Fprintln(os.Stderr, "usage: load latency|rate|pairs [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "latency":
 		err = latency(os.Args[2:])
+	case "rate":
+		err = rate(os.Args[2:])
 	case "pairs":
 		err = pairs(os.Args[2:])
 	default:
@@ -156,6 +161,31 @@ func latency(args []string) error {
 	fmt.Printf("workload: %d denied calls at %d/s in unit %s\n", len(ts), *rate, unit)
 	report("kernel → /metrics", ts, metricSeen)
 	report("kernel → event stream", ts, eventSeen)
+	return nil
+}
+
+func rate(args []string) error {
+	fs := flag.NewFlagSet("rate", flag.ExitOnError)
+	rate := fs.Int("rate", 1000, "denied calls per second")
+	duration := fs.Duration("duration", 10*time.Second, "how long")
+	fs.Parse(args)
+	unit := fmt.Sprintf("swbench-rate-%d.service", os.Getpid())
+	dirs, cleanup, err := denier.UnitCgroups("swbench.slice", unit)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	n := int(duration.Seconds() * float64(*rate))
+	cmd, err := denier.Command(denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Count: n, Rate: *rate, Cgroups: dirs})
+	if err != nil {
+		return err
+	}
+	cmd.Stdout = io.Discard
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("workload: %v", err)
+	}
+	fmt.Printf("workload: %d denied calls at %d/s in unit %s\n", n, *rate, unit)
 	return nil
 }
 
