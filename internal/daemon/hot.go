@@ -71,8 +71,9 @@ func (c *hotCache) put(e *hotEntry) {
 }
 
 // cacheable reports whether records attributed with res may share an
-// entry: not when the exe could rescue a failed attribution, since that
-// answer depends on the unit's processes at the time (confirmedByUnit).
+// entry: not when the exe or systemd's ExecMainPID could rescue a failed
+// attribution, since that answer depends on the units' processes at the
+// time (confirmedByUnit, byMainPID).
 func cacheable(res *units.Result) bool {
 	return res.Unit.Name != "" || !rescuable[res.Reason]
 }
