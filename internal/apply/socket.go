@@ -99,18 +99,9 @@ func dialTrusted(ctx context.Context, path string, owner uint32) (net.Conn, erro
 // of unit (query: machine, allow, allow_risky), after CheckSocketPath, and
 // with every connection's peer checked (dialTrusted).
 func Fetch(ctx context.Context, path, unit string, q url.Values) ([]byte, error) {
-	owner, err := CheckSocketPath(path)
+	client, err := trustedClient(path, 30*time.Second)
 	if err != nil {
 		return nil, err
-	}
-	client := &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return dialTrusted(ctx, path, owner)
-			},
-			DisableKeepAlives: true,
-		},
 	}
 	q.Set("format", "json")
 	u := "http://seccompwatch/api/v1/suggestions/" + url.PathEscape(unit) + "?" + q.Encode()
@@ -138,6 +129,58 @@ func Fetch(ctx context.Context, path, unit string, q url.Values) ([]byte, error)
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, fmt.Errorf("%w: the daemon has recorded no denials of %s", ErrNotFound, unit)
 	case resp.StatusCode/100 != 2:
+		return nil, fmt.Errorf("daemon: %s: %s", resp.Status, shown(strings.TrimSpace(string(body))))
+	}
+	return body, nil
+}
+
+// trustedClient returns an HTTP client whose every connection goes to the
+// unix socket at path, after CheckSocketPath, with its peer checked
+// (dialTrusted); timeout 0 is none.
+func trustedClient(path string, timeout time.Duration) (*http.Client, error) {
+	owner, err := CheckSocketPath(path)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return dialTrusted(ctx, path, owner)
+			},
+			DisableKeepAlives: true,
+		},
+	}, nil
+}
+
+// Learn asks the daemon on the unix socket at path (checked as Fetch
+// does) to learn unit (query: for, cgroup) and returns its JSON answer.
+// It waits as long as the learn takes: cancelling ctx closes the
+// connection, and the daemon then ends the learn and frees its program.
+func Learn(ctx context.Context, path, unit string, q url.Values) ([]byte, error) {
+	client, err := trustedClient(path, 0)
+	if err != nil {
+		return nil, err
+	}
+	u := "http://seccompwatch/api/v1/learn/" + url.PathEscape(unit) + "?" + q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		var se syscall.Errno
+		if errors.As(err, &se) && (se == syscall.ENOENT || se == syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("no daemon on %s (is seccompwatch.service running?): %w", path, err)
+		}
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument+1))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
 		return nil, fmt.Errorf("daemon: %s: %s", resp.Status, shown(strings.TrimSpace(string(body))))
 	}
 	return body, nil

@@ -132,6 +132,7 @@ func register(app *kingpin.Application, e *env, cmds map[string]func() error) {
 	registerApply(app, e, cmds)
 	registerLearn(app, e, cmds)
 	registerLearnCleanup(app, e, cmds)
+	registerLearnMerge(app, e, cmds)
 	v := app.Command("version", "Print the version and build details.")
 	cmds[v.FullCommand()] = func() error {
 		_, err := fmt.Fprint(e.stdout, buildinfo.Get().Long())

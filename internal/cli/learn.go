@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,14 +24,16 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	sdbus "github.com/coreos/go-systemd/v22/dbus"
 
+	"github.com/seccompwatch/seccompwatch/internal/apply"
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
+	"github.com/seccompwatch/seccompwatch/internal/daemon"
 	"github.com/seccompwatch/seccompwatch/internal/exposure"
 	"github.com/seccompwatch/seccompwatch/internal/observe"
 	"github.com/seccompwatch/seccompwatch/internal/propose"
 	"github.com/seccompwatch/seccompwatch/internal/unitprops"
 	"github.com/seccompwatch/seccompwatch/sandbox"
+	"github.com/seccompwatch/seccompwatch/suggest"
 )
 
 func registerLearn(app *kingpin.Application, e *env, cmds map[string]func() error) {
@@ -64,7 +67,8 @@ calls outside it, each with why, and the exposure before and after.
 Examples:
   seccompwatch learn nginx.service --for 10m
   seccompwatch learn nginx.service --for 1m --granularity syscall --format json
-  seccompwatch learn --cgroup /sys/fs/cgroup/system.slice/app.service app.service --for 30s`)
+  seccompwatch learn --cgroup /sys/fs/cgroup/system.slice/app.service app.service --for 30s
+  seccompwatch learn nginx.service --for 10m --daemon   # the daemon observes (run --learn.enable)`)
 	unitArg := c.Arg("unit", "The unit (a bare name means NAME.service).").Required().String()
 	window := c.Flag("for", "How long to watch.").Default("10m").Duration()
 	method := c.Flag("method", "bpf (eBPF on sys_enter) or log (SystemCallLog=).").Default("bpf").Enum("bpf", "log")
@@ -76,6 +80,8 @@ Examples:
 	maxRate := c.Flag("max-rate", "--method log: stop early when the unit logs more records a second than this (every logged call is an audit record).").Default("2000").Int()
 	busAddr := c.Flag("dbus.address", "--method log: D-Bus address of the unit's systemd (default: the system bus; a container's: unix:path=/proc/LEADER/root/run/dbus/system_bus_socket, with --root /proc/LEADER/root).").String()
 	machine := c.Flag("machine", "--method log: the container's machine name (its records are matched to the unit in it).").String()
+	inDaemon := c.Flag("daemon", "--method bpf: let the running daemon observe (its CAP_BPF and CAP_PERFMON; it needs --learn.enable) over its unix socket, as root; Ctrl-C cancels the daemon's learn.").Bool()
+	socket := c.Flag("daemon.socket", "With --daemon: the daemon's unix socket (its --web.unix-socket).").Default(apply.DefaultSocket).String()
 	table := tableFlag(c)
 	cmds[c.FullCommand()] = func() error {
 		unit, err := systemUnitArg(*unitArg, "learn")
@@ -89,6 +95,9 @@ Examples:
 		if err != nil {
 			return err
 		}
+		if *method == "log" && *inDaemon {
+			return usagef("--daemon learns with --method bpf only")
+		}
 		if *method == "log" {
 			return learnLog(e, unit, t, *window, *maxRate, *root, *busAddr, *machine, *format)
 		}
@@ -101,51 +110,19 @@ Examples:
 			fmt.Fprintf(e.stderr, "seccompwatch learn: %s's configuration is unknown (%v): every directive is proposed as if unset\n", plainName(unit), perr)
 			props.Sandbox = sandbox.Sandbox{Unknown: "not found"}
 		}
-		mount, err := observe.Cgroup2Mount()
+		var w watched
+		if *inDaemon {
+			w, err = learnInDaemon(ctx, e, *socket, unit, *window, *cgroup)
+		} else {
+			w, err = learnHere(ctx, e, unit, *window, *cgroup, propose.CountedCalls(t, props.Sandbox.Version))
+		}
 		if err != nil {
 			return err
 		}
-		dir := *cgroup
-		if dir == "" {
-			cg, err := controlGroup(ctx, unit)
-			if err != nil {
-				return fmt.Errorf("cannot find %s's cgroup (%v); give --cgroup", plainName(unit), err)
-			}
-			dir = filepath.Join(mount, cg)
-		}
-		ob, err := observe.New(observe.Options{Count: propose.CountedCalls(t, props.Sandbox.Version)})
-		if err != nil {
-			return err
-		}
-		defer ob.Close()
-		id, err := ob.Add(mount, dir)
-		if err != nil {
-			return err
-		}
-		start := time.Now()
-		fmt.Fprintf(e.stderr, "seccompwatch learn: watching %s (%s) for %s; Ctrl-C ends early\n", plainName(unit), dir, *window)
-		timer := time.NewTimer(*window)
-		interrupted := false
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			interrupted = true
-		}
-		obs, st, err := ob.Snapshot()
-		cerr := ob.Close()
-		if err != nil {
-			return err
-		}
-		if cerr != nil {
-			return fmt.Errorf("detach: %w", cerr)
-		}
-		o := obs[id]
-		in := propose.Input{Unit: unit, Window: time.Since(start).Round(time.Second), Obs: *o, Sandbox: props.Sandbox, Table: t, Granularity: *granularity}
+		o, st, dir, interrupted := &w.obs, w.stats, w.obs.Cgroup, w.interrupted
+		in := propose.Input{Unit: unit, Window: w.window, Obs: *o, Sandbox: props.Sandbox, Table: t, Granularity: *granularity}
 		in.Open = openSockets(dir)
 		in.Lifted = liftedByApply(*root, unit, t)
-		if !interrupted {
-			in.Window = *window
-		}
 		p := propose.Propose(in)
 		var before, after float64
 		var scoreErr error
@@ -153,7 +130,8 @@ Examples:
 			before, after, scoreErr = scores(context.Background(), *root, unit, props, p)
 		}
 		if *format == "json" {
-			out := learnJSON{Unit: unit, Method: *method, Cgroup: dir, WindowSeconds: in.Window.Seconds(), Interrupted: interrupted,
+			host, _ := os.Hostname()
+			out := learnJSON{Unit: unit, Host: host, Method: *method, Cgroup: dir, WindowSeconds: in.Window.Seconds(), Interrupted: interrupted,
 				Calls: o.Calls, Processes: o.Processes, Syscalls: o.Syscalls, EventsLost: st.EventsLost, ProcessesLost: st.ProcsLost,
 				Proposal: p}
 			var b strings.Builder
@@ -188,7 +166,9 @@ Examples:
 
 // learnJSON is learn --format json's output.
 type learnJSON struct {
-	Unit           string              `json:"unit"`
+	Unit string `json:"unit"`
+	// Host is the hostname, the host's name in learn-merge.
+	Host           string              `json:"host"`
 	Method         string              `json:"method"`
 	Cgroup         string              `json:"cgroup"`
 	WindowSeconds  float64             `json:"window_seconds"`
@@ -205,27 +185,87 @@ type learnJSON struct {
 	DropIn string `json:"dropin"`
 }
 
-// controlGroup asks systemd for a unit's cgroup (relative to the cgroup2
-// root).
-func controlGroup(ctx context.Context, unit string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	conn, err := sdbus.NewSystemConnectionContext(ctx)
+// watched is what a learn saw, here or in the daemon.
+type watched struct {
+	obs         observe.Observation
+	stats       observe.Stats
+	window      time.Duration
+	interrupted bool
+}
+
+// learnHere observes the unit's cgroup (dir, default its ControlGroup)
+// in this process until window ends or ctx is cancelled.
+func learnHere(ctx context.Context, e *env, unit string, window time.Duration, dir string, count []string) (watched, error) {
+	mount, err := observe.Cgroup2Mount()
 	if err != nil {
-		return "", err
+		return watched{}, err
 	}
-	defer conn.Close()
-	ext := unit[strings.LastIndexByte(unit, '.')+1:] // "service": the D-Bus interface is "Service"
-	typ := strings.ToUpper(ext[:1]) + ext[1:]
-	prop, err := conn.GetUnitTypePropertyContext(ctx, unit, typ, "ControlGroup")
+	if dir == "" {
+		cg, err := unitprops.ControlGroup(ctx, "", unit)
+		if err != nil {
+			return watched{}, fmt.Errorf("cannot find %s's cgroup (%v); give --cgroup", plainName(unit), err)
+		}
+		dir = filepath.Join(mount, cg)
+	}
+	ob, err := observe.New(observe.Options{Count: count})
 	if err != nil {
-		return "", err
+		return watched{}, err
 	}
-	cg, _ := prop.Value.Value().(string)
-	if cg == "" {
-		return "", errors.New("the unit has no cgroup (not running?)")
+	defer ob.Close()
+	id, err := ob.Add(mount, dir)
+	if err != nil {
+		return watched{}, err
 	}
-	return cg, nil
+	start := time.Now()
+	fmt.Fprintf(e.stderr, "seccompwatch learn: watching %s (%s) for %s; Ctrl-C ends early\n", plainName(unit), dir, window)
+	timer := time.NewTimer(window)
+	defer timer.Stop()
+	w := watched{window: window}
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+		w.interrupted, w.window = true, time.Since(start).Round(time.Second)
+	}
+	obs, st, err := ob.Snapshot()
+	cerr := ob.Close()
+	if err != nil {
+		return watched{}, err
+	}
+	if cerr != nil {
+		return watched{}, fmt.Errorf("detach: %w", cerr)
+	}
+	w.obs, w.stats = *obs[id], st
+	return w, nil
+}
+
+// learnInDaemon has the daemon on the unix socket observe the unit.
+func learnInDaemon(ctx context.Context, e *env, socket, unit string, window time.Duration, dir string) (watched, error) {
+	q := url.Values{"for": {window.String()}}
+	if dir != "" {
+		q.Set("cgroup", dir)
+	}
+	fmt.Fprintf(e.stderr, "seccompwatch learn: the daemon on %s watches %s for %s; Ctrl-C cancels it\n", socket, plainName(unit), window)
+	body, err := apply.Learn(ctx, socket, unit, q)
+	if err != nil {
+		if ctx.Err() != nil {
+			return watched{}, errors.New("interrupted: the daemon's learn was cancelled (its program detached); nothing to propose")
+		}
+		return watched{}, err
+	}
+	var r daemon.LearnReply
+	if err := json.Unmarshal(body, &r); err != nil {
+		return watched{}, fmt.Errorf("the daemon's answer: %w", err)
+	}
+	if r.Unit != unit {
+		return watched{}, fmt.Errorf("the daemon answered for %q, not %s", r.Unit, unit)
+	}
+	w := watched{obs: r.Observation, stats: r.Stats, window: window, interrupted: r.Interrupted != ""}
+	w.obs.Cgroup = r.Cgroup
+	if w.interrupted {
+		w.window = time.Duration(r.WindowSeconds * float64(time.Second)).Round(time.Second)
+		fmt.Fprintf(e.stderr, "seccompwatch learn: the daemon ended the learn early: %s\n", suggest.Sanitize(r.Interrupted, 128))
+	}
+	return w, nil
 }
 
 // scores returns the exposure of the unit as it is and with the proposal.

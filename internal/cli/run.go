@@ -53,6 +53,9 @@ Examples:
 	c.Flag("units.root", "Root directory of the unit files read when D-Bus is unavailable.").Default("/").StringVar(&cfg.UnitsRoot)
 	c.Flag("attribution.no-bpf", "Do not load the eBPF attribution programs (read /proc at record time).").BoolVar(&cfg.DisableBPF)
 	c.Flag("state.save-interval", "How often the denials are saved to --state.dir.").Default("1m").DurationVar(&cfg.SaveInterval)
+	c.Flag("learn.enable", "Serve seccompwatch learn UNIT --daemon: the daemon runs the eBPF observation (its CAP_BPF and CAP_PERFMON) for root clients of --web.unix-socket only (never over TCP) and answers with what it saw.").BoolVar(&cfg.LearnEnable)
+	c.Flag("learn.max-duration", "Longest learn window the daemon accepts.").Default("1h").DurationVar(&cfg.LearnMaxDuration)
+	c.Flag("learn.max-concurrent", "Most learns the daemon runs at once (each loads its own program); more are refused (429).").Default("1").IntVar(&cfg.LearnMaxConcurrent)
 	cfg.SystemdTable = "auto"
 	c.Flag("systemd.table", "Which systemd group table to use: auto, host, or a bundled version.").Default("auto").StringVar(&cfg.SystemdTable)
 	logLevel := c.Flag("log.level", "debug, info, warn or error.").Default("info").String()

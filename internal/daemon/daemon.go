@@ -84,6 +84,12 @@ type Config struct {
 	// WebConfigFile is exporter-toolkit's web configuration (TLS, basic
 	// auth) for the HTTP server; "" serves plain HTTP (web.go).
 	WebConfigFile string
+	// LearnEnable serves learning in the daemon on the unix socket
+	// (learn.go); LearnMaxDuration (default 1h) and LearnMaxConcurrent
+	// (default 1) bound it.
+	LearnEnable        bool
+	LearnMaxDuration   time.Duration
+	LearnMaxConcurrent int
 }
 
 // stateFile is the name of the persisted aggregation under StateDir.
@@ -119,6 +125,7 @@ type Daemon struct {
 	events   *eventlog.Writer
 	reg      *prometheus.Registry
 	vis      *visibility // what hides denials on this host (visibility.go)
+	learns   *learns     // learning in the daemon (learn.go)
 
 	addr      atomic.Pointer[string]
 	dbusState atomic.Pointer[httpapi.Check] // nil with --dbus.address=none
@@ -165,6 +172,10 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 	if d.cfg.SaveInterval <= 0 {
 		d.cfg.SaveInterval = time.Minute
 	}
+	if d.cfg.LearnMaxDuration <= 0 {
+		d.cfg.LearnMaxDuration = time.Hour
+	}
+	d.learns = newLearns(cfg.LearnMaxConcurrent)
 	if err := web.Validate(cfg.WebConfigFile); err != nil {
 		return nil, fmt.Errorf("--web.config.file: %w", err)
 	}
@@ -485,10 +496,14 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("--web.listen-address: %w", err)
 	}
+	api := httpapi.New(d, httpapi.Options{
+		Gatherer: d.reg, Level: &d.log.Level, LevelChange: d.cfg.LoglevelChange, Logger: d.log.Named("http"), Version: buildinfo.Version(),
+	})
+	tcpMux := http.NewServeMux()
+	tcpMux.HandleFunc(LearnPath, learnRefused)
+	tcpMux.Handle("/", api)
 	srv := &http.Server{
-		Handler: httpapi.New(d, httpapi.Options{
-			Gatherer: d.reg, Level: &d.log.Level, LevelChange: d.cfg.LoglevelChange, Logger: d.log.Named("http"), Version: buildinfo.Version(),
-		}),
+		Handler:           tcpMux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -498,6 +513,19 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	addr := ln.Addr().String()
 	d.addr.Store(&addr)
 	d.log.Info("listening", zap.String("address", addr))
+	// The unix socket serves the same API, and learning (learn.go): no
+	// read or write timeout for the whole request, which a learn outlasts
+	// (the peers are root and the daemon's user only).
+	unixMux := http.NewServeMux()
+	unixMux.HandleFunc("POST "+LearnPath+"{unit}", d.handleLearn)
+	unixMux.Handle("/", api)
+	usrv := &http.Server{
+		Handler:           unixMux,
+		ConnContext:       peerContext,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
 	var uln net.Listener
 	if d.cfg.UnixSocket != "" {
 		if uln, err = listenUnix(d.cfg.UnixSocket); err != nil {
@@ -518,7 +546,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	}))
 	if uln != nil {
 		g.Go(guarded(func() error {
-			err := srv.Serve(uln)
+			err := usrv.Serve(uln)
 			if errors.Is(err, http.ErrServerClosed) {
 				return nil
 			}
@@ -543,7 +571,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return srv.Shutdown(sctx)
+		return errors.Join(srv.Shutdown(sctx), usrv.Shutdown(sctx))
 	}))
 	err = g.Wait()
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)

@@ -195,40 +195,40 @@ func (o *Observer) Add(mount, dir string) (uint64, error) {
 
 // Event is one kind of recorded argument, with how often it was seen.
 type Event struct {
-	Kind Kind
+	Kind Kind `json:"kind"`
 	// Syscall is the x86_64 (or x32) call's name.
-	Syscall string
+	Syscall string `json:"syscall"`
 	// Value is the decoded argument (see Kind).
-	Value uint32
-	Count uint64
+	Value uint32 `json:"value"`
+	Count uint64 `json:"count"`
 }
 
 // Observation is what one added cgroup and its descendants did.
 type Observation struct {
 	// Cgroup is the directory given to Add.
-	Cgroup string
+	Cgroup string `json:"cgroup"`
 	// Calls is the number of system calls seen.
-	Calls uint64
+	Calls uint64 `json:"calls"`
 	// Processes is the number of distinct processes (tgids) seen.
-	Processes int
+	Processes int `json:"processes"`
 	// Syscalls holds the names seen per ABI ("x86_64", "i386", "x32"),
 	// sorted; a number the table has no name for is "nr:N".
-	Syscalls map[string][]string
+	Syscalls map[string][]string `json:"syscalls"`
 	// Events are the decoded arguments and counted calls, sorted.
-	Events []Event
+	Events []Event `json:"events"`
 }
 
 // Stats are the observer's loss counters.
 type Stats struct {
 	// EventsLost counts events not recorded because the events map was
 	// full.
-	EventsLost uint64
+	EventsLost uint64 `json:"events_lost"`
 	// ProcsLost counts processes not recorded because the processes map
 	// was full (Processes is then a lower bound).
-	ProcsLost uint64
+	ProcsLost uint64 `json:"processes_lost"`
 	// OutOfRange counts calls whose number was beyond the bitmap (1024)
 	// or invalid; they are in Calls but in no ABI's list.
-	OutOfRange uint64
+	OutOfRange uint64 `json:"out_of_range"`
 }
 
 var abiArch = [numABIs]syscalls.Arch{syscalls.ArchX86_64, syscalls.ArchI386, syscalls.ArchX32}

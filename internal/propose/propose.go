@@ -79,6 +79,8 @@ type Line struct {
 	Evidence string `json:"evidence"`
 	// Note is a caution for the reader ("does more than filter calls").
 	Note string `json:"note,omitempty"`
+	// Hosts holds each host's line, in a merged proposal (Merge).
+	Hosts []HostLine `json:"hosts,omitempty"`
 }
 
 // Proposal is the whole proposed sandbox of a unit.
@@ -633,6 +635,13 @@ func (p Proposal) Render(w io.Writer, generator string) error {
 	b.WriteString("[Service]\n")
 	for _, l := range p.Lines {
 		fmt.Fprintf(&b, "# %s: %s\n", l.Directive, oneLine(l.Evidence))
+		for _, h := range l.Hosts {
+			v := ""
+			if h.Value != "" && h.State != "skipped" {
+				v = " " + h.Value
+			}
+			fmt.Fprintf(&b, "#   %s: %s%s: %s\n", oneLine(h.Host), h.State, oneLine(v), oneLine(strings.TrimPrefix(h.Evidence, "not proposed: ")))
+		}
 		if l.Note != "" {
 			fmt.Fprintf(&b, "# note: %s\n", oneLine(l.Note))
 		}

@@ -730,3 +730,29 @@ func Reload(ctx context.Context, address string) error {
 	}
 	return nil
 }
+
+// ControlGroup asks the systemd at address ("" for the system bus) for a
+// running unit's cgroup (ControlGroup, relative to the cgroup2 root).
+func ControlGroup(ctx context.Context, address, unit string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := Dial(ctx, address)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	ext := unit[strings.LastIndexByte(unit, '.')+1:] // "service": the D-Bus interface is "Service"
+	if ext == "" || ext == unit {
+		return "", fmt.Errorf("%s: no unit type", unit)
+	}
+	typ := strings.ToUpper(ext[:1]) + ext[1:]
+	prop, err := conn.GetUnitTypePropertyContext(ctx, unit, typ, "ControlGroup")
+	if err != nil {
+		return "", err
+	}
+	cg, _ := prop.Value.Value().(string)
+	if cg == "" {
+		return "", errors.New("the unit has no cgroup (not running?)")
+	}
+	return cg, nil
+}
