@@ -167,10 +167,12 @@ func TestLearnInDaemon(t *testing.T) {
 	q := func(window string) url.Values { return url.Values{"for": {window}, "cgroup": {cg}} }
 
 	t.Run("learns", func(t *testing.T) {
+		t0 := time.Now()
 		body, err := apply.Learn(ctx, sock, "loop.service", q("2s"))
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("a 2 s learn in the daemon answered after %s with %d bytes", time.Since(t0).Round(time.Millisecond), len(body))
 		var got LearnReply
 		if err := json.Unmarshal(body, &got); err != nil {
 			t.Fatalf("%v: %s", err, body)
