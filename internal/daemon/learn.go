@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -166,6 +167,9 @@ func (d *Daemon) handleLearn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer ob.Close()
+	// Loading parsed the kernel's BTF (megabytes): give it back once the
+	// learn is over rather than carry it under --memory.limit.
+	defer debug.FreeOSMemory()
 	id, err := ob.Add(mount, dir)
 	if err != nil {
 		learnError(w, http.StatusBadRequest, "%v", err)
