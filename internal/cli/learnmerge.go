@@ -32,8 +32,12 @@ on some hosts but not on others is not proposed (the hosts' configurations
 differ). Hosts are named by the files' "host" key (learn writes the
 hostname), else by the file name.
 
+With --unit and --format json the output has learn --format json's shape
+(unit, method, proposal; plus hosts), which apply --learned installs.
+
 Examples:
   seccompwatch learn-merge web1.json web2.json web3.json
+  seccompwatch learn-merge --unit nginx --format json web*.json > nginx.json && seccompwatch apply --learned nginx.json nginx
   seccompwatch learn-merge --unit nginx --format json learned/*.json`)
 	files := c.Arg("file", "learn --format json files (- for standard input).").Required().Strings()
 	unitFlag := c.Flag("unit", "The unit to merge (needed for a drop-in when the files hold several).").String()
@@ -70,23 +74,43 @@ Examples:
 			units = []string{u}
 		}
 		var merged []propose.Proposal
+		var docs []mergedJSON
 		for _, u := range units {
 			hosts := byUnit[u]
 			labelHosts(hosts)
-			merged = append(merged, propose.Merge(u, hosts))
+			p := propose.Merge(u, hosts)
+			merged = append(merged, p)
+			doc := mergedJSON{Unit: u, Method: "learn-merge", Proposal: p}
+			for _, h := range hosts {
+				doc.Hosts = append(doc.Hosts, h.Host)
+			}
+			docs = append(docs, doc)
 		}
 		if *format == "json" {
 			enc := json.NewEncoder(e.stdout)
 			enc.SetIndent("", "  ")
+			if *unitFlag != "" {
+				return enc.Encode(docs[0]) // as learn --format json: apply --learned installs it
+			}
 			return enc.Encode(struct {
-				Units []propose.Proposal `json:"units"`
-			}{merged})
+				Units []mergedJSON `json:"units"`
+			}{docs})
 		}
 		if len(merged) > 1 {
 			return usagef("the files hold %d units (%s): pick one with --unit, or use --format json", len(merged), strings.Join(units, ", "))
 		}
 		return merged[0].Render(e.stdout, buildinfo.Generator()+" learn-merge")
 	}
+}
+
+// mergedJSON is one unit's merged proposal in learn-merge --format json,
+// in learn --format json's shape where they share keys (unit, method,
+// proposal), so that apply --learned installs it.
+type mergedJSON struct {
+	Unit     string           `json:"unit"`
+	Method   string           `json:"method"`
+	Hosts    []string         `json:"hosts"`
+	Proposal propose.Proposal `json:"proposal"`
 }
 
 // maxLearned bounds one learn --format json file.

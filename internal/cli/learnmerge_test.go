@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/seccompwatch/seccompwatch/internal/apply"
 	"github.com/seccompwatch/seccompwatch/internal/propose"
+	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
 const learned = "testdata/learnmerge/"
@@ -20,6 +22,7 @@ func TestLearnMerge(t *testing.T) {
 		{"learnmerge-nginx-dropin", []string{"learn-merge", "--unit", "nginx", learned + "web1.json", learned + "web2.json", learned + "web3-nohost.json", learned + "db1.json"}},
 		{"learnmerge-all-json", []string{"learn-merge", "--format", "json", learned + "web1.json", learned + "web2.json", learned + "web3-nohost.json", learned + "db1.json"}},
 		{"learnmerge-one-host", []string{"learn-merge", learned + "db1.json"}},
+		{"learnmerge-nginx-json", []string{"learn-merge", "--unit", "nginx", "--format", "json", learned + "web1.json", learned + "web2.json", learned + "web3-nohost.json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := run(t, "", tc.args...)
@@ -29,8 +32,25 @@ func TestLearnMerge(t *testing.T) {
 			golden(t, tc.name, out)
 		})
 	}
+	// With --unit, --format json is what apply --learned reads and plans.
+	code, out, errs := run(t, "", "learn-merge", "--unit", "nginx", "--format", "json", learned+"web1.json", learned+"web2.json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	l, err := apply.DecodeLearned(strings.NewReader(out), "nginx.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, _ := syscalls.Bundled("252")
+	plan, err := apply.BuildLearned(l, apply.Options{Table: tb})
+	if err != nil {
+		t.Fatalf("apply --learned would refuse the merged proposal: %v", err)
+	}
+	if len(plan.Items) == 0 {
+		t.Error("apply --learned finds nothing to write in the merged proposal")
+	}
 	// The same file twice: two labelled hosts.
-	code, out, errs := run(t, "", "learn-merge", learned+"db1.json", learned+"db1.json")
+	code, out, errs = run(t, "", "learn-merge", learned+"db1.json", learned+"db1.json")
 	if code != 0 || !strings.Contains(out, "#   db1 #2: ") {
 		t.Errorf("exit %d, %s\n%s", code, errs, out)
 	}
