@@ -65,9 +65,10 @@ Examples:
 		defer r.close()
 		w := bufio.NewWriterSize(e.stdout, 64<<10)
 		var buf []byte
+		opts := event.JSONOptions{Cache: new(event.JSONCache)}
 		err = r.each(e, func(ev *event.Event) error {
 			if *output == "jsonl" {
-				buf = ev.AppendJSON(buf[:0], event.JSONOptions{})
+				buf = ev.AppendJSON(buf[:0], opts)
 				buf = append(buf, '\n')
 			} else {
 				buf = appendText(buf[:0], ev)

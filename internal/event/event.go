@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
 	"github.com/seccompwatch/seccompwatch/syscalls"
@@ -70,6 +71,68 @@ type JSONOptions struct {
 	// "directive", "source"}, or null before the daemon judged it). Replay
 	// output keeps exactly the documented keys.
 	Live bool
+	// Cache, when not nil, keeps the JSON of the comm, exe, unit and
+	// group list of earlier events, for a writer of many (replay).
+	Cache *JSONCache
+}
+
+// JSONCache remembers the JSON form of strings and group lists that
+// repeat from event to event: the parser's interned comm and exe, a
+// syscall's group list from the table. It knows them by their memory
+// (which it keeps alive, so that memory is never another string's), not
+// by their content: a look-up costs two comparisons. Not safe for
+// concurrent use.
+type JSONCache struct {
+	strs   [4096]cachedJSON[byte]
+	groups [512]cachedJSON[string]
+}
+
+type cachedJSON[T any] struct {
+	p    *T
+	n    int
+	json string
+}
+
+// slot picks a cache slot from an address and a length.
+func slot(p unsafe.Pointer, n, size int) int {
+	return int((uintptr(p)>>4 ^ uintptr(n)*0x9e37) % uintptr(size))
+}
+
+// appendString is AppendString through the cache.
+func (c *JSONCache) appendString(b []byte, s string) []byte {
+	if c == nil || len(s) == 0 || len(s) > 256 {
+		return AppendString(b, s)
+	}
+	p := unsafe.StringData(s)
+	e := &c.strs[slot(unsafe.Pointer(p), len(s), len(c.strs))]
+	if e.p != p || e.n != len(s) {
+		e.p, e.n, e.json = p, len(s), string(AppendString(nil, s))
+	}
+	return append(b, e.json...)
+}
+
+// appendGroups appends the JSON array of groups, through the cache.
+func (c *JSONCache) appendGroups(b []byte, groups []string) []byte {
+	if c == nil || len(groups) == 0 {
+		return appendGroups(b, groups)
+	}
+	p := &groups[0]
+	e := &c.groups[slot(unsafe.Pointer(p), len(groups), len(c.groups))]
+	if e.p != p || e.n != len(groups) {
+		e.p, e.n, e.json = p, len(groups), string(appendGroups(nil, groups))
+	}
+	return append(b, e.json...)
+}
+
+func appendGroups(b []byte, groups []string) []byte {
+	b = append(b, '[')
+	for i, g := range groups {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendString(b, g)
+	}
+	return append(b, ']')
 }
 
 // AppendJSON appends the event as one JSON object (no newline) to b.
@@ -101,12 +164,12 @@ func (e *Event) AppendJSON(b []byte, opts JSONOptions) []byte {
 	b = appendID(append(b, `,"uid":`...), e.UID)
 	b = appendID(append(b, `,"auid":`...), e.AUID)
 	b = appendID(append(b, `,"gid":`...), e.GID)
-	b = AppendString(append(b, `,"comm":`...), e.Comm)
+	b = opts.Cache.appendString(append(b, `,"comm":`...), e.Comm)
 	b = append(b, `,"exe":`...)
 	if e.ExeUnknown {
 		b = append(b, "null"...)
 	} else {
-		b = AppendString(b, e.Exe)
+		b = opts.Cache.appendString(b, e.Exe)
 	}
 	b = AppendString(append(b, `,"arch":`...), e.ArchLabel())
 	b = strconv.AppendInt(append(b, `,"syscall_nr":`...), int64(e.Syscall), 10)
@@ -123,15 +186,8 @@ func (e *Event) AppendJSON(b []byte, opts JSONOptions) []byte {
 	if unit == "" {
 		unit = UnknownUnit
 	}
-	b = AppendString(append(b, `,"unit":`...), unit)
-	b = append(b, `,"groups":[`...)
-	for i, g := range e.Groups {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = AppendString(b, g)
-	}
-	b = append(b, ']')
+	b = opts.Cache.appendString(append(b, `,"unit":`...), unit)
+	b = opts.Cache.appendGroups(append(b, `,"groups":`...), e.Groups)
 	b = append(b, `,"node":`...)
 	if e.Node == "" {
 		b = append(b, "null"...)

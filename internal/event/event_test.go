@@ -179,3 +179,33 @@ func TestAppendTime(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONCache: the JSON written through a JSONCache is the JSON written
+// without one, for strings and group lists seen again (cache hits), seen
+// for the first time, sharing a slot, and needing escapes.
+func TestJSONCache(t *testing.T) {
+	groups := [][]string{{"@system-service", "@default"}, {"@privileged"}, nil, {"<&>\u2028"}}
+	strs := []string{"nginx", "/usr/sbin/nginx", "a\"b\\c\n", "\xff\xfe", "<script>", strings.Repeat("x", 300), ""}
+	var evs []Event
+	for i := 0; i < 3000; i++ {
+		var e Event
+		e.Comm = strs[i%len(strs)]
+		e.Exe = strs[(i/3)%len(strs)]
+		if i%5 == 0 {
+			e.Exe = strings.Clone(e.Exe) // the same text at another address
+		}
+		e.Unit = strs[(i/7)%len(strs)]
+		e.Groups = groups[i%len(groups)]
+		if i%11 == 0 && e.Groups != nil {
+			e.Groups = append([]string(nil), e.Groups...)
+		}
+		evs = append(evs, e)
+	}
+	cache := new(JSONCache)
+	for _, e := range append(evs, evs...) {
+		want := string(e.AppendJSON(nil, JSONOptions{}))
+		if got := string(e.AppendJSON(nil, JSONOptions{Cache: cache})); got != want {
+			t.Fatalf("with the cache:\n%s\nwithout:\n%s", got, want)
+		}
+	}
+}
