@@ -107,7 +107,8 @@ func startUnicast(t *testing.T, stateDir string, env []string, extra ...string) 
 			cmd.Wait()
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
+	started := time.Now()
+	deadline := started.Add(15 * time.Second)
 	for {
 		st, err := auditstream.ReadAuditState()
 		if err == nil && st.PID == uint32(cmd.Process.Pid) && st.BacklogLimit == 5555 && st.BacklogWaitTime == 777 && st.Enabled == 1 {
@@ -115,13 +116,28 @@ func startUnicast(t *testing.T, stateDir string, env []string, extra ...string) 
 			if f, r := failureAndRules(t); f != failure || r != rules {
 				t.Fatalf("unicast changed failure %d → %d or the rules %d → %d", failure, f, rules, r)
 			}
+			t.Logf("registered as the audit daemon %v after start", time.Since(started).Round(time.Millisecond))
 			return cmd, output
 		}
+		if exited(cmd) {
+			t.Fatalf("daemon exited before it was seen registered (%+v %v):\n%s", st, err, output())
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("daemon did not register as the audit daemon: %+v %v\n%s", st, err, output())
+			t.Fatalf("daemon did not register as the audit daemon within 15s: %+v %v\n%s", st, err, output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// exited reports whether cmd's process has ended (a zombie not yet
+// reaped counts), without reaping it.
+func exited(cmd *exec.Cmd) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return strings.HasPrefix(rest, "Z") || strings.HasPrefix(rest, "X")
 }
 
 // TestUnicastCrashRecovery kills the unicast daemon where Go runs no
@@ -148,7 +164,10 @@ func TestUnicastCrashRecovery(t *testing.T) {
 			record := filepath.Join(dir, auditstream.AuditStateFile)
 			var env []string
 			if tc.sig == 0 {
-				env = []string{"SECCOMPWATCH_FAILPOINT=fatal-on-record"}
+				// At the test's own helper's record only: another
+				// process's denial would end the run before the test
+				// checks that audit-restore refuses beside it.
+				env = []string{"SECCOMPWATCH_FAILPOINT=fatal-on-record", "SECCOMPWATCH_FAILPOINT_EXE=" + selfExe(t)}
 			}
 			cmd, output := startUnicast(t, dir, env)
 			b, err := os.ReadFile(record)

@@ -45,6 +45,17 @@ func command(t *testing.T, env []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// selfExe is this test binary as the kernel names it in a record's exe
+// (the denier helpers run it).
+func selfExe(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return self
+}
+
 // freePort returns a loopback port nothing listens on right now.
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -112,7 +123,11 @@ func TestUnicastExitPaths(t *testing.T) {
 			bus := privbus.Start(t)
 			var env []string
 			if tc.failpoint != "" {
-				env = append(env, "SECCOMPWATCH_FAILPOINT="+tc.failpoint)
+				// A record failpoint fires only at the test's own
+				// helper's record: another process's denial on a busy
+				// host would fire it before the daemon was seen
+				// registered.
+				env = append(env, "SECCOMPWATCH_FAILPOINT="+tc.failpoint, "SECCOMPWATCH_FAILPOINT_EXE="+selfExe(t))
 			}
 			cmd := command(t, env, "run", "--audit.mode=unicast", "--audit.backlog-limit=5555",
 				"--web.listen-address=127.0.0.1:"+port, "--state.dir=", "--dbus.address="+bus.Addr, "--log.level=error",
@@ -128,6 +143,11 @@ func TestUnicastExitPaths(t *testing.T) {
 				st, err := auditstream.ReadAuditState()
 				if err == nil && st.PID == uint32(cmd.Process.Pid) && st.BacklogLimit == 5555 {
 					break
+				}
+				if exited(cmd) {
+					cmd.Wait()
+					b, _ := os.ReadFile(logf)
+					t.Fatalf("daemon exited before it was seen registered (%+v %v):\n%s", st, err, b)
 				}
 				if time.Now().After(deadline) {
 					cmd.Process.Kill()

@@ -368,13 +368,16 @@ func (d *Daemon) setStateErr(err error) {
 // handle is called by the source for every SECCOMP record, on its read loop.
 func (d *Daemon) handle(rec auditstream.Record, _ []byte) {
 	d.entered.Add(1)
-	guard.Failpoint("panic-on-record")
-	guard.FatalFailpoint("fatal-on-record")
-	if guard.FailpointSet("stall-on-record") {
-		// The pipeline stops making progress (as a hung look-up would):
-		// the watchdog pings stop and systemd restarts the service.
-		<-d.runDone
-		return
+	if guard.RecordFailpoint(rec.Exe) {
+		guard.Failpoint("panic-on-record")
+		guard.FatalFailpoint("fatal-on-record")
+		if guard.FailpointSet("stall-on-record") {
+			// The pipeline stops making progress (as a hung look-up
+			// would): the watchdog pings stop and systemd restarts the
+			// service.
+			<-d.runDone
+			return
+		}
 	}
 
 	res := d.attr.Attribute(rec.PID, rec.Time)

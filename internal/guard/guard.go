@@ -84,6 +84,19 @@ func Failpoint(name string) {
 	}
 }
 
+// failpointExe is $SECCOMPWATCH_FAILPOINT_EXE, read once.
+var failpointExe = os.Getenv("SECCOMPWATCH_FAILPOINT_EXE")
+
+// RecordFailpoint reports whether a failpoint that fires at a record
+// (panic-on-record, fatal-on-record, stall-on-record) may fire at a record
+// of exe: always, unless $SECCOMPWATCH_FAILPOINT_EXE names another binary.
+// A test sets it to its own helper's binary, so that another process's
+// denial on a busy host does not fire the failpoint before the test is
+// ready for it.
+func RecordFailpoint(exe string) bool {
+	return failpoint != "" && (failpointExe == "" || exe == failpointExe)
+}
+
 // FailpointSet reports whether $SECCOMPWATCH_FAILPOINT equals name, for a
 // failpoint that does something else than panic (e.g. "stall-on-record",
 // which blocks the pipeline so that the watchdog fires).

@@ -63,3 +63,25 @@ func TestFailpoint(t *testing.T) {
 	Failpoint("panic-in-x")
 	t.Fatal("no panic")
 }
+
+// TestRecordFailpoint: with $SECCOMPWATCH_FAILPOINT_EXE set, a record
+// failpoint fires only at a record of that binary (the test's helper),
+// not at another process's denial on the same host.
+func TestRecordFailpoint(t *testing.T) {
+	defer func(fp, exe string) { failpoint, failpointExe = fp, exe }(failpoint, failpointExe)
+	for _, tc := range []struct {
+		failpoint, only, exe string
+		want                 bool
+	}{
+		{"", "", "/bin/x", false},
+		{"panic-on-record", "", "/bin/x", true},
+		{"panic-on-record", "/tmp/helper", "/tmp/helper", true},
+		{"panic-on-record", "/tmp/helper", "/usr/bin/neighbour", false},
+		{"", "/tmp/helper", "/tmp/helper", false},
+	} {
+		failpoint, failpointExe = tc.failpoint, tc.only
+		if got := RecordFailpoint(tc.exe); got != tc.want {
+			t.Errorf("failpoint %q exe %q, record of %q: %v, want %v", tc.failpoint, tc.only, tc.exe, got, tc.want)
+		}
+	}
+}
