@@ -19,6 +19,24 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/testutil/nspawn"
 )
 
+// waitSubscribed waits until src is bound to the audit stream: a denial
+// made before that is never seen (a fixed 200 ms sleep stood here, which
+// a loaded host outlasts).
+func waitSubscribed(t *testing.T, src *auditstream.Source, done chan error) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); !src.Stats().Connected; time.Sleep(5 * time.Millisecond) {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("audit source stopped at start: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("audit source not subscribed within 15s")
+		}
+	}
+}
+
 // applyUnits are the units of TestContainerApply: name → settings; each
 // runs /usr/local/bin/calls-NAME with the calls of applyCalls.
 var applyUnits = map[string]string{
@@ -69,8 +87,10 @@ func TestContainerApply(t *testing.T) {
 	}
 	sctx, scancel := context.WithCancel(context.Background())
 	srcDone := make(chan error, 1)
+	bar := newBarrier(src)
 	go func() {
 		srcDone <- src.Run(sctx, func(rec auditstream.Record, _ []byte) {
+			bar.note(rec)
 			if strings.HasPrefix(rec.Exe, "/usr/local/bin/calls-") {
 				mu.Lock()
 				perExe[strings.TrimPrefix(rec.Exe, "/usr/local/bin/calls-")]++
@@ -79,7 +99,7 @@ func TestContainerApply(t *testing.T) {
 		})
 	}()
 	defer func() { scancel(); <-srcDone }()
-	time.Sleep(200 * time.Millisecond)
+	waitSubscribed(t, src, srcDone)
 	records := func(name string) int {
 		mu.Lock()
 		defer mu.Unlock()
@@ -147,7 +167,11 @@ func TestContainerApply(t *testing.T) {
 		if fi, err := os.Stat(dropin("kill")); err != nil || fi.Mode().Perm() != 0o644 {
 			t.Fatalf("drop-in mode: %v %v", fi, err)
 		}
-		time.Sleep(time.Second) // a denial arrives within milliseconds
+		// The unit's own file is never touched.
+		if got, want := read(filepath.Join(c.Root, "etc/systemd/system/kill.service")), files["/etc/systemd/system/kill.service"]; got != want {
+			t.Errorf("apply changed the unit file:\n%s\nwant\n%s", got, want)
+		}
+		bar.wait(t) // every record made so far has been read
 		if n := records("kill") - before; n != 0 {
 			t.Errorf("%d new records after apply", n)
 		}
@@ -186,7 +210,7 @@ func TestContainerApply(t *testing.T) {
 		if err != nil || !strings.Contains(read(dropin("mdwe")), "\nMemoryDenyWriteExecute=no\n") {
 			t.Fatalf("with --allow: %v\n%s", err, out)
 		}
-		time.Sleep(time.Second)
+		bar.wait(t)
 		if n := records("mdwe") - before; n != 0 {
 			t.Errorf("%d new records after apply", n)
 		}

@@ -114,8 +114,10 @@ func TestContainerVerdicts(t *testing.T) {
 	}
 	sctx, scancel := context.WithCancel(context.Background())
 	srcDone := make(chan error, 1)
+	bar := newBarrier(src)
 	go func() {
 		srcDone <- src.Run(sctx, func(rec auditstream.Record, payload []byte) {
+			bar.note(rec)
 			if strings.HasPrefix(rec.Exe, "/usr/local/bin/calls-") {
 				mu.Lock()
 				lines = append(lines, "type=SECCOMP msg="+string(payload))
@@ -125,7 +127,7 @@ func TestContainerVerdicts(t *testing.T) {
 		})
 	}()
 	defer func() { scancel(); <-srcDone }()
-	time.Sleep(200 * time.Millisecond) // subscribed before the first denial
+	waitSubscribed(t, src, srcDone)
 
 	r := start(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -314,9 +316,9 @@ func TestContainerVerdicts(t *testing.T) {
 		_ = os.Remove(filepath.Join(c.Root, "var/tmp/calls-"+vc.name+".out"))
 	}
 	runAll()
-	// A denial would arrive within milliseconds; the run itself is the
-	// wait (each oneshot unit finishes before systemctl start returns).
-	time.Sleep(time.Second)
+	// Each oneshot unit finished before systemctl start returned: a
+	// record it made is queued before the barrier's.
+	bar.wait(t)
 	mu.Lock()
 	defer mu.Unlock()
 	for _, vc := range verdictCases {
