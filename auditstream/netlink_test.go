@@ -257,6 +257,13 @@ func TestLiveActions(t *testing.T) {
 					checkRecord(t, r, pid, tc)
 				})
 			}
+			if mode == ModeMulticast {
+				// Not only afterwards: while it reads, multicast has
+				// changed nothing either.
+				if st, err := ReadAuditState(); err != nil || st != before {
+					t.Errorf("while reading multicast: state %+v (%v), before %+v", st, err, before)
+				}
+			}
 			st := ls.src.Stats()
 			if st.Records["SECCOMP"] < uint64(len(actionCases)) {
 				t.Errorf("stats count %d SECCOMP records, want >= %d", st.Records["SECCOMP"], len(actionCases))

@@ -6,6 +6,7 @@ package logging
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,10 @@ func (l *Logger) Dropped() uint64 { return l.dropped.Load() }
 
 // New returns a logger writing to stderr. format is "json" or "console";
 // level is a zap level name (debug, info, warn, error).
-func New(format, level string) (*Logger, error) {
+func New(format, level string) (*Logger, error) { return NewTo(os.Stderr, format, level) }
+
+// NewTo is New writing to w.
+func NewTo(w io.Writer, format, level string) (*Logger, error) {
 	lvl, err := zap.ParseAtomicLevel(level)
 	if err != nil {
 		return nil, fmt.Errorf("--log.level: %w", err)
@@ -45,7 +49,7 @@ func New(format, level string) (*Logger, error) {
 		return nil, fmt.Errorf("--log.format: %q is not json or console", format)
 	}
 	dropped := new(atomic.Uint64)
-	core := zapcore.NewCore(enc, zapcore.Lock(os.Stderr), lvl)
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), lvl)
 	// The same message more than 10 times a second is sampled 1 in 100.
 	core = zapcore.NewSamplerWithOptions(core, time.Second, 10, 100,
 		zapcore.SamplerHook(func(_ zapcore.Entry, dec zapcore.SamplingDecision) {
