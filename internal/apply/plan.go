@@ -39,6 +39,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/unitname"
 	"github.com/seccompwatch/seccompwatch/sandbox"
 	"github.com/seccompwatch/seccompwatch/suggest"
@@ -128,6 +129,32 @@ func Decode(r io.Reader, unit, machine string) (*Suggestion, error) {
 		}
 	}
 	return nil, ErrNotFound
+}
+
+// OnlyMachine returns the machine of the suggestions of unit in a
+// suggestion document when they are all of one machine (none of the
+// host), else "": for an error that names the --machine to give.
+func OnlyMachine(doc []byte, unit string) string {
+	var d struct {
+		Suggestions []Suggestion `json:"suggestions"`
+	}
+	if len(doc) > maxDocument || json.Unmarshal(doc, &d) != nil {
+		return ""
+	}
+	m := ""
+	for _, s := range d.Suggestions {
+		switch {
+		case s.Unit != unit || s.UserUID != nil:
+		case s.Machine == "" || m != "" && s.Machine != m:
+			return ""
+		default:
+			m = s.Machine
+		}
+	}
+	if !event.ValidMachineName(m) {
+		return ""
+	}
+	return m
 }
 
 // Options are the opt-ins of the person applying, and the table that

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/unitprops"
+	"github.com/seccompwatch/seccompwatch/internal/units"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
@@ -56,8 +58,7 @@ Examples:
   seccompwatch learn nginx.service --for 10m --format json >nginx.json &&
       seccompwatch apply --learned nginx.json --yes --restart nginx.service
   seccompwatch apply --replay audit.log --yes demo.service
-  seccompwatch apply --machine web --root /proc/$LEADER/root \
-      --dbus.address unix:path=/proc/$LEADER/root/run/dbus/system_bus_socket demo.service`)
+  seccompwatch apply --machine web demo.service      # a container's unit`)
 	unitArg := c.Arg("unit", "The unit (a bare name means NAME.service).").Required().String()
 	yes := c.Flag("yes", "Write without asking.").Bool()
 	restart := c.Flag("restart", "Restart the unit afterwards, wait for the result and report it.").Bool()
@@ -70,7 +71,7 @@ Examples:
 	replayFiles := c.Flag("replay", "Compute the proposals from this audit log instead of asking the daemon (repeatable).").Strings()
 	attributeAll := c.Flag("replay.attribute-all", "With --replay: attribute every record to UNIT (as suggest --unit does), for a log of that unit alone.").Bool()
 	socket := c.Flag("daemon.socket", "The daemon's unix socket (its --web.unix-socket).").Default(apply.DefaultSocket).String()
-	machine := c.Flag("machine", "The daemon's name of the container whose unit this is (with --root and --dbus.address).").String()
+	machine := c.Flag("machine", "The container whose unit this is, as the daemon names it: apply writes below its leader's /proc/LEADER/root and reloads the systemd on its bus (or at --root and --dbus.address, given both).").String()
 	timeout := c.Flag("timeout", "How long --restart waits for the unit.").Default("2m").Duration()
 	table := tableFlag(c)
 	cmds[c.FullCommand()] = func() error {
@@ -78,8 +79,15 @@ Examples:
 		if err != nil {
 			return err
 		}
-		if *machine != "" && (!event.ValidMachineName(*machine) || filepath.Clean(*root) == "/" || *busAddr == "") {
-			return usagef("--machine needs a machine name, and its --root and --dbus.address")
+		var leader int
+		if *machine != "" {
+			if !event.ValidMachineName(*machine) {
+				return usagef("--machine needs a machine name")
+			}
+			var err error
+			if *root, *busAddr, leader, err = machineTarget(*machine, *root, *busAddr); err != nil {
+				return err
+			}
 		}
 		allowed, err := allowSet(*allow)
 		if err != nil {
@@ -89,7 +97,7 @@ Examples:
 		if err != nil {
 			return err
 		}
-		a := &applier{e: e, unit: unit, root: *root, t: t, restart: *restart, timeout: *timeout}
+		a := &applier{e: e, unit: unit, root: *root, t: t, restart: *restart, timeout: *timeout, machine: *machine, leader: leader}
 		ctx := context.Background()
 		if err := a.connect(ctx, *busAddr); err != nil {
 			return err
@@ -145,6 +153,9 @@ Examples:
 		}
 		s, err := apply.Decode(bytes.NewReader(data), unit, *machine)
 		if err != nil {
+			if m := apply.OnlyMachine(data, unit); *machine == "" && m != "" {
+				return fmt.Errorf("%w: the daemon's records of %s are machine %s's, not the host's: seccompwatch apply --machine %s %s", err, unit, m, m, shellWord(unit))
+			}
 			return err
 		}
 		plan, err := apply.Build(s, apply.Options{Table: t, Allow: allowed, AllowRisky: *allowRisky})
@@ -155,10 +166,54 @@ Examples:
 	}
 }
 
+// shellWord quotes a validated unit name for a command line to copy.
+func shellWord(s string) string {
+	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@:") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// machineTarget returns where apply writes and which systemd it reloads
+// for a unit of machine: the machine's root and system bus through its
+// leader (units.MachineLeader: the PID 1 of /machine.slice's scope of
+// that name, which only root can create), unless --root and
+// --dbus.address say so (both, or neither). A root that is the host's own
+// is refused: the unit would be written to the host.
+func machineTarget(machine, root, bus string) (string, string, int, error) {
+	given := filepath.Clean(root) != "/"
+	if given != (bus != "") {
+		return "", "", 0, usagef("--machine: give both --root and --dbus.address, or neither (then they are found through the machine's leader)")
+	}
+	leader := 0
+	if !given {
+		var err error
+		if leader, err = units.MachineLeader(machine); err != nil {
+			return "", "", 0, fmt.Errorf("machine %s: %w: nothing applied", machine, err)
+		}
+		root = "/proc/" + strconv.Itoa(leader) + "/root"
+		bus = "unix:path=" + root + "/run/dbus/system_bus_socket"
+	}
+	host, err := os.Stat("/")
+	if err != nil {
+		return "", "", 0, err
+	}
+	mr, err := os.Stat(root)
+	if err != nil {
+		return "", "", 0, fmt.Errorf("machine %s: its root: %w", machine, err)
+	}
+	if os.SameFile(host, mr) {
+		return "", "", 0, fmt.Errorf("machine %s: %s is the host's own root: nothing applied", machine, root)
+	}
+	return root, bus, leader, nil
+}
+
 // applier holds one apply run's connections.
 type applier struct {
 	e        *env
 	unit     string
+	machine  string
+	leader   int // the machine's leader whose root apply writes below; 0: none
 	root     string
 	t        *syscalls.Table
 	restart  bool
@@ -283,6 +338,9 @@ func (a *applier) install(ctx context.Context, path, sysPath, old string, exists
 			return nil
 		}
 	}
+	if err := a.sameLeader(); err != nil {
+		return err
+	}
 	if _, err := apply.Write(path, content); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -366,8 +424,24 @@ func (a *applier) maybeRestart(ctx context.Context) error {
 	return nil
 }
 
+// sameLeader checks, just before a write or a removal below
+// /proc/LEADER/root, that LEADER is still the machine's leader: a machine
+// restarted meanwhile has another, and its old pid may now be anyone's.
+func (a *applier) sameLeader() error {
+	if a.leader == 0 {
+		return nil
+	}
+	if l, err := units.MachineLeader(a.machine); err != nil || l != a.leader {
+		return fmt.Errorf("machine %s: its leader is no longer pid %d (restarted?): nothing written", a.machine, a.leader)
+	}
+	return nil
+}
+
 func (a *applier) revert(ctx context.Context) error {
 	path, sysPath := a.paths()
+	if err := a.sameLeader(); err != nil {
+		return err
+	}
 	lpath, _ := apply.LearnedPath(a.root, a.unit) // the unit name is validated
 	lsysPath, _ := apply.LearnedPath("/", a.unit)
 	var removed []string

@@ -127,7 +127,9 @@ func TestContainerApply(t *testing.T) {
 		t.Fatalf("unix socket: %v %v", fi, err)
 	}
 
-	target := []string{"--systemd.table=252", "--machine", c.Machine, "--root", c.Root, "--dbus.address", c.BusAddress, "--daemon.socket", sock}
+	// --machine alone: apply finds the container's root and bus through
+	// its leader.
+	target := []string{"--systemd.table=252", "--machine", c.Machine, "--daemon.socket", sock}
 	apply := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, bin, append(append([]string{"apply"}, target...), args...)...)
 		cmd.Stdin = nil // not a terminal
@@ -197,6 +199,27 @@ func TestContainerApply(t *testing.T) {
 		out, err = apply("--revert", "kill")
 		if err != nil || !strings.Contains(out, "nothing to revert") {
 			t.Errorf("second revert: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("machine", func(t *testing.T) {
+		// Without --machine the host has no kill.service: apply names the
+		// machine whose unit it is, writes nothing.
+		out, err := exec.CommandContext(ctx, bin, "apply", "--systemd.table=252", "--daemon.socket", sock, "--yes", "mdwe").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "apply --machine "+c.Machine+" mdwe.service") || read(dropin("mdwe")) != "" {
+			t.Errorf("without --machine: %v\n%s", err, out)
+		}
+		for _, args := range [][]string{
+			{"--machine", "no-such-machine", "mdwe"},                                                      // not running here
+			{"--machine", c.Machine, "--root", c.Root, "mdwe"},                                            // --root without its bus
+			{"--machine", c.Machine, "--root", "/proc/self/root", "--dbus.address", c.BusAddress, "mdwe"}, // the host's own root
+		} {
+			cmd := exec.CommandContext(ctx, bin, append([]string{"apply", "--systemd.table=252", "--daemon.socket", sock, "--yes"}, args...)...)
+			out, err := cmd.CombinedOutput()
+			if err == nil || read(dropin("mdwe")) != "" {
+				t.Errorf("apply %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			t.Logf("apply %s: %s", strings.Join(args, " "), out)
 		}
 	})
 

@@ -272,8 +272,8 @@ func TestLoglevelChangeNeedsFlag(t *testing.T) {
 }
 
 // The page shows the apply command for a host unit whose drop-in has an
-// active line (shell-quoted when the name holds a backslash), how to run
-// it inside a container for a machine's unit, and why not for the rest.
+// active line (shell-quoted when the name holds a backslash), with
+// --machine for a machine's unit, and why not for the rest.
 func TestPageApplyCommand(t *testing.T) {
 	tbl := syscalls.NewTable("252", "test table", map[string][]string{"@system-service": {"socket"}})
 	pol := &suggest.Policy{Known: true, AllowList: true, Names: []string{"read"}}
@@ -287,7 +287,7 @@ func TestPageApplyCommand(t *testing.T) {
 	_, page, _ := get(t, srv.URL+"/")
 	for _, want := range []string{
 		`<pre class="apply">seccompwatch apply &#39;web\x2d1.service&#39;</pre>`,
-		`This unit runs in machine box: run seccompwatch apply db.service inside it`,
+		`<pre class="apply">seccompwatch apply --machine box db.service</pre>`,
 		`<pre class="diff">`,
 	} {
 		if !strings.Contains(page, want) {

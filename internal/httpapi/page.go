@@ -225,10 +225,9 @@ func (h *indexHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_ = suggest.RenderDiff(&buf, s, current)
 			u.Diff = buf.String()
 			if s.Machine != "" {
-				// apply writes below --root and reloads the systemd at
-				// --dbus.address: a container's own.
-				u.ApplyWhy = "This unit runs in machine " + s.Machine + ": run seccompwatch apply " + shellQuote(s.Unit) +
-					" inside it, or from the host with --root /proc/LEADER/root and --dbus.address of its bus (seccompwatch apply --help)."
+				// apply finds the container's root and bus through its
+				// leader, writes below that root and reloads its systemd.
+				u.Apply = "seccompwatch apply --machine " + shellQuote(s.Machine) + " " + shellQuote(s.Unit)
 				break
 			}
 			u.Apply = "seccompwatch apply " + shellQuote(s.Unit)
