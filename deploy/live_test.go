@@ -64,6 +64,11 @@ func startProc(t *testing.T, name string, cmd *exec.Cmd) *proc {
 		t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if cmd.SysProcAttr == nil {
+		// Ends with the test binary, also one killed by -timeout (no
+		// cleanup runs then).
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatalf("start %s: %v", name, err)

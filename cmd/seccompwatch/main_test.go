@@ -42,6 +42,10 @@ func command(t *testing.T, env []string, args ...string) *exec.Cmd {
 	}
 	cmd := exec.Command(self, append([]string{"-test.run=^$"}, args...)...)
 	cmd.Env = append(append(os.Environ(), "SECCOMPWATCH_AS_MAIN=1"), env...)
+	// SIGTERM (the daemon restores the kernel audit state) when the test
+	// binary dies without its cleanup (-timeout): an orphaned daemon
+	// would keep the audit pid and every descriptor it inherited.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	return cmd
 }
 

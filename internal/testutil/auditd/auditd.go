@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +46,9 @@ func Start(t *testing.T, before auditstream.AuditState) *Daemon {
 	}
 	d := &Daemon{Cmd: exec.Command(path, "-n", "-s", "nochange", "-c", dir), waited: make(chan struct{}), out: &buffer{}, before: before}
 	d.Cmd.Stdout, d.Cmd.Stderr = d.out, d.out
+	// SIGTERM when the test binary dies without its cleanup (-timeout): an
+	// orphaned auditd would keep the host's audit pid.
+	d.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := d.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

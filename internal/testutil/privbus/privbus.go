@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,6 +62,11 @@ func (b *Bus) Restart() {
 	}
 	_ = os.Remove(b.path)
 	cmd := exec.Command("dbus-daemon", "--session", "--nofork", "--nopidfile", "--address="+b.Addr, "--print-address")
+	// It ends with the test binary, also one killed by -timeout (no
+	// cleanup runs then): an orphaned bus outlived such a run, holding
+	// every descriptor it inherited, among them the shared privileged-test
+	// lock of flock(1), which blocked every other run for minutes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.t.Fatal(err)
