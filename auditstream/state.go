@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	libaudit "github.com/elastic/go-libaudit/v2"
 	"golang.org/x/sys/unix"
@@ -81,8 +83,19 @@ func stateOf(st *libaudit.AuditStatus) AuditState {
 	return AuditState{Enabled: st.Enabled, PID: st.PID, BacklogLimit: st.BacklogLimit, BacklogWaitTime: st.BacklogWaitTime}
 }
 
+// statusReplyWait bounds the wait for the kernel's answer to AUDIT_GET.
+// The kernel acknowledges the request at once but sends the status from a
+// kernel thread of its own (audit_send_reply), which a loaded host may
+// run late: go-libaudit's GetStatus gives up after 500 ms ("no reply
+// received"; seen at a load average of 22 on 2 cores, where it ended a
+// unicast start), and the late answer then sits on the socket and answers
+// the next request, whose own answer is taken for the one after.
+const statusReplyWait = 10 * time.Second
+
+// getStatus sends AUDIT_GET and waits up to statusReplyWait for its
+// answer, skipping what answers an earlier request on the socket.
 func getStatus(c *libaudit.AuditClient) (*libaudit.AuditStatus, error) {
-	st, err := c.GetStatus()
+	st, err := readStatus(c, statusReplyWait)
 	if err != nil {
 		if errors.Is(err, unix.EPERM) {
 			return nil, fmt.Errorf("auditstream: get audit status (needs CAP_AUDIT_CONTROL): %w", errors.Join(ErrPermission, err))
@@ -90,6 +103,46 @@ func getStatus(c *libaudit.AuditClient) (*libaudit.AuditStatus, error) {
 		return nil, fmt.Errorf("auditstream: get audit status: %w", err)
 	}
 	return st, nil
+}
+
+func readStatus(c *libaudit.AuditClient, wait time.Duration) (*libaudit.AuditStatus, error) {
+	seq, err := c.GetStatusAsync(true)
+	if err != nil {
+		return nil, fmt.Errorf("send: %w", err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		msgs, err := c.Netlink.Receive(true, syscall.ParseNetlinkMessage)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EAGAIN):
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("no reply within %v", wait)
+			}
+			time.Sleep(5 * time.Millisecond)
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("receive: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != seq {
+				continue // an earlier request's late answer
+			}
+			switch m.Header.Type {
+			case syscall.NLMSG_ERROR:
+				if err := libaudit.ParseNetlinkError(m.Data); err != nil {
+					return nil, err
+				}
+			case libaudit.AuditGet:
+				var st libaudit.AuditStatus
+				if err := st.FromWireFormat(m.Data); err != nil {
+					return nil, fmt.Errorf("status: %w", err)
+				}
+				return &st, nil
+			}
+		}
+	}
 }
 
 // stateGuard remembers the kernel audit state from before unicast mode
