@@ -134,7 +134,7 @@ func TestUnicastExitPaths(t *testing.T) {
 				env = append(env, "SECCOMPWATCH_FAILPOINT="+tc.failpoint, "SECCOMPWATCH_FAILPOINT_EXE="+selfExe(t))
 			}
 			cmd := command(t, env, "run", "--audit.mode=unicast", "--audit.backlog-limit=5555",
-				"--web.listen-address=127.0.0.1:"+port, "--state.dir=", "--dbus.address="+bus.Addr, "--log.level=error",
+				"--web.listen-address=127.0.0.1:"+port, "--state.dir=", "--dbus.address="+bus.Addr, "--log.level=error", "--units.root="+t.TempDir(),
 				"--events.file="+filepath.Join(t.TempDir(), "events.jsonl"))
 			logf := filepath.Join(t.TempDir(), "log")
 			f, _ := os.Create(logf)
@@ -142,7 +142,8 @@ func TestUnicastExitPaths(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			deadline := time.Now().Add(15 * time.Second)
+			// A hang detector: a daemon that exits is seen at once.
+			deadline := time.Now().Add(60 * time.Second)
 			for {
 				st, err := auditstream.ReadAuditState()
 				if err == nil && st.PID == uint32(cmd.Process.Pid) && st.BacklogLimit == 5555 {
@@ -239,8 +240,18 @@ func TestCapabilities(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			port := 19880 + len(tc.caps)*2 + map[bool]int{true: 1}[tc.rcvForce]
+			// Not the host's unit files (not this test's subject: reading
+			// them took 10 s of a -race build's start on a loaded host).
+			units, err := os.MkdirTemp("", "caps-units.")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(units)
+			if err := os.Chmod(units, 0o755); err != nil {
+				t.Fatal(err)
+			}
 			cmd := exec.Command(bin, "-test.run=^$", "run", "--web.listen-address=127.0.0.1:"+strconv.Itoa(port),
-				"--state.dir=", "--dbus.address=none", "--log.level=info", "--log.format=json")
+				"--state.dir=", "--dbus.address=none", "--log.level=info", "--log.format=json", "--units.root="+units)
 			cmd.Env = append(os.Environ(), "SECCOMPWATCH_AS_MAIN=1")
 			cmd.SysProcAttr = &syscall.SysProcAttr{
 				Credential:  &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true},
@@ -278,8 +289,9 @@ func TestCapabilities(t *testing.T) {
 				return
 			}
 			var metrics string
-			deadline := time.Now().Add(15 * time.Second)
-			for time.Now().Before(deadline) {
+			// A hang detector: a daemon that exits is seen at once.
+			deadline := time.Now().Add(60 * time.Second)
+			for time.Now().Before(deadline) && !exited(cmd) {
 				resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics")
 				if err == nil {
 					b, _ := io.ReadAll(resp.Body)
