@@ -35,7 +35,9 @@ func startDaemon(t *testing.T, args ...string) *proc {
 	t.Helper()
 	testutil.RequireRoot(t, "CAP_AUDIT_READ")
 	port := freePort(t)
-	all := append([]string{"run", "--web.listen-address=127.0.0.1:" + port, "--dbus.address=none", "--log.level=info"}, args...)
+	// No host unit files (not these tests' subject: reading them took 10 s
+	// of a -race build's start on a loaded host); args may say otherwise.
+	all := append([]string{"run", "--web.listen-address=127.0.0.1:" + port, "--dbus.address=none", "--log.level=info", "--units.root=" + t.TempDir()}, args...)
 	cmd := command(t, nil, all...)
 	logf := filepath.Join(t.TempDir(), "log")
 	f, err := os.Create(logf)
@@ -54,7 +56,8 @@ func startDaemon(t *testing.T, args ...string) *proc {
 			cmd.Wait()
 		}
 	})
-	deadline := time.Now().Add(15 * time.Second)
+	// A hang detector: a daemon that exits is seen at once.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if resp, err := http.Get(p.url + "/healthz"); err == nil {
 			resp.Body.Close()
@@ -62,8 +65,11 @@ func startDaemon(t *testing.T, args ...string) *proc {
 				return p
 			}
 		}
+		if exited(cmd) {
+			t.Fatalf("daemon exited before it was healthy:\n%s", p.output())
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("daemon not healthy:\n%s", p.output())
+			t.Fatalf("daemon not healthy within 60s:\n%s", p.output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
