@@ -99,11 +99,11 @@ Examples:
 		}
 		a := &applier{e: e, unit: unit, root: *root, t: t, restart: *restart, timeout: *timeout, machine: *machine, leader: leader}
 		ctx := context.Background()
-		if err := a.connect(ctx, *busAddr); err != nil {
-			return err
-		}
-		defer a.close()
 		if *revert {
+			if err := a.connect(ctx, *busAddr); err != nil {
+				return err
+			}
+			defer a.close()
 			return a.revert(ctx)
 		}
 		if *learned != "" {
@@ -127,8 +127,15 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if err := a.connect(ctx, *busAddr); err != nil {
+				return err
+			}
+			defer a.close()
 			return a.applyLearned(ctx, plan, *yes)
 		}
+		// The proposals first: what is wrong with them (none recorded, a
+		// machine's unit without --machine, invalid data) is said before
+		// any systemd is asked.
 		var data []byte
 		if len(*replayFiles) > 0 {
 			if *machine != "" {
@@ -162,6 +169,10 @@ Examples:
 		if err != nil {
 			return err
 		}
+		if err := a.connect(ctx, *busAddr); err != nil {
+			return err
+		}
+		defer a.close()
 		return a.apply(ctx, plan, *yes)
 	}
 }
