@@ -50,7 +50,11 @@ func TestAPIUnderLoad(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	base := runtime.NumGoroutine()
 	for _, path := range []string{"/metrics", "/api/v1/denials?limit=100", "/api/v1/suggestions", "/api/v1/suggestions/" + unit + "?format=why", "/healthz", "/"} {
-		out, err := exec.Command("wrk", "-t1", "-c2", "-d4s", "--latency", "--timeout", "5s", r.url+path).CombinedOutput()
+		// wrk's --timeout is a hang detector, not a latency bound: at a
+		// load average of 21 on 2 cores (each runnable process gets a
+		// tenth of a core) the HTML page's p99 was 3.65 s and one request
+		// passed 5 s. Latency is a figure (logged), never an assertion.
+		out, err := exec.Command("wrk", "-t1", "-c2", "-d4s", "--latency", "--timeout", "30s", r.url+path).CombinedOutput()
 		if err != nil {
 			t.Fatalf("wrk %s: %v\n%s", path, err, out)
 		}
