@@ -127,10 +127,10 @@ func TestUnicastExitPaths(t *testing.T) {
 			bus := privbus.Start(t)
 			var env []string
 			if tc.failpoint != "" {
-				// A record failpoint fires only at the test's own
-				// helper's record: another process's denial on a busy
-				// host would fire it before the daemon was seen
-				// registered.
+				// A record failpoint (and the event flush's) fires only
+				// at the test's own helper's record: another process's
+				// denial on a busy host would fire it before the daemon
+				// was seen registered.
 				env = append(env, "SECCOMPWATCH_FAILPOINT="+tc.failpoint, "SECCOMPWATCH_FAILPOINT_EXE="+selfExe(t))
 			}
 			cmd := command(t, env, "run", "--audit.mode=unicast", "--audit.backlog-limit=5555",

@@ -38,6 +38,10 @@ type Writer struct {
 	path string // "-" for stdout
 
 	armed bool // a flush timer is pending (guarded by mu)
+	// failpointDue: an event of $SECCOMPWATCH_FAILPOINT_EXE's binary (any, when
+	// unset) is pending, so that the panic-in-event-flush failpoint fires
+	// at the test's own event, not at another process's (guarded by mu).
+	failpointDue bool
 
 	mu   sync.Mutex
 	f    *os.File
@@ -88,6 +92,7 @@ func (w *Writer) Write(e *event.Event) {
 	w.line = append(w.line, '\n')
 	w.buf = append(w.buf, w.line...)
 	w.ends = append(w.ends, len(w.buf))
+	w.failpointDue = w.failpointDue || guard.RecordFailpoint(e.Exe)
 	if len(w.buf) >= bufSize {
 		_ = w.flushLocked()
 		return
@@ -98,7 +103,12 @@ func (w *Writer) Write(e *event.Event) {
 		// daemon's others, so that a panic there restores the audit state.
 		time.AfterFunc(FlushDelay, func() {
 			defer guard.Recover()
-			guard.Failpoint("panic-in-event-flush")
+			w.mu.Lock()
+			due := w.failpointDue
+			w.mu.Unlock()
+			if due {
+				guard.Failpoint("panic-in-event-flush")
+			}
 			_ = w.Flush()
 		})
 	}
