@@ -876,7 +876,12 @@ func TestForgedContainerUnit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			removeParents(t, tc.slice)
 			r := start(t, Config{})
-			r.watch(func(e *event.Event) bool { return e.Unit == tc.wantUnit || e.Unit == tc.unit })
+			// By reference (a user's unit as user@UID.service/NAME), as
+			// /api/v1/denials?unit= matches it.
+			mine := func(e *event.Event) bool {
+				return metricUnit(e.Unit, e.UserUnit, e.UserUID) == tc.wantUnit || e.Unit == tc.unit
+			}
+			r.watch(mine)
 			deny(t, denier.Spec{Syscall: "getcpu", Action: "errno", Log: true, Cgroups: unitCgroups(t, tc.slice, tc.unit)})
 			want := fmt.Sprintf(`seccompwatch_denials_total{action="errno",arch="x86_64",machine="",risky="false",syscall="getcpu",unit=%q} 1`, tc.wantLabel)
 			if got := r.waitMetric(t, want[:strings.LastIndexByte(want, ' ')]); got != want {
@@ -889,9 +894,9 @@ func TestForgedContainerUnit(t *testing.T) {
 			// Its event, kept by the watch: the recent ring behind
 			// /api/v1/denials holds everyone's last 1000, which other
 			// processes' denials on a busy host push it out of.
-			for _, e := range r.waitKept(t, 1, func(e *event.Event) bool { return e.Unit == tc.wantUnit || e.Unit == tc.unit }) {
-				if e.Unit != tc.wantUnit || e.Machine != "" {
-					t.Errorf("denial of unit %q machine %q, want %s on the host", e.Unit, e.Machine, tc.wantUnit)
+			for _, e := range r.waitKept(t, 1, mine) {
+				if ref := metricUnit(e.Unit, e.UserUnit, e.UserUID); ref != tc.wantUnit || e.Machine != "" {
+					t.Errorf("denial of unit %q machine %q, want %s on the host", ref, e.Machine, tc.wantUnit)
 				}
 			}
 		})
