@@ -40,16 +40,23 @@ grep -q 'ProtectClock' "$E2E_OUT/suggest.txt" || fail "the suggestion does not n
 	fail "apply without the opt-ins wrote: $(cat "$E2E_OUT/apply-held.txt")"
 cat "$E2E_OUT/apply-held.txt"
 grep -q 'held back.*ProtectClock\|ProtectClock.*needs --allow ProtectClock' "$E2E_OUT/apply-held.txt" || fail "ProtectClock=no was not held back for its opt-in"
-# With the opt-ins, up to three rounds (a start may stop at the next clock call).
-for round in 1 2 3; do
+# With the opt-ins, round by round: apply what the last start's records
+# show, restart, until a start leaves no record (clone3 aside: Debian's own
+# RestrictNamespaces=yes answers it ENOSYS at every start, and glibc falls
+# back to clone; FACTS.md).
+for round in 1 2 3 4; do
 	"$SW" apply --replay "$E2E_OUT/audit.log" --replay.attribute-all --allow-risky --allow ProtectClock --yes chrony.service |
 		tee "$E2E_OUT/apply-$round.txt"
 	systemctl reset-failed chrony.service
 	cur=$(audit_cursor)
-	systemctl start chrony.service && break
-	((round < 3)) || fail "chronyd does not start after 3 rounds: $(seccomp_records "$cur" "$EXE")"
-	wait_for 20 seccomp_seen "$cur" "$EXE"
-	seccomp_records "$cur" "$EXE" >"$E2E_OUT/audit.log"
+	systemctl restart chrony.service || true
+	sleep 5
+	rec=$(seccomp_records "$cur" "$EXE" 435)
+	[[ -z "$rec" && "$(prop chrony.service ActiveState)" == active ]] && break
+	((round < 4)) || fail "chronyd does not run clean after 4 rounds: $rec"
+	[[ -n "$rec" ]] || fail "chronyd is $(prop chrony.service ActiveState) and left no record"
+	echo "round $round: still denied: $rec"
+	echo "$rec" >"$E2E_OUT/audit.log"
 done
 echo "chronyd runs after $round round(s); the drop-in:"
 cat /etc/systemd/system/chrony.service.d/50-seccompwatch.conf
@@ -63,7 +70,8 @@ t0=$SECONDS
 echo "learn --for 15s took $((SECONDS - t0)) s"
 [[ "$(unit_life chrony.service)" == "$life" ]] || fail "learn restarted chronyd: $life -> $(unit_life chrony.service)"
 json .dropin <"$E2E_OUT/learn.json" | tee "$E2E_OUT/learned.conf"
-grep -q '^#ProtectClock=\|^# ProtectClock: not proposed' "$E2E_OUT/learned.conf" && ! grep -q '^ProtectClock=yes' "$E2E_OUT/learned.conf" || fail "learn proposes ProtectClock=yes for chronyd"
+grep -q '^# ProtectClock: set to no by seccompwatch apply' "$E2E_OUT/learned.conf" && ! grep -q '^#*ProtectClock=yes' "$E2E_OUT/learned.conf" ||
+	fail "learn proposes ProtectClock=yes back for chronyd"
 "$SW" apply --learned "$E2E_OUT/learn.json" --yes chrony.service | tee "$E2E_OUT/apply-learned.txt"
 cur=$(audit_cursor)
 systemctl restart chrony.service

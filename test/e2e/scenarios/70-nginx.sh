@@ -10,7 +10,7 @@ URL=http://127.0.0.1/
 loop=
 cleanup() {
 	audit_off
-	[[ -n "$loop" ]] && kill "$loop" 2>/dev/null
+	[[ -z "$loop" ]] || kill "$loop" 2>/dev/null || true
 	systemctl stop nginx.service 2>/dev/null || true
 	rm -rf /etc/systemd/system/nginx.service.d
 	systemctl daemon-reload
@@ -44,7 +44,7 @@ grep -q '^RestrictAddressFamilies=AF_INET' "$E2E_OUT/learned.conf" || fail "no R
 
 # Applied, restarted: serves, no record, lower exposure.
 apply_learned nginx.service "$E2E_OUT/learn.json"
-kill "$loop"; loop=
+kill "$loop" 2>/dev/null || true; loop=
 cur=$(audit_cursor)
 systemctl restart nginx.service
 for _ in $(seq 20); do curl -fsS -o /dev/null "$URL" || fail "nginx does not serve with the learned sandbox"; done

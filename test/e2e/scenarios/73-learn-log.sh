@@ -9,7 +9,7 @@ SW=$E2E/bin/seccompwatch
 loop=
 cleanup() {
 	audit_off
-	[[ -n "$loop" ]] && kill "$loop" 2>/dev/null
+	[[ -z "$loop" ]] || kill "$loop" 2>/dev/null || true
 	systemctl stop nginx.service pyhttp.service 2>/dev/null || true
 	rm -rf /etc/systemd/system/nginx.service.d /etc/systemd/system/pyhttp.service.d /etc/systemd/system/pyhttp.service
 	systemctl daemon-reload
@@ -25,16 +25,16 @@ systemctl daemon-reload
 learn_log() {
 	local unit=$1 exe=$2 url=$3 before after cur
 	systemctl start "$unit"
-	wait_for 30 curl -fsS -o /dev/null "$url"
+	wait_for 120 curl -fsS -o /dev/null "$url"
 	before=$(exposure_of "$unit")
-	(while :; do curl -fsS -o /dev/null "$url" 2>/dev/null; sleep 0.1; done) &
+	(while :; do curl -fsS -o /dev/null "$url" 2>/dev/null || true; sleep 0.1; done) &
 	loop=$!
 	local t0=$SECONDS
 	# (a stack dump if it hangs: it was seen silent for minutes once)
 	timeout -s QUIT 300 "$SW" learn "$unit" --method log --for 10s --format json >"$E2E_OUT/learn-$unit.json" 2>"$E2E_OUT/learn-$unit.err" ||
 		fail "learn --method log $unit: $(cat "$E2E_OUT/learn-$unit.err")"
 	echo "learn --method log --for 10s $unit took $((SECONDS - t0)) s"
-	kill "$loop"; loop=
+	kill "$loop" 2>/dev/null || true; loop=
 	cat "$E2E_OUT/learn-$unit.err"
 	grep -q "restored $unit: drop-in removed, restarted as it was" "$E2E_OUT/learn-$unit.err" || fail "$unit not restored"
 	ls /run/systemd/system/"$unit".d/ 2>/dev/null | grep -q seccompwatch-learn && fail "a learning drop-in is left"
@@ -42,7 +42,7 @@ learn_log() {
 	apply_learned "$unit" "$E2E_OUT/learn-$unit.json"
 	cur=$(audit_cursor)
 	systemctl restart "$unit"
-	wait_for 30 curl -fsS -o /dev/null "$url"
+	wait_for 120 curl -fsS -o /dev/null "$url"
 	for _ in $(seq 10); do curl -fsS -o /dev/null "$url" || fail "$unit does not serve with the learned filter"; done
 	sleep 2
 	local rec

@@ -8,7 +8,7 @@ URL=http://127.0.0.1:8081/
 loop=
 cleanup() {
 	audit_off
-	[[ -n "$loop" ]] && kill "$loop" 2>/dev/null
+	[[ -z "$loop" ]] || kill "$loop" 2>/dev/null || true
 	systemctl stop pyhttp.service 2>/dev/null || true
 	rm -rf /etc/systemd/system/pyhttp.service.d /etc/systemd/system/pyhttp.service
 	systemctl daemon-reload
@@ -22,7 +22,7 @@ harden pyhttp.service
 systemctl daemon-reload
 cur=$(audit_cursor)
 systemctl start pyhttp.service
-wait_for 30 curl -fsS -o /dev/null "$URL"
+wait_for 120 curl -fsS -o /dev/null "$URL"
 hardened=$(exposure_of pyhttp.service)
 (while :; do curl -fsS -o /dev/null "$URL" || echo "request failed" >&2; sleep 0.1; done) &
 loop=$!
@@ -35,10 +35,10 @@ json .dropin <"$E2E_OUT/learn.json" | tee "$E2E_OUT/learned.conf"
 grep -qx 'RestrictAddressFamilies=AF_INET' "$E2E_OUT/learned.conf" || fail "RestrictAddressFamilies= is not the listening socket's AF_INET"
 [[ -z "$(seccomp_records "$cur" /usr/bin/python3.11)" ]] || fail "denied under the checklist: $(seccomp_records "$cur" /usr/bin/python3.11)"
 apply_learned pyhttp.service "$E2E_OUT/learn.json"
-kill "$loop"; loop=
+kill "$loop" 2>/dev/null || true; loop=
 cur=$(audit_cursor)
 systemctl restart pyhttp.service
-wait_for 30 curl -fsS -o /dev/null "$URL"
+wait_for 120 curl -fsS -o /dev/null "$URL"
 for _ in $(seq 10); do [[ "$(curl -fsS "$URL")" == "hello from python" ]] || fail "the service does not serve with the learned sandbox"; done
 sleep 2
 rec=$(seccomp_records "$cur" /usr/bin/python3.11)
