@@ -81,7 +81,7 @@ sysusers_del() {
 	rm -f /usr/lib/sysusers.d/seccompwatch.conf
 }
 
-# --- Real daemons (scenarios 7x) ---
+# --- Real daemons (scenarios 9x) ---
 
 # seccomp_log_on: make errno denials visible from here on in this boot
 # (ManagerEnvironment=SYSTEMD_LOG_SECCOMP=1 in a system.conf.d file and a
