@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/seccompwatch/seccompwatch/internal/testutil/bpfids"
 	"io"
 	"net/http"
 	"net/url"
@@ -16,9 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 
 	"github.com/seccompwatch/seccompwatch/internal/apply"
 	"github.com/seccompwatch/seccompwatch/internal/observe"
@@ -79,14 +77,9 @@ func learnLoop(t *testing.T) string {
 	return cg
 }
 
-type learnIDs struct {
-	prog, link uint32
-	maps       []uint32
-}
-
 // runningLearn waits until the daemon runs exactly one learn and returns
 // its kernel ids (live: the check that they go can fail).
-func runningLearn(t *testing.T, d *Daemon) learnIDs {
+func runningLearn(t *testing.T, d *Daemon) bpfids.IDs {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -95,8 +88,8 @@ func runningLearn(t *testing.T, d *Daemon) learnIDs {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ids := learnIDs{p, l, ms}
-			if left := inKernel(t, ids); len(left) != 2+len(ms) {
+			ids := bpfids.IDs{Prog: p, Link: l, Maps: ms}
+			if left := bpfids.InKernel(t, ids); len(left) != 2+len(ms) {
 				t.Fatalf("a running learn's program, link and maps are not all in the kernel's listing: %v", left)
 			}
 			return ids
@@ -108,37 +101,13 @@ func runningLearn(t *testing.T, d *Daemon) learnIDs {
 	}
 }
 
-// inKernel lists which of ids the kernel still has (BPF_*_GET_FD_BY_ID,
-// what bpftool uses).
-func inKernel(t *testing.T, ids learnIDs) []string {
-	t.Helper()
-	var left []string
-	if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(ids.prog)); err == nil {
-		p.Close()
-		left = append(left, fmt.Sprintf("program %d", ids.prog))
-	} else if !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("program %d: %v", ids.prog, err)
-	}
-	if l, err := link.NewFromID(link.ID(ids.link)); err == nil {
-		l.Close()
-		left = append(left, fmt.Sprintf("link %d", ids.link))
-	}
-	for _, id := range ids.maps {
-		if m, err := ebpf.NewMapFromID(ebpf.MapID(id)); err == nil {
-			m.Close()
-			left = append(left, fmt.Sprintf("map %d", id))
-		}
-	}
-	return left
-}
-
 // learnGone waits until the kernel has freed ids (after an RCU grace
 // period) and no learn runs in the daemon.
-func learnGone(t *testing.T, d *Daemon, ids learnIDs) {
+func learnGone(t *testing.T, d *Daemon, ids bpfids.IDs) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		left := inKernel(t, ids)
+		left := bpfids.InKernel(t, ids)
 		if n := len(d.learns.observers()); n > 0 {
 			left = append(left, fmt.Sprintf("%d learn(s) in the daemon", n))
 		}

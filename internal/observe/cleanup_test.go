@@ -3,8 +3,8 @@ package observe
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
+	"github.com/seccompwatch/seccompwatch/internal/testutil/bpfids"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 )
 
 // helperEnv makes the test binary an observer process for the cleanup
@@ -48,35 +47,14 @@ func helper() int {
 	return 0
 }
 
-type kernelIDs struct {
-	prog, link uint32
-	maps       []uint32
-}
-
 // gone waits until the kernel's own listing (BPF_*_GET_FD_BY_ID, what
 // bpftool uses) has none of the ids; the kernel frees them after an RCU
 // grace period.
-func gone(t *testing.T, ids kernelIDs) {
+func gone(t *testing.T, ids bpfids.IDs) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var left []string
-		if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(ids.prog)); err == nil {
-			p.Close()
-			left = append(left, fmt.Sprintf("program %d", ids.prog))
-		} else if !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("program %d: %v", ids.prog, err)
-		}
-		if l, err := link.NewFromID(link.ID(ids.link)); err == nil {
-			l.Close()
-			left = append(left, fmt.Sprintf("link %d", ids.link))
-		}
-		for _, id := range ids.maps {
-			if m, err := ebpf.NewMapFromID(ebpf.MapID(id)); err == nil {
-				m.Close()
-				left = append(left, fmt.Sprintf("map %d", id))
-			}
-		}
+		left := bpfids.InKernel(t, ids)
 		if len(left) == 0 {
 			return
 		}
@@ -87,13 +65,13 @@ func gone(t *testing.T, ids kernelIDs) {
 	}
 }
 
-func idsOf(t *testing.T, ob *Observer) kernelIDs {
+func idsOf(t *testing.T, ob *Observer) bpfids.IDs {
 	t.Helper()
 	p, l, ms, err := ob.IDs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return kernelIDs{p, l, ms}
+	return bpfids.IDs{Prog: p, Link: l, Maps: ms}
 }
 
 // TestCleanup: nothing of the observer stays in the kernel after Close,
@@ -107,8 +85,8 @@ func TestCleanup(t *testing.T) {
 		}
 		ids := idsOf(t, ob)
 		// The ids are live before Close: the check below can fail.
-		if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(ids.prog)); err != nil {
-			t.Fatalf("program %d not listed while loaded: %v", ids.prog, err)
+		if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(ids.Prog)); err != nil {
+			t.Fatalf("program %d not listed while loaded: %v", ids.Prog, err)
 		} else {
 			p.Close()
 		}
@@ -136,17 +114,17 @@ func TestCleanup(t *testing.T) {
 			if err != nil {
 				t.Fatalf("helper: %v", err)
 			}
-			var ids kernelIDs
+			var ids bpfids.IDs
 			f := strings.Fields(line)
 			if len(f) < 4 || f[0] != "ids" {
 				t.Fatalf("helper said %q", line)
 			}
-			fmt.Sscan(f[1], &ids.prog)
-			fmt.Sscan(f[2], &ids.link)
+			fmt.Sscan(f[1], &ids.Prog)
+			fmt.Sscan(f[2], &ids.Link)
 			for _, s := range f[3:] {
 				var id uint32
 				fmt.Sscan(s, &id)
-				ids.maps = append(ids.maps, id)
+				ids.Maps = append(ids.Maps, id)
 			}
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
