@@ -109,19 +109,7 @@ func Fetch(ctx context.Context, path, unit string, q url.Values) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		if errors.Is(err, ErrUntrusted) {
-			return nil, err
-		}
-		var se syscall.Errno
-		if errors.As(err, &se) && (se == syscall.ENOENT || se == syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("no daemon on %s (is seccompwatch.service running?): %w", path, err)
-		}
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument+1))
+	body, resp, err := roundTrip(client, req, path)
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +120,29 @@ func Fetch(ctx context.Context, path, unit string, q url.Values) ([]byte, error)
 		return nil, fmt.Errorf("daemon: %s: %s", resp.Status, shown(strings.TrimSpace(string(body))))
 	}
 	return body, nil
+}
+
+// roundTrip sends req to the daemon on the unix socket at path and reads
+// its answer (bounded by maxDocument); a missing or refusing socket says
+// the daemon is not running.
+func roundTrip(client *http.Client, req *http.Request, path string) ([]byte, *http.Response, error) {
+	resp, err := client.Do(req)
+	if err != nil {
+		if errors.Is(err, ErrUntrusted) {
+			return nil, nil, err
+		}
+		var se syscall.Errno
+		if errors.As(err, &se) && (se == syscall.ENOENT || se == syscall.ECONNREFUSED) {
+			return nil, nil, fmt.Errorf("no daemon on %s (is seccompwatch.service running?): %w", path, err)
+		}
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	return body, resp, nil
 }
 
 // trustedClient returns an HTTP client whose every connection goes to the
@@ -167,16 +178,7 @@ func Learn(ctx context.Context, path, unit string, q url.Values) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		var se syscall.Errno
-		if errors.As(err, &se) && (se == syscall.ENOENT || se == syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("no daemon on %s (is seccompwatch.service running?): %w", path, err)
-		}
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument+1))
+	body, resp, err := roundTrip(client, req, path)
 	if err != nil {
 		return nil, err
 	}
