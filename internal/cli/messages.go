@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -82,8 +84,13 @@ func (e *daemonError) Error() string {
 	return fmt.Sprintf("the daemon at %s answered: %s (HTTP %d)", e.server, e.msg, e.status)
 }
 
-// unreachable says that no daemon answered at server, and why.
+// unreachable says that no daemon answered at server, and why. A TLS
+// failure means something did answer: its hint names the option that
+// fixes it, not "is the daemon running?".
 func unreachable(server string, err error) error {
+	if hint := tlsHint(err); hint != "" {
+		return fmt.Errorf("cannot talk to the daemon at %s (%s): %s", server, sanitizeLine(cause(err)), hint)
+	}
 	why := cause(err)
 	var ue *url.Error
 	var ne net.Error
@@ -91,6 +98,30 @@ func unreachable(server string, err error) error {
 		why = "timed out"
 	}
 	return fmt.Errorf("cannot reach the daemon at %s (%s): is `seccompwatch run` running there? (set --server or %s)", server, sanitizeLine(why), serverEnv)
+}
+
+// tlsHint is what to do about a TLS failure of a client request, or "" when
+// err is not one.
+func tlsHint(err error) string {
+	var unknownCA x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var header tls.RecordHeaderError
+	switch {
+	case errors.As(err, &unknownCA):
+		return "its certificate is not signed by a CA this client trusts: give the CA with --tls.ca-file"
+	case errors.As(err, &host):
+		return "its certificate is not for this host name: use a name the certificate holds in --server, or --tls.server-name"
+	case errors.As(err, &invalid):
+		return "its certificate is not valid (expired, not yet valid, or not for a server): renew it in the daemon's --web.config.file"
+	case strings.HasSuffix(cause(err), "tls: certificate required"), strings.HasSuffix(cause(err), "tls: bad certificate"):
+		// The server's alerts (RFC 8446, 6.2): over TCP, crypto/tls
+		// gives them as an unexported type, so by their text.
+		return "it asks for a client certificate this client did not give or it refused: give --tls.cert-file and --tls.key-file"
+	case errors.As(err, &header), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return "it does not speak TLS: use an http:// URL in --server"
+	}
+	return ""
 }
 
 // plainName sanitizes a user-given name for an error message.

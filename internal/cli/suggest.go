@@ -507,6 +507,9 @@ func getTo(w io.Writer, server daemonServer, path string, q url.Values) error {
 		if json.Unmarshal(body, &doc) == nil && doc.Error != "" {
 			msg = doc.Error
 		}
+		if resp.StatusCode == http.StatusBadRequest && strings.Contains(msg, "HTTP request to an HTTPS server") {
+			msg += " — it speaks TLS: use an https:// URL in --server"
+		}
 		return &daemonError{server: server.URL, status: resp.StatusCode, msg: sanitizeLine(msg)}
 	}
 	_, err = io.Copy(w, resp.Body)
