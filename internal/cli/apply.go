@@ -233,6 +233,7 @@ type applier struct {
 	reload   func(context.Context) error
 	restartF func(context.Context) (apply.Outcome, error)
 	props    *unitprops.DBus
+	busAddr  string // the D-Bus address of the systemd reloaded and asked ("": the system bus)
 	// json, when set, receives learn --method log's output as JSON.
 	json io.Writer
 }
@@ -243,6 +244,7 @@ func (a *applier) connect(ctx context.Context, address string) error {
 		return fmt.Errorf("cannot reach systemd: %w", err)
 	}
 	a.conn = conn
+	a.busAddr = address
 	a.reload = func(ctx context.Context) error { return apply.Reload(ctx, conn) }
 	a.restartF = func(ctx context.Context) (apply.Outcome, error) { return apply.Restart(ctx, conn, a.unit, a.timeout) }
 	root := a.root
@@ -323,7 +325,7 @@ func (a *applier) apply(ctx context.Context, plan apply.Plan, yes bool) error {
 			a.printf("%s: nothing to apply\n", a.unit)
 			return nil
 		}
-		if err := apply.Verify(p, sysPath, cur.Items, a.t); err != nil {
+		if err := a.verify(ctx, p, sysPath, cur.Items); err != nil {
 			return err
 		}
 		a.printf("%s already holds every proposal; %s's properties say what it says: nothing to do\n", sysPath, a.unit)
@@ -361,7 +363,7 @@ func (a *applier) install(ctx context.Context, path, sysPath, old string, exists
 	a.props.Invalidate(a.unit)
 	p, err := a.props.Props(ctx, a.unit)
 	if err == nil {
-		err = apply.Verify(p, sysPath, items, a.t)
+		err = a.verify(ctx, p, sysPath, items)
 	}
 	if err != nil {
 		return fmt.Errorf("%w (the drop-in stays; seccompwatch apply --revert %s removes it)", err, a.unit)
@@ -411,13 +413,26 @@ func (a *applier) applyLearned(ctx context.Context, plan apply.Plan, yes bool) e
 	}
 	content := next.Render(buildinfo.Generator())
 	if exists && content == old {
-		if err := apply.Verify(p, sysPath, next.Items, a.t); err != nil {
+		if err := a.verify(ctx, p, sysPath, next.Items); err != nil {
 			return err
 		}
 		a.printf("%s already holds this proposal; %s's properties say what it says: nothing to do\n", sysPath, a.unit)
 		return nil
 	}
 	return a.install(ctx, path, sysPath, old, exists, content, next.Items, yes)
+}
+
+// verify checks the unit's properties against items (apply.Verify), with
+// this systemd asked which missing names it can resolve (a probe unit,
+// unitprops.ProbeFilter), and prints what systemd left out and why.
+func (a *applier) verify(ctx context.Context, p unitprops.Props, sysPath string, items []apply.Item) error {
+	notes, err := apply.Verify(p, sysPath, items, a.t, func(names []string) (map[string]bool, error) {
+		return unitprops.ProbeFilter(ctx, a.busAddr, names)
+	})
+	for _, n := range notes {
+		a.printf("note: %s\n", n)
+	}
+	return err
 }
 
 func (a *applier) maybeRestart(ctx context.Context) error {

@@ -121,6 +121,43 @@ func TestDBusContainer(t *testing.T) {
 	if len(unknown) > 10 {
 		t.Fatalf("%d unknown names: the table does not match the container's systemd", len(unknown))
 	}
+	t.Run("ProbeFilter", func(t *testing.T) {
+		// The transient probe of a group alone says the same: every
+		// member systemd resolves, none it cannot; no process runs and
+		// no unit stays.
+		start := time.Now()
+		got, err := ProbeFilter(ctx, c.BusAddress, []string{"@system-service", "pkey_alloc", "uretprobe"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("probe answered in %v with %d names", time.Since(start).Round(time.Millisecond), len(got))
+		for _, n := range append(table.Members("@system-service"), "pkey_alloc") {
+			if got[n] == unknown[n] {
+				t.Errorf("probe: %s resolved %v, but the container's systemd knows it: %v", n, got[n], !unknown[n])
+			}
+		}
+		if !got["read"] || !got["pkey_alloc"] || got["uretprobe"] {
+			t.Errorf("probe: read %v pkey_alloc %v uretprobe %v", got["read"], got["pkey_alloc"], got["uretprobe"])
+		}
+		var left string
+		for range 50 {
+			out, _ := c.Run(ctx, "systemctl", "list-units", "--all", "--no-legend", "seccompwatch-probe-*")
+			if left = strings.TrimSpace(string(out)); left == "" {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if left != "" {
+			t.Errorf("a probe unit stays: %s", left)
+		}
+		out, _ := c.Run(ctx, "journalctl", "--no-pager", "-o", "cat", "-u", "seccompwatch-probe-*")
+		// systemd's own words for the name it cannot resolve, and for
+		// the start that ran nothing.
+		if !strings.Contains(string(out), "Failed to parse system call, ignoring: uretprobe") ||
+			!strings.Contains(string(out), "skipped because of an unmet condition check") || strings.Contains(string(out), "Deactivated") {
+			t.Errorf("the probe's journal: %s", out)
+		}
+	})
 	known := func(names []string) []string {
 		var out []string
 		for _, n := range names {
