@@ -64,6 +64,10 @@ type Policy struct {
 	// where it was made. Nil: built from the fields above (filter,
 	// error number and architectures only, no sources).
 	Sandbox *sandbox.Sandbox
+	// Retry marks a configuration that could not be read now (a D-Bus
+	// call that timed out, a bus reconnecting; Sandbox.Unknown says
+	// which): not an unknown configuration, asking again may succeed.
+	Retry bool
 }
 
 // JudgeCall judges one call of a unit against its policy (nil: unknown),
@@ -288,6 +292,11 @@ type Suggestion struct {
 	// NoChange lists calls that need no change: already allowed, noise,
 	// or not denied by the unit's filter.
 	NoChange []Line
+	// Unknown says why the unit's configuration is unknown (Mode
+	// "unknown"; "" when no reason was given), and Retry that it could
+	// not be read now (Policy.Retry): a later request may succeed.
+	Unknown string
+	Retry   bool
 	// Applicable is false for pseudo-units ("unknown",
 	// "unattributed:<exe>"), invalid unit names and unit types without a
 	// filter: the drop-in is then an advisory comment only.
@@ -445,6 +454,9 @@ func Compute(u UnitAggregate, p *Policy, opts Options) Suggestion {
 	var unknownWhy string
 	if p != nil && p.Sandbox != nil && !p.Sandbox.Known {
 		known, unknownWhy = false, p.Sandbox.Unknown
+	}
+	if !known {
+		s.Unknown, s.Retry = unknownWhy, p != nil && p.Retry
 	}
 	if !known {
 		p = &Policy{}
@@ -983,7 +995,14 @@ func errnoRecords(u UnitAggregate) uint64 {
 func (s *Suggestion) warn(u UnitAggregate, p *Policy, known bool) {
 	if !known {
 		if s.Applicable && (len(s.Lines) > 0 || len(s.ArchNotes) > 0) {
-			s.Warnings = append(s.Warnings, "the unit's configuration is unknown (no D-Bus, no unit file?): what denied each call cannot be told, so nothing below is active; on a unit without SystemCallFilter= a line would start an allow-list of only these syscalls")
+			why := "no D-Bus, no unit file?"
+			if s.Unknown != "" {
+				why = s.Unknown
+			}
+			if s.Retry {
+				why += "; not read now, a later request may succeed"
+			}
+			s.Warnings = append(s.Warnings, "the unit's configuration is unknown ("+why+"): what denied each call cannot be told, so nothing below is active; on a unit without SystemCallFilter= a line would start an allow-list of only these syscalls")
 		}
 	} else if p.HasErrorNumber && p.ErrorNumber != ErrnoKill && !p.LogSeccomp && errnoRecords(u) > 0 {
 		// Records of errno denials exist, so something logs them (the

@@ -112,7 +112,11 @@
 //	    "kept_evidence": {string: [string]},  // per kept directive, the comment lines above it there
 //	    "warnings": [string],
 //	    "notes": [string],
-//	    "dropin": string              // RenderDropin's text of this suggestion
+//	    "dropin": string,             // RenderDropin's text of this suggestion
+//	    "unknown": {                  // only with mode "unknown"
+//	      "reason": string,           // why ("" when none was given)
+//	      "retry": bool               // not read now (a D-Bus timeout, a bus reconnecting): ask again
+//	    }
 //	  }]
 //	}
 //

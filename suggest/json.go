@@ -44,6 +44,14 @@ type jsonSuggestion struct {
 	Warnings     []string            `json:"warnings"`
 	Notes        []string            `json:"notes"`
 	Dropin       string              `json:"dropin"`
+	Unknown      *jsonUnknown        `json:"unknown,omitempty"`
+}
+
+// jsonUnknown is why a unit's configuration is unknown (mode "unknown"),
+// and whether asking again may succeed (a D-Bus timeout).
+type jsonUnknown struct {
+	Reason string `json:"reason"`
+	Retry  bool   `json:"retry"`
 }
 
 type jsonLine struct {
@@ -227,6 +235,9 @@ func toJSONSuggestion(s Suggestion) (jsonSuggestion, error) {
 		ArchNotes: make([]jsonArchNote, 0, len(s.ArchNotes)),
 		Kept:      nonNil(s.Kept), KeptEvidence: s.KeptEvidence,
 		Warnings: nonNil(s.Warnings), Notes: nonNil(s.Notes), Dropin: dropin.String(),
+	}
+	if s.Mode == "unknown" {
+		js.Unknown = &jsonUnknown{Reason: Sanitize(s.Unknown, 0), Retry: s.Retry}
 	}
 	if s.UserUnit {
 		uid := s.UID

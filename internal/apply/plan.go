@@ -57,6 +57,10 @@ var (
 	ErrInvalid = errors.New("invalid suggestion data")
 	// ErrNotFound: the document has no suggestion for the unit.
 	ErrNotFound = errors.New("no suggestion for the unit")
+	// ErrNotRead: the daemon could not read the unit's configuration now
+	// (its D-Bus call timed out, its bus was reconnecting): not an unknown
+	// configuration, asking again may succeed.
+	ErrNotRead = errors.New("the daemon could not read the unit's configuration from systemd")
 )
 
 // maxDocument bounds the JSON document read.
@@ -74,6 +78,10 @@ type Suggestion struct {
 	ArchNotes  []ArchNote `json:"arch_notes"`
 	NoChange   []Line     `json:"no_change"`
 	Warnings   []string   `json:"warnings"`
+	Unknown    *struct {
+		Reason string `json:"reason"`
+		Retry  bool   `json:"retry"`
+	} `json:"unknown"`
 }
 
 // Line is one proposed line of the JSON schema.
@@ -236,9 +244,14 @@ func Build(s *Suggestion, o Options) (Plan, error) {
 		return Plan{}, invalidf("unit %s: %v", shown(s.Unit), err)
 	}
 	p := Plan{Unit: s.Unit}
+	if s.Mode == "unknown" && s.Unknown != nil && s.Unknown.Retry {
+		return p, fmt.Errorf("%w: %s", ErrNotRead, suggest.Sanitize(s.Unknown.Reason, 400))
+	}
 	if s.Mode == "unknown" {
 		why := ""
-		if len(s.Warnings) > 0 {
+		if s.Unknown != nil && s.Unknown.Reason != "" {
+			why = ": " + shown(s.Unknown.Reason)
+		} else if len(s.Warnings) > 0 {
 			why = ": " + shown(strings.Join(s.Warnings, "; "))
 		}
 		return p, fmt.Errorf("%w to seccompwatch%s; nothing is applied", ErrUnknown, why)

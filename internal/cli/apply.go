@@ -137,37 +137,52 @@ Examples:
 		// machine's unit without --machine, invalid data) is said before
 		// any systemd is asked.
 		var data []byte
-		if len(*replayFiles) > 0 {
-			if *machine != "" {
-				return usagef("--machine reads the daemon; with --replay, --root is the container's root")
+		var plan apply.Plan
+		start := time.Now()
+		for try := 0; ; try++ {
+			if len(*replayFiles) > 0 {
+				if *machine != "" {
+					return usagef("--machine reads the daemon; with --replay, --root is the container's root")
+				}
+				data, err = a.fromReplay(*replayFiles, *attributeAll, allowed, *allowRisky)
+			} else {
+				q := url.Values{}
+				for n := range allowed {
+					q.Add("allow", n)
+				}
+				if *allowRisky {
+					q.Set("allow_risky", "1")
+				}
+				if *machine != "" {
+					q.Set("machine", *machine)
+				}
+				data, err = apply.Fetch(ctx, *socket, unit, q)
 			}
-			data, err = a.fromReplay(*replayFiles, *attributeAll, allowed, *allowRisky)
-		} else {
-			q := url.Values{}
-			for n := range allowed {
-				q.Add("allow", n)
+			if err != nil {
+				return err
 			}
-			if *allowRisky {
-				q.Set("allow_risky", "1")
+			s, err := apply.Decode(bytes.NewReader(data), unit, *machine)
+			if err != nil {
+				if m := apply.OnlyMachine(data, unit); *machine == "" && m != "" {
+					return fmt.Errorf("%w: the daemon's records of %s are machine %s's, not the host's: seccompwatch apply --machine %s %s", err, unit, m, m, shellWord(unit))
+				}
+				return err
 			}
-			if *machine != "" {
-				q.Set("machine", *machine)
+			plan, err = apply.Build(s, apply.Options{Table: t, Allow: allowed, AllowRisky: *allowRisky})
+			if errors.Is(err, apply.ErrNotRead) && len(*replayFiles) == 0 {
+				// A slow or reconnecting bus is not an unknown
+				// configuration: ask again, a few times.
+				if try < len(notReadRetries) {
+					fmt.Fprintf(a.e.stderr, "%v; asking the daemon again in %s\n", err, notReadRetries[try])
+					time.Sleep(notReadRetries[try])
+					continue
+				}
+				return fmt.Errorf("%w (asked %d times in %s); nothing applied", err, try+1, time.Since(start).Round(time.Second))
 			}
-			data, err = apply.Fetch(ctx, *socket, unit, q)
-		}
-		if err != nil {
-			return err
-		}
-		s, err := apply.Decode(bytes.NewReader(data), unit, *machine)
-		if err != nil {
-			if m := apply.OnlyMachine(data, unit); *machine == "" && m != "" {
-				return fmt.Errorf("%w: the daemon's records of %s are machine %s's, not the host's: seccompwatch apply --machine %s %s", err, unit, m, m, shellWord(unit))
+			if err != nil {
+				return err
 			}
-			return err
-		}
-		plan, err := apply.Build(s, apply.Options{Table: t, Allow: allowed, AllowRisky: *allowRisky})
-		if err != nil {
-			return err
+			break
 		}
 		if err := a.connect(ctx, *busAddr); err != nil {
 			return err
@@ -176,6 +191,12 @@ Examples:
 		return a.apply(ctx, plan, *yes)
 	}
 }
+
+// notReadRetries are the waits before apply asks the daemon again for a
+// suggestion whose unit's configuration the daemon could not read now
+// (apply.ErrNotRead: under load in the VM, systemd busy with a reload took
+// longer than the daemon's 2 s for a D-Bus call).
+var notReadRetries = []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second}
 
 // shellWord quotes a validated unit name for a command line to copy.
 func shellWord(s string) string {

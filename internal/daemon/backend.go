@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -194,6 +195,12 @@ func (c *propsCache) Props(ctx context.Context, unit string) (unitprops.Props, e
 		return e.props, e.err
 	}
 	p, err := c.p.Props(ctx, unit)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		// The caller's time ran out, not the files: not an answer to
+		// keep (kept, it made a unit's configuration "unknown" for
+		// propsTTL after one slow D-Bus call before it).
+		return p, err
+	}
 	c.mu.Lock()
 	if len(c.m) > 4096 {
 		clear(c.m)

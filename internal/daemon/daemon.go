@@ -260,7 +260,7 @@ func (d *Daemon) unitProviders(ctx context.Context) unitprops.Provider {
 	if d.cfg.DBusAddress == "none" {
 		return files
 	}
-	bus := unitprops.NewDBus(unitprops.DBusOptions{Address: d.cfg.DBusAddress, Table: d.table, Logger: d.log.Named("dbus")})
+	bus := unitprops.NewDBus(unitprops.DBusOptions{Address: d.cfg.DBusAddress, Table: d.table, Logger: d.log.Named("dbus"), CallTimeout: pipeline.PropsTimeout})
 	d.bus = bus
 	// Probe once so that the operator learns at start-up whether unit
 	// properties come from systemd; the provider reconnects by itself,

@@ -139,8 +139,12 @@ type Result struct {
 	Current    map[string]string
 }
 
-// PropsTimeout bounds each unit look-up: a hung systemd must not stall a
-// caller.
+// PropsTimeout bounds each D-Bus call of a unit look-up (the daemon's
+// unitprops.DBusOptions.CallTimeout): a hung systemd must not stall a
+// caller. Each provider bounds its own waits, so that a bus that used its
+// time up does not leave the unit files after it none (PolicyFor sets no
+// deadline of its own: a shared one did, and a template instance's
+// configuration was "unknown" under load, moments after it was read).
 const PropsTimeout = 2 * time.Second
 
 // Machines is implemented by a Provider that can also read the units of a
@@ -179,13 +183,18 @@ func PolicyFor(ctx context.Context, props unitprops.Provider, unit, machine stri
 		}
 		src = mp
 	}
-	cctx, cancel := context.WithTimeout(ctx, PropsTimeout)
-	p, err := src.Props(cctx, unit)
-	cancel()
+	p, err := src.Props(ctx, unit)
 	if err != nil {
+		why := err.Error()
 		if machine != "" {
-			pol = unknownPolicy("machine " + machine + ": " + err.Error())
+			why = "machine " + machine + ": " + why
 		}
+		if !p.Found && p.Source == unitprops.SourceUnitFiles {
+			why += "; the unit files do not define it"
+		}
+		pol = unknownPolicy(why)
+		// A timeout or a reconnecting bus: asking again may succeed.
+		pol.Retry = unitprops.Transient(err)
 		return pol, nil
 	}
 	return Policy(p), p.DropIns

@@ -27,6 +27,15 @@ import (
 // per-call timeout (a hung systemd or bus).
 var ErrTimeout = errors.New("unitprops: D-Bus call timed out")
 
+// Transient reports whether err is one a later attempt may not meet: a
+// D-Bus call that timed out (a systemd busy with a reload, a loaded host),
+// or no connection while the provider reconnects. The unit's
+// configuration is then not known now, which is not an unknown
+// configuration.
+func Transient(err error) bool {
+	return errors.Is(err, ErrTimeout) || errors.Is(err, ErrNoDBus)
+}
+
 // DefaultSystemBusAddress is the system bus when DBUS_SYSTEM_BUS_ADDRESS is
 // unset.
 const DefaultSystemBusAddress = "unix:path=/run/dbus/system_bus_socket"
@@ -487,24 +496,38 @@ func (d *DBus) fetch(ctx context.Context, unit string) (Props, error) {
 	if err != nil {
 		return empty, err
 	}
-	call := func(f func(context.Context) (map[string]any, error)) (map[string]any, error) {
+	call := func(what string, f func(context.Context) (map[string]any, error)) (map[string]any, error) {
 		cctx, cancel := context.WithTimeout(ctx, d.opts.CallTimeout)
 		defer cancel()
-		return f(cctx)
+		start := d.now()
+		m, err := f(cctx)
+		if err != nil && cctx.Err() != nil && ctx.Err() == nil {
+			// The call's own bound, not the caller's: say how long
+			// systemd was given.
+			return nil, fmt.Errorf("%w: systemd did not answer within %s (%s)", ErrTimeout, d.opts.CallTimeout, what)
+		}
+		if err != nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: systemd did not answer within the caller's %s (%s)", ErrTimeout,
+				d.now().Sub(start).Round(100*time.Millisecond), what)
+		}
+		if err != nil {
+			return nil, d.failed(conn, what, err)
+		}
+		return m, nil
 	}
-	unitProps, err := call(func(c context.Context) (map[string]any, error) {
+	unitProps, err := call(fmt.Sprintf("properties of %s", unit), func(c context.Context) (map[string]any, error) {
 		return conn.GetUnitPropertiesContext(c, unit)
 	})
 	if err != nil {
-		return empty, d.failed(conn, fmt.Sprintf("properties of %s", unit), err)
+		return empty, err
 	}
 	var typeProps map[string]any
 	if typ := unitType(unit); execSection(typ) || typ == "Scope" {
-		typeProps, err = call(func(c context.Context) (map[string]any, error) {
+		typeProps, err = call(fmt.Sprintf("%s properties of %s", typ, unit), func(c context.Context) (map[string]any, error) {
 			return conn.GetUnitTypePropertiesContext(c, unit, typ)
 		})
 		if err != nil {
-			return empty, d.failed(conn, fmt.Sprintf("%s properties of %s", typ, unit), err)
+			return empty, err
 		}
 	}
 	p := DecodeProps(unit, unitProps, typeProps)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	sdbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 
 	"github.com/seccompwatch/seccompwatch/internal/testutil"
@@ -139,4 +140,35 @@ func (b *Bus) WaitPeers(n int, d time.Duration) error {
 // daemon-reload.
 func (b *Bus) Reloading(active bool) error {
 	return b.Conn.Emit("/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager.Reloading", active)
+}
+
+// slowUnit answers Properties.GetAll of one unit after a delay, as a
+// systemd busy with a daemon-reload does.
+type slowUnit struct {
+	delay time.Duration
+	props map[string]map[string]dbus.Variant // interface -> properties
+}
+
+// GetAll implements org.freedesktop.DBus.Properties.GetAll.
+func (s slowUnit) GetAll(iface string) (map[string]dbus.Variant, *dbus.Error) {
+	time.Sleep(s.delay)
+	return s.props[iface], nil
+}
+
+// SlowUnit makes the stand-in manager serve unit's properties (props:
+// D-Bus interface, e.g. "org.freedesktop.systemd1.Unit", to its
+// properties) only after delay: a slow systemd on a real bus.
+func (b *Bus) SlowUnit(unit string, delay time.Duration, props map[string]map[string]any) {
+	b.t.Helper()
+	vs := map[string]map[string]dbus.Variant{}
+	for iface, m := range props {
+		vs[iface] = map[string]dbus.Variant{}
+		for k, v := range m {
+			vs[iface][k] = dbus.MakeVariant(v)
+		}
+	}
+	path := dbus.ObjectPath("/org/freedesktop/systemd1/unit/" + sdbus.PathBusEscape(unit))
+	if err := b.Conn.Export(slowUnit{delay: delay, props: vs}, path, "org.freedesktop.DBus.Properties"); err != nil {
+		b.t.Fatal(err)
+	}
 }

@@ -6,9 +6,11 @@
 #   - SystemCallFilter=@system-service needing one call outside it;
 #   - a template instance (tmpl70@bar.service);
 #   - forked workers making the denied call (the parent survives; not in
-#     the template instance: a template instance that ended well was seen
-#     refused by apply as "configuration unknown" under load, not yet
-#     understood);
+#     the template instance: a template instance that ended well was once
+#     refused by apply as "configuration unknown" under load: the daemon's
+#     D-Bus call had used up the look-up's 2 s, leaving none for the unit
+#     files, and the timeout was cached as "unknown"; now the files answer,
+#     and a look-up that could not be done says so and apply asks again);
 #   - a "~" deny-list as the first assignment (filter-removed: only with
 #     --allow NAME);
 #   - SystemCallArchitectures=native and an i386 binary (architecture:
