@@ -30,6 +30,7 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/daemon"
 	"github.com/seccompwatch/seccompwatch/internal/exposure"
 	"github.com/seccompwatch/seccompwatch/internal/observe"
+	"github.com/seccompwatch/seccompwatch/internal/opensockets"
 	"github.com/seccompwatch/seccompwatch/internal/propose"
 	"github.com/seccompwatch/seccompwatch/internal/unitprops"
 	"github.com/seccompwatch/seccompwatch/sandbox"
@@ -119,6 +120,9 @@ Examples:
 		if err != nil {
 			return err
 		}
+		if err := sawCalls(unit, w); err != nil {
+			return err
+		}
 		o, st, dir, interrupted := &w.obs, w.stats, w.obs.Cgroup, w.interrupted
 		in := propose.Input{Unit: unit, Window: w.window, Obs: *o, Sandbox: props.Sandbox, Table: t, Granularity: *granularity}
 		in.Open = openSockets(dir)
@@ -132,7 +136,7 @@ Examples:
 		if *format == "json" {
 			host, _ := os.Hostname()
 			out := learnJSON{Unit: unit, Host: host, Method: *method, Cgroup: dir, WindowSeconds: in.Window.Seconds(), Interrupted: interrupted,
-				Calls: o.Calls, Processes: o.Processes, Syscalls: o.Syscalls, EventsLost: st.EventsLost, ProcessesLost: st.ProcsLost,
+				Calls: o.Calls, Processes: o.Processes, Syscalls: o.Syscalls, EventsLost: st.EventsLost, ProcessesLost: st.ProcsLost, HostCalls: st.HostCalls,
 				Proposal: p}
 			var b strings.Builder
 			if err := p.Render(&b, buildinfo.Generator()+" learn --method "+*method); err != nil {
@@ -168,19 +172,22 @@ Examples:
 type learnJSON struct {
 	Unit string `json:"unit"`
 	// Host is the hostname, the host's name in learn-merge.
-	Host           string              `json:"host"`
-	Method         string              `json:"method"`
-	Cgroup         string              `json:"cgroup"`
-	WindowSeconds  float64             `json:"window_seconds"`
-	Interrupted    bool                `json:"interrupted"`
-	Calls          uint64              `json:"calls"`
-	Processes      int                 `json:"processes"`
-	Syscalls       map[string][]string `json:"syscalls"`
-	EventsLost     uint64              `json:"events_lost"`
-	ProcessesLost  uint64              `json:"processes_lost"`
-	ExposureBefore *float64            `json:"exposure_before"`
-	ExposureAfter  *float64            `json:"exposure_after"`
-	Proposal       propose.Proposal    `json:"proposal"`
+	Host          string              `json:"host"`
+	Method        string              `json:"method"`
+	Cgroup        string              `json:"cgroup"`
+	WindowSeconds float64             `json:"window_seconds"`
+	Interrupted   bool                `json:"interrupted"`
+	Calls         uint64              `json:"calls"`
+	Processes     int                 `json:"processes"`
+	Syscalls      map[string][]string `json:"syscalls"`
+	EventsLost    uint64              `json:"events_lost"`
+	ProcessesLost uint64              `json:"processes_lost"`
+	// HostCalls is the program's count of the whole host's calls in the
+	// window (observe.Stats.HostCalls).
+	HostCalls      uint64           `json:"host_calls"`
+	ExposureBefore *float64         `json:"exposure_before"`
+	ExposureAfter  *float64         `json:"exposure_after"`
+	Proposal       propose.Proposal `json:"proposal"`
 	// DropIn is the proposal rendered as learn --format dropin prints it.
 	DropIn string `json:"dropin"`
 }
@@ -191,6 +198,24 @@ type watched struct {
 	stats       observe.Stats
 	window      time.Duration
 	interrupted bool
+}
+
+// sawCalls refuses to propose from a window in which the unit made no
+// system call: every directive would be proposed on no evidence. The
+// program's count of the host's calls tells an idle unit (or a cgroup
+// with no process) from a program the kernel did not run.
+func sawCalls(unit string, w watched) error {
+	if w.obs.Calls > 0 {
+		return nil
+	}
+	if w.stats.HostCalls == 0 {
+		return fmt.Errorf("saw no system call of %s in %s, and the kernel ran the program for no call of the whole host: it was not attached to sys_enter; nothing to propose", plainName(unit), w.window)
+	}
+	procs := "cannot be read"
+	if pids, err := opensockets.Pids(w.obs.Cgroup); err == nil {
+		procs = fmt.Sprintf("holds %d processes", len(pids))
+	}
+	return fmt.Errorf("%s made no system call in %s (its cgroup %s %s at the end; the program ran for %d calls elsewhere on the host): nothing to propose from; learn while the unit works", plainName(unit), w.window, w.obs.Cgroup, procs, w.stats.HostCalls)
 }
 
 // learnHere observes the unit's cgroup (dir, default its ControlGroup)

@@ -100,6 +100,12 @@ func TestLearnBPF(t *testing.T) {
 	before := learnPrograms(t)
 	var out, errb bytes.Buffer
 	code := Main([]string{"learn", "loop.service", "--for", "2s", "--cgroup", cg, "--root", root, "--systemd.table", "252", "--format", "json"}, nil, &out, &errb)
+	// The loop must have run through the window: a learn that saw
+	// nothing says so (exit 1), and this tells a dead loop from a blind
+	// program.
+	if err := loop.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("the loop is gone after the learn: %v", err)
+	}
 	if code != 0 {
 		t.Fatalf("learn exited %d: %s", code, errb.String())
 	}
@@ -153,4 +159,34 @@ func TestLearnBPF(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("calls %d from %d processes, exposure %.1f -> %.1f", got.Calls, got.Processes, *got.ExposureBefore, *got.ExposureAfter)
+}
+
+// TestLearnIdle: a learn whose window saw no call of the unit (here a
+// cgroup with no process) proposes nothing and says why, with what tells
+// an idle unit from a program the kernel did not run.
+func TestLearnIdle(t *testing.T) {
+	testutil.RequireRoot(t, "loads an eBPF program")
+	mount, err := observe.Cgroup2Mount()
+	if err != nil {
+		testutil.Unavailable(t, err.Error())
+	}
+	dirs, remove, err := denier.UnitCgroups(fmt.Sprintf("swlearnidle-%d.slice", os.Getpid()), "idle.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remove()
+	var cg string
+	for _, d := range dirs {
+		if strings.HasPrefix(d, mount+"/") {
+			cg = d
+		}
+	}
+	for _, format := range []string{"dropin", "json"} {
+		var out, errb bytes.Buffer
+		code := Main([]string{"learn", "idle.service", "--for", "1s", "--cgroup", cg, "--root", t.TempDir(), "--systemd.table", "252", "--format", format, "--no-exposure"}, nil, &out, &errb)
+		want := "idle.service made no system call in 1s (its cgroup " + cg + " holds 0 processes at the end; the program ran for "
+		if code != ExitError || !strings.Contains(errb.String(), want) || !strings.Contains(errb.String(), "nothing to propose from") || out.Len() != 0 {
+			t.Errorf("--format %s: exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout, and %q", format, code, out.String(), errb.String(), ExitError, want)
+		}
+	}
 }

@@ -169,6 +169,9 @@ func TestLearnInDaemon(t *testing.T) {
 		if got.Stats.EventsLost != 0 || got.Stats.ProcsLost != 0 {
 			t.Errorf("lost: %+v", got.Stats)
 		}
+		if got.Stats.HostCalls < o.Calls {
+			t.Errorf("the program ran for %d calls of the host, fewer than the unit's %d", got.Stats.HostCalls, o.Calls)
+		}
 	})
 
 	t.Run("refused over TCP", func(t *testing.T) {
@@ -240,7 +243,13 @@ func TestLearnInDaemon(t *testing.T) {
 		if got.Interrupted != "daemon stopping" || got.WindowSeconds <= 0 || got.WindowSeconds >= 60 || got.Unit != "loop.service" {
 			t.Errorf("reply: %s", body)
 		}
-		t.Logf("interrupted after %.3f s: %d calls from %d processes", got.WindowSeconds, got.Observation.Calls, got.Observation.Processes)
+		// The loop runs through the window: a learn that saw none of it is
+		// wrong (host_calls tells a blind program from a dead loop).
+		if got.Observation.Calls == 0 {
+			procs, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+			t.Errorf("interrupted after %.3f s: no call of the loop seen (the program ran for %d calls of the host; the loop's cgroup holds %q)", got.WindowSeconds, got.Stats.HostCalls, procs)
+		}
+		t.Logf("interrupted after %.3f s: %d calls from %d processes, %d calls of the host", got.WindowSeconds, got.Observation.Calls, got.Observation.Processes, got.Stats.HostCalls)
 		learnGone(t, r.d, ids)
 	})
 }

@@ -32,7 +32,10 @@
 // program and frees every map. Nothing is pinned, so a process that dies
 // without Close (SIGKILL) loses its file descriptors and the kernel frees
 // the program, its link and its maps with them. Lost data is counted,
-// never hidden: a full events or processes map ([Stats]).
+// never hidden: a full events or processes map ([Stats]). The program
+// also counts every call of the host it runs for (Stats.HostCalls), so
+// that an observation of no call can be told from a program the kernel
+// did not run.
 //
 // Only linux/amd64 is supported (the argument registers and the ABI test
 // are x86's); elsewhere New returns [ErrNotSupported].

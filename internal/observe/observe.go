@@ -84,7 +84,7 @@ func New(opts Options) (_ *Observer, err error) {
 		dst  **ebpf.Map
 		spec ebpf.MapSpec
 	}{
-		{&ob.m.cfg, ebpf.MapSpec{Name: progName + "_cfg", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}},
+		{&ob.m.cfg, ebpf.MapSpec{Name: progName + "_cfg", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: cfgSize, MaxEntries: 1}},
 		{&ob.m.roots, ebpf.MapSpec{Name: progName + "_cg", Type: ebpf.PerCPUHash, KeySize: 8, ValueSize: stateSize, MaxEntries: opts.MaxCgroups}},
 		{&ob.m.events, ebpf.MapSpec{Name: progName + "_ev", Type: ebpf.PerCPUHash, KeySize: 16, ValueSize: 8, MaxEntries: opts.MaxEvents}},
 		{&ob.m.procs, ebpf.MapSpec{Name: progName + "_pr", Type: ebpf.Hash, KeySize: 16, ValueSize: 8, MaxEntries: opts.MaxProcs}},
@@ -186,7 +186,16 @@ func (o *Observer) Add(mount, dir string) (uint64, error) {
 		return 0, fmt.Errorf("observe: add cgroup %s: %w", dir, err)
 	}
 	o.levels |= 1 << level
-	if err := o.m.cfg.Update(uint32(0), o.levels, ebpf.UpdateAny); err != nil {
+	// Every CPU's copy gets the levels; the host's calls counted so far
+	// are written back (those counted meanwhile are lost: a lower bound).
+	var cfg []cfgValue
+	if err := o.m.cfg.Lookup(uint32(0), &cfg); err != nil {
+		return 0, fmt.Errorf("observe: add cgroup %s: %w", dir, err)
+	}
+	for i := range cfg {
+		cfg[i].Levels = o.levels
+	}
+	if err := o.m.cfg.Update(uint32(0), cfg, ebpf.UpdateAny); err != nil {
 		return 0, fmt.Errorf("observe: add cgroup %s: %w", dir, err)
 	}
 	o.added[id] = dir
@@ -218,7 +227,8 @@ type Observation struct {
 	Events []Event `json:"events"`
 }
 
-// Stats are the observer's loss counters.
+// Stats are the observer's loss counters, and how many calls of the
+// whole host it ran for.
 type Stats struct {
 	// EventsLost counts events not recorded because the events map was
 	// full.
@@ -229,6 +239,11 @@ type Stats struct {
 	// OutOfRange counts calls whose number was beyond the bitmap (1024)
 	// or invalid; they are in Calls but in no ABI's list.
 	OutOfRange uint64 `json:"out_of_range"`
+	// HostCalls counts the system calls of the whole host, in the added
+	// cgroups or not, that the kernel ran the program for (a lower
+	// bound): not zero shows the program was attached and run, whatever
+	// the added cgroups did.
+	HostCalls uint64 `json:"host_calls"`
 }
 
 var abiArch = [numABIs]syscalls.Arch{syscalls.ArchX86_64, syscalls.ArchI386, syscalls.ArchX32}
@@ -317,6 +332,13 @@ func (o *Observer) Snapshot() (map[uint64]*Observation, Stats, error) {
 		})
 	}
 	st := Stats{EventsLost: o.stat(statEventsLost), ProcsLost: o.stat(statProcsLost), OutOfRange: o.stat(statOutOfRange)}
+	var cfg []cfgValue
+	if err := o.m.cfg.Lookup(uint32(0), &cfg); err != nil {
+		return nil, Stats{}, fmt.Errorf("observe: read the host's calls: %w", err)
+	}
+	for _, c := range cfg {
+		st.HostCalls += c.HostCalls
+	}
 	return out, st, nil
 }
 

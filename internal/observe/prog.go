@@ -33,6 +33,16 @@ const (
 	abiX32    = 2
 )
 
+// cfgValue is the value of the cfg map (per CPU): the levels that hold an
+// added cgroup (bit l: level l), set by Add on every CPU, and the calls of
+// the whole host the program ran for on that CPU.
+type cfgValue struct {
+	Levels    uint64
+	HostCalls uint64
+}
+
+const cfgSize = 16
+
 // Indexes of the stats per-CPU array.
 const (
 	statEventsLost = iota
@@ -258,6 +268,11 @@ func program(o kernelOffsets, m *maps, counted []int) asm.Instructions {
 		asm.Add.Imm(asm.R2, -16),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "exit"),
+		// Every call of the host: counted (this CPU's copy), then the
+		// levels.
+		asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 8, asm.R1, asm.DWord),
 		asm.LoadMem(asm.R7, asm.R0, 0, asm.DWord),
 		asm.JEq.Imm(asm.R7, 0, "exit"),
 	)

@@ -19,6 +19,11 @@ type rawCall struct {
 	nr   uint64
 	args []uint64
 	i386 bool
+	// repeat makes a native call this many times (a loop; 0 is once).
+	repeat uint32
+	// spin is no call: the program spins in user space until the test
+	// writes a non-zero quadword at rawFlag (through /proc/PID/mem).
+	spin bool
 }
 
 const (
@@ -27,6 +32,8 @@ const (
 	// rawCloneArgs is where the program stores a struct clone_args for
 	// clone3 (flags at offset 0).
 	rawCloneArgs = rawData + 0x100
+	// rawFlag is the quadword a spin waits for.
+	rawFlag = rawData + 0x200
 )
 
 func movImm(reg int, v uint64) []byte {
@@ -43,6 +50,19 @@ func rawProgram(storeFlags uint64, calls []rawCall) []byte {
 	const rax, rdx, rbx, rcx, rsi, rdi, r10 = 0, 2, 3, 1, 6, 7, 10
 	var code []byte
 	emit := func(c rawCall) {
+		if c.spin {
+			// 1: movabs rax, [rawFlag]; test rax, rax; jz 1b
+			code = append(code, 0x48, 0xa1)
+			code = binary.LittleEndian.AppendUint64(code, rawFlag)
+			code = append(code, 0x48, 0x85, 0xc0, 0x74, 0xf1)
+			return
+		}
+		if c.repeat > 1 {
+			// mov r12, repeat (kept across syscall, unlike rcx and r11)
+			code = append(code, 0x49, 0xc7, 0xc4)
+			code = binary.LittleEndian.AppendUint32(code, c.repeat)
+		}
+		top := len(code)
 		regs := []int{rdi, rsi, rdx, r10}
 		if c.i386 {
 			regs = []int{rbx, rcx, rdx, rsi}
@@ -55,6 +75,11 @@ func rawProgram(storeFlags uint64, calls []rawCall) []byte {
 			code = append(code, 0xcd, 0x80)
 		} else {
 			code = append(code, 0x0f, 0x05)
+		}
+		if c.repeat > 1 {
+			// dec r12; jnz top
+			code = append(code, 0x49, 0xff, 0xcc, 0x0f, 0x85)
+			code = binary.LittleEndian.AppendUint32(code, uint32(int32(top-(len(code)+4))))
 		}
 	}
 	emit(rawCall{nr: 0, args: []uint64{0, rawData, 1}}) // read(0, buf, 1)

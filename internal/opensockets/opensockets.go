@@ -35,6 +35,16 @@ type Result struct {
 // InCgroup looks at every process of the cgroup2 directory dir and its
 // descendants. Needs root (CAP_SYS_PTRACE over the processes).
 func InCgroup(dir string) (Result, error) {
+	pids, err := Pids(dir)
+	if err != nil {
+		return Result{}, err
+	}
+	return OfPids(pids), nil
+}
+
+// Pids lists the processes of the cgroup2 directory dir and its
+// descendants.
+func Pids(dir string) ([]int, error) {
 	var pids []int
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -63,9 +73,9 @@ func InCgroup(dir string) (Result, error) {
 		return sc.Err()
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("opensockets: %w", err)
+		return nil, fmt.Errorf("opensockets: %w", err)
 	}
-	return OfPids(pids), nil
+	return pids, nil
 }
 
 // OfPids looks at the given processes; one that exits meanwhile is
