@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -67,7 +69,8 @@ func syscallState(pid int) string {
 // space, have every call they make after the attach seen, exactly, while
 // another program attaches to and detaches from sys_enter in a loop (the
 // tasks stop at a second gate until it has, so that it provably happens
-// between their calls). The kernel enables the syscall tracepoint of every
+// between their calls); so has a task moved after the attach into a
+// descendant cgroup made after it. The kernel enables the syscall tracepoint of every
 // existing task at the first attach (SYSCALL_WORK_SYSCALL_TRACEPOINT) and
 // a task checks it at each entry, so only a call already entered before
 // the attach is not seen (the blocked task's first read).
@@ -150,14 +153,35 @@ func TestAttachToRunningTasks(t *testing.T) {
 	if st := syscallState(sCmd.Process.Pid); st != "running" {
 		t.Fatalf("the spinner is not in user space at the attach: %q", st)
 	}
+	// A descendant made after the attach, and a process moved into it.
+	late := filepath.Join(unit, "late")
+	if err := os.Mkdir(late, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 50 {
+			if os.Remove(late) == nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	// Started outside, moved in while blocked in its gate (so that its
+	// start-up calls are not the cgroup's).
+	lCmd, lGate := gated(t, blocked)
+	if err := os.WriteFile(filepath.Join(late, "cgroup.procs"), []byte(strconv.Itoa(lCmd.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	mem, err := os.OpenFile(fmt.Sprintf("/proc/%d/mem", sCmd.Process.Pid), os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mem.Close()
 	release := func() {
-		if _, err := bGate.Write([]byte{1}); err != nil {
-			t.Fatal(err)
+		for _, g := range []*os.File{bGate, lGate} {
+			if _, err := g.Write([]byte{1}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if _, err := mem.WriteAt(binary.LittleEndian.AppendUint64(nil, 1), rawFlag); err != nil {
 			t.Fatal(err)
@@ -168,6 +192,7 @@ func TestAttachToRunningTasks(t *testing.T) {
 	// a few times before they go on.
 	waitState(bCmd, "0", "the blocked program never reached its second gate")
 	waitState(sCmd, "0", "the spinner never reached its second gate")
+	waitState(lCmd, "0", "the late program never reached its second gate")
 	k0 := cycles.Load()
 	for deadline := time.Now().Add(10 * time.Second); cycles.Load() < k0+3; {
 		if time.Now().After(deadline) {
@@ -175,13 +200,13 @@ func TestAttachToRunningTasks(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	for _, g := range []*os.File{bGate, sGate} {
+	for _, g := range []*os.File{bGate, sGate, lGate} {
 		if _, err := g.Write([]byte{1}); err != nil {
 			t.Fatal(err)
 		}
 		g.Close()
 	}
-	for _, c := range []*exec.Cmd{bCmd, sCmd} {
+	for _, c := range []*exec.Cmd{bCmd, sCmd, lCmd} {
 		if err := c.Wait(); err != nil {
 			t.Fatalf("%s: %v", c.Path, err)
 		}
@@ -192,11 +217,11 @@ func TestAttachToRunningTasks(t *testing.T) {
 	}
 	got := obs[id]
 	// Each: getppid × 2n, the second gate's read, exit_group.
-	want := &Observation{Cgroup: unit, Calls: 2 * (2*n + 2), Processes: 2,
+	want := &Observation{Cgroup: unit, Calls: 3 * (2*n + 2), Processes: 3,
 		Syscalls: map[string][]string{"x86_64": {"exit_group", "getppid", "read"}}}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("observation (-want +got):\n%s", d)
 	}
 	checkStats(t, st, got)
-	t.Logf("%d calls seen of 2 × (%d getppid, read, exit_group), while another program attached and detached %d times", got.Calls, 2*n, cycles.Load())
+	t.Logf("%d calls seen of 3 × (%d getppid, read, exit_group), while another program attached and detached %d times", got.Calls, 2*n, cycles.Load())
 }
