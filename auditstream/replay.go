@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +44,7 @@ type Reader struct {
 	name string
 	br   *bufio.Reader
 	blk  *blockReader // reading blocks in parallel (see newFileReader), or nil
+	mm   *mapped      // reading lines from a mapping of the file (replay_mmap.go), or nil
 	p    *Parser
 	long []byte // accumulates a line longer than the bufio buffer
 	// longAt is the number of a line readLine skipped as too long, until
@@ -78,7 +80,10 @@ func (r *Reader) Stats() Stats { return r.p.Stats() }
 // *LineError (matching ErrMalformed) for a malformed SECCOMP record or a
 // line too long to read — call Next again to go on — or another error when
 // reading fails.
-func (r *Reader) Next() (Record, error) {
+func (r *Reader) Next() (rec Record, err error) {
+	if r.mm != nil {
+		defer r.faultGuard(debug.SetPanicOnFault(true), &rec, &err)
+	}
 	if r.blk != nil {
 		if rec, ok, err := r.nextBlock(); ok {
 			return rec, err
@@ -115,6 +120,13 @@ func (r *Reader) Next() (Record, error) {
 			}
 		}
 		if t := trimEOL(line); r.p.InExport() && len(t) > 0 && bytes.IndexByte(t, '=') < 0 && err == nil {
+			if r.mm != nil { // the binary field is read from r.br
+				t = append([]byte(nil), t...) // the line goes with the mapping
+				r.endMapped()
+				if r.err != nil {
+					continue
+				}
+			}
 			if berr := r.readBinaryField(t); berr != nil {
 				r.err = berr
 			}
@@ -139,6 +151,15 @@ func (r *Reader) Next() (Record, error) {
 // readLine returns the next line without its newline. For a line longer than
 // MaxLineLength it discards the rest, counts it and returns nil, nil.
 func (r *Reader) readLine() ([]byte, error) {
+	if r.mm != nil {
+		if line, ok := r.mm.next(); ok {
+			return line, nil
+		}
+		r.endMapped()
+		if r.err != nil {
+			return nil, r.err
+		}
+	}
 	b, err := r.br.ReadSlice('\n')
 	if err == nil || err == io.EOF {
 		if err == io.EOF && len(b) == 0 {
@@ -339,6 +360,9 @@ func (m *MultiReader) Next() (Record, error) {
 			}
 			if in.f != nil && regular(in.f) {
 				m.r = newFileReader(src, in.name)
+				if _, gz := src.(*gzipErr); !gz && m.r.blk == nil {
+					m.r.mm = newMapped(in.f)
+				}
 			} else {
 				m.r = NewReader(src, in.name)
 			}
@@ -371,6 +395,10 @@ func (m *MultiReader) Stats() Stats {
 
 // Close closes the files not yet read to their end.
 func (m *MultiReader) Close() error {
+	if m.r != nil && m.r.mm != nil {
+		m.r.mm.unmap()
+		m.r.mm = nil
+	}
 	for i := range m.inputs {
 		if f := m.inputs[i].f; f != nil {
 			_ = f.Close()
