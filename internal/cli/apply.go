@@ -20,8 +20,8 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/apply"
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
 	"github.com/seccompwatch/seccompwatch/internal/event"
+	"github.com/seccompwatch/seccompwatch/internal/machined"
 	"github.com/seccompwatch/seccompwatch/internal/unitprops"
-	"github.com/seccompwatch/seccompwatch/internal/units"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
@@ -208,8 +208,9 @@ func shellWord(s string) string {
 
 // machineTarget returns where apply writes and which systemd it reloads
 // for a unit of machine: the machine's root and system bus through its
-// leader (units.MachineLeader: the PID 1 of /machine.slice's scope of
-// that name, which only root can create), unless --root and
+// leader (machineLeader: the leader systemd-machined registered, else the
+// PID 1 of /machine.slice's scope of that name; only root can do either),
+// unless --root and
 // --dbus.address say so (both, or neither). A root that is the host's own
 // is refused: the unit would be written to the host.
 func machineTarget(machine, root, bus string) (string, string, int, error) {
@@ -220,7 +221,7 @@ func machineTarget(machine, root, bus string) (string, string, int, error) {
 	leader := 0
 	if !given {
 		var err error
-		if leader, err = units.MachineLeader(machine); err != nil {
+		if leader, err = machineLeader(machine); err != nil {
 			return "", "", 0, fmt.Errorf("machine %s: %w: nothing applied", machine, err)
 		}
 		root = "/proc/" + strconv.Itoa(leader) + "/root"
@@ -471,6 +472,15 @@ func (a *applier) maybeRestart(ctx context.Context) error {
 	return nil
 }
 
+// machineLeader finds machine's leader as the daemon does (machined.Leader),
+// asking the host's systemd-machined on the system bus once.
+func machineLeader(machine string) (int, error) {
+	reg := machined.New("", nil)
+	defer reg.Close()
+	_, _ = reg.Refresh() // no machined, or no bus: /machine.slice alone
+	return machined.Leader(reg, machine)
+}
+
 // sameLeader checks, just before a write or a removal below
 // /proc/LEADER/root, that LEADER is still the machine's leader: a machine
 // restarted meanwhile has another, and its old pid may now be anyone's.
@@ -478,7 +488,7 @@ func (a *applier) sameLeader() error {
 	if a.leader == 0 {
 		return nil
 	}
-	if l, err := units.MachineLeader(a.machine); err != nil || l != a.leader {
+	if l, err := machineLeader(a.machine); err != nil || l != a.leader {
 		return fmt.Errorf("machine %s: its leader is no longer pid %d (restarted?): nothing written", a.machine, a.leader)
 	}
 	return nil

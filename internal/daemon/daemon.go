@@ -45,6 +45,7 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/guard"
 	"github.com/seccompwatch/seccompwatch/internal/httpapi"
 	"github.com/seccompwatch/seccompwatch/internal/logging"
+	"github.com/seccompwatch/seccompwatch/internal/machined"
 	"github.com/seccompwatch/seccompwatch/internal/metrics"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
 	"github.com/seccompwatch/seccompwatch/internal/state"
@@ -113,6 +114,7 @@ type Daemon struct {
 	props    unitprops.Provider // D-Bus, then unit files
 	bus      *unitprops.DBus    // nil with --dbus.address=none; closed when Run ends
 	machines *machineProps      // containers' own systemd; closed when Run ends
+	machined *machined.Registry // systemd-machined's machines; nil with --dbus.address=none
 	verdicts *verdicts          // live verdicts for the event stream
 	source   *auditstream.Source
 	attr     *units.Attributor
@@ -219,7 +221,19 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 	d.files = unitprops.NewFiles(d.table, unitprops.FilesOptions{Root: d.cfg.UnitsRoot})
 	d.vis = newVisibility(d.cfg.UnitsRoot, d.files, log.Named("visibility"))
 	d.vis.check(ctx, true)
-	d.machines = newMachineProps(d.table, d.log.Named("machines"))
+	if cfg.DBusAddress != "none" {
+		// Machines systemd-machined registered outside machine.slice are
+		// container boundaries too (units.MachineRegistry); listed now so
+		// that the first records need not wait for it.
+		d.machined = machined.New(cfg.DBusAddress, d.log.Named("machined"))
+		d.attr.SetMachines(d.machined)
+		if n, err := d.machined.Refresh(); err != nil {
+			d.log.Warn("systemd-machined: machines not listed; records below a unit's payload directory are unknown until it answers", zap.Error(err))
+		} else {
+			d.log.Info("systemd-machined: machines listed", zap.Int("boundaries", n))
+		}
+	}
+	d.machines = newMachineProps(d.table, d.log.Named("machines"), d.machined)
 	d.props = withMachines{Provider: d.unitProviders(ctx), m: d.machines}
 	d.cleanLearning(ctx)
 	d.verdicts = newVerdicts(d, max(cfg.MaxSeries, 1024))
@@ -293,6 +307,9 @@ func (d *Daemon) closeBus() {
 	}
 	if d.machines != nil {
 		d.machines.close()
+	}
+	if d.machined != nil {
+		d.machined.Close()
 	}
 }
 

@@ -10,9 +10,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/seccompwatch/seccompwatch/internal/machined"
 	"github.com/seccompwatch/seccompwatch/internal/pipeline"
 	"github.com/seccompwatch/seccompwatch/internal/unitprops"
-	"github.com/seccompwatch/seccompwatch/internal/units"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
@@ -32,13 +32,15 @@ var _ pipeline.Machines = withMachines{}
 func (w withMachines) ForMachine(name string) (unitprops.Provider, error) { return w.m.get(name) }
 
 // machineProps finds a container's system bus through its leader
-// (/proc/<leader>/root/run/dbus/system_bus_socket) and keeps one D-Bus
+// (machined.Leader: systemd-machined's, else the PID 1 below
+// /machine.slice; then /proc/<leader>/root/run/dbus/system_bus_socket) and keeps one D-Bus
 // provider per machine, replaced when the leader changes (a restarted
 // container). Reaching another pid's /proc/<pid>/root needs ptrace access
 // to it: CAP_SYS_PTRACE for a root-owned PID 1.
 type machineProps struct {
-	table *syscalls.Table
-	log   *zap.Logger
+	table    *syscalls.Table
+	log      *zap.Logger
+	machined *machined.Registry // nil without D-Bus
 
 	mu     sync.Mutex
 	byName map[string]*machineEntry
@@ -50,14 +52,14 @@ type machineEntry struct {
 	prov   unitprops.Provider
 }
 
-func newMachineProps(table *syscalls.Table, log *zap.Logger) *machineProps {
-	return &machineProps{table: table, log: log, byName: map[string]*machineEntry{}}
+func newMachineProps(table *syscalls.Table, log *zap.Logger, reg *machined.Registry) *machineProps {
+	return &machineProps{table: table, log: log, machined: reg, byName: map[string]*machineEntry{}}
 }
 
 func (m *machineProps) get(name string) (unitprops.Provider, error) {
-	leader, err := units.MachineLeader(name)
+	leader, err := machined.Leader(m.machined, name)
 	if err != nil {
-		return nil, fmt.Errorf("machine %s is not running here (no leader below /machine.slice): its units' configuration is unknown", name)
+		return nil, fmt.Errorf("machine %s is not running here (not registered with systemd-machined, no leader below /machine.slice): its units' configuration is unknown", name)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

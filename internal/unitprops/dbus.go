@@ -399,6 +399,19 @@ func Dial(ctx context.Context, address string) (*sdbus.Conn, error) {
 	return conn, nil
 }
 
+// DialBus opens one plain authenticated connection to a bus address (""
+// for the system bus, as Dial), for clients of other services than
+// systemd's manager (systemd-machined).
+func DialBus(ctx context.Context, address string) (*dbus.Conn, error) {
+	if address == "" {
+		address = os.Getenv("DBUS_SYSTEM_BUS_ADDRESS")
+	}
+	if address == "" {
+		address = DefaultSystemBusAddress
+	}
+	return dialAuth(ctx, address)
+}
+
 // dialAuth opens one authenticated connection (EXTERNAL as our uid, then
 // Hello).
 func dialAuth(ctx context.Context, address string) (*dbus.Conn, error) {

@@ -35,12 +35,18 @@ const (
 	ReasonPidReused     = "pid_reused"     // only a later process with that pid is known
 	ReasonCgroupChanged = "cgroup_changed" // moved after the record, earlier cgroup unknown
 	ReasonBadPid        = "bad_pid"        // pid <= 0
+	// ReasonMachineUnknown: the cgroup is below a "payload" directory of
+	// a host unit, and whether systemd-machined had registered a machine
+	// there at the record's time is not known (machined did not answer,
+	// a machine's cgroup could not be learnt, or it was registered or
+	// removed within the slack of the record).
+	ReasonMachineUnknown = "machine_unknown"
 )
 
 var methods = []string{MethodBPF, MethodProc, MethodHistory}
 
 var reasons = []string{ReasonPidGone, ReasonNotInUnit, ReasonCgroupUnknown, ReasonBPFMapMiss,
-	ReasonPidReused, ReasonCgroupChanged, ReasonBadPid}
+	ReasonPidReused, ReasonCgroupChanged, ReasonBadPid, ReasonMachineUnknown}
 
 // Modes of an Attributor (Mode).
 const (
@@ -132,12 +138,14 @@ type Attributor struct {
 	reason   string
 	slack    uint64
 	ok       [3]atomic.Uint64
-	failed   [7]atomic.Uint64
+	failed   [8]atomic.Uint64
 	evicted  atomic.Uint64
 	expired  atomic.Uint64
 	entries  atomic.Int64
 	bootOff  atomic.Int64 // realtime - boottime, ns
 	bootOffT atomic.Int64 // when bootOff was taken (unix ns)
+
+	machines atomic.Pointer[MachineRegistry] // SetMachines
 
 	// recent caches answers per (pid, record millisecond): a denial storm
 	// repeats the same question thousands of times a second, and each
@@ -323,6 +331,16 @@ func (a *Attributor) fail(reason string, u Unit) Result {
 	return Result{Unit: u, Reason: reason}
 }
 
+// found is success for a host cgroup's unit u at boot time tb, once the
+// machines systemd-machined registered had their say (inMachine).
+func (a *Attributor) found(method string, u Unit, tb uint64) Result {
+	u, reason := a.inMachine(u, tb)
+	if reason != "" {
+		return a.fail(reason, u)
+	}
+	return a.success(method, u)
+}
+
 func (a *Attributor) success(method string, u Unit) Result {
 	for i, m := range methods {
 		if m == method {
@@ -388,7 +406,7 @@ func (a *Attributor) attribute(pid int, tb uint64) Result {
 			if reason != "" {
 				return a.fail(reason, Unit{UID: -1})
 			}
-			return a.resolveID(cgid)
+			return a.resolveID(cgid, tb)
 		}
 	}
 	if r, ok := a.fromProc(pid, tb); ok {
@@ -433,7 +451,7 @@ func pickCgroup(v *taskValue, tb, slack uint64) (uint64, string) {
 
 // resolveID names cgroup id via the index (rescanning on a miss, and
 // consulting what the cgroup_mkdir hook saw).
-func (a *Attributor) resolveID(id uint64) Result {
+func (a *Attributor) resolveID(id, tb uint64) Result {
 	if a.idx == nil {
 		return a.fail(ReasonCgroupUnknown, Unit{UID: -1})
 	}
@@ -457,7 +475,7 @@ func (a *Attributor) resolveID(id uint64) Result {
 	if e.unitErr != nil {
 		return a.fail(ReasonNotInUnit, e.unit)
 	}
-	return a.success(MethodBPF, e.unit)
+	return a.found(MethodBPF, e.unit, tb)
 }
 
 // cString returns the NUL-terminated string in b; ok is false when b has
@@ -494,7 +512,7 @@ func (a *Attributor) fromProc(pid int, tb uint64) (Result, bool) {
 	if err != nil {
 		return a.fail(ReasonNotInUnit, u), true
 	}
-	return a.success(MethodProc, u), true
+	return a.found(MethodProc, u, tb), true
 }
 
 // remember stores a successful /proc read in the pid history.
@@ -528,7 +546,7 @@ func (a *Attributor) fromHistory(pid int, tb uint64) (Result, bool) {
 	if err != nil {
 		return a.fail(ReasonNotInUnit, u), true
 	}
-	return a.success(MethodHistory, u), true
+	return a.found(MethodHistory, u, tb), true
 }
 
 // Stats returns a snapshot of the counters.

@@ -168,15 +168,9 @@ func ParseCgroupPath(path string) (Unit, error) {
 		return u, fmt.Errorf("%w: %q", ErrBadPath, truncate(path))
 	}
 	u.Path = path
-	comps := strings.Split(strings.Trim(path, "/"), "/")
-	if len(comps) == 1 && comps[0] == "" {
+	comps := splitPath(path)
+	if len(comps) == 0 {
 		return u, ErrNotInUnit
-	}
-	for i, c := range comps {
-		// systemd's cg_escape prefixes "_" to a name that starts with
-		// "_" or "." or looks like a controller file ("cpu.service" is
-		// the directory "_cpu.service"); cg_unescape drops one.
-		comps[i] = strings.TrimPrefix(c, "_")
 	}
 	start := 0
 	if machine, ok := containerOf(comps); ok {
@@ -187,12 +181,37 @@ func ParseCgroupPath(path string) (Unit, error) {
 			return Unit{UID: -1}, fmt.Errorf("%w: container name %q", ErrBadPath, truncate(u.Machine))
 		}
 	}
-	for _, c := range comps[start:] {
+	return parseTree(u, comps[start:])
+}
+
+// splitPath returns a cgroup path's components, each with one leading "_"
+// of systemd's cg_escape dropped (it prefixes "_" to a name that starts
+// with "_" or "." or looks like a controller file: "cpu.service" is the
+// directory "_cpu.service"; cg_unescape drops one). The root is no
+// component.
+func splitPath(path string) []string {
+	path = strings.Trim(path, "/")
+	if path == "" {
+		return nil
+	}
+	comps := strings.Split(path, "/")
+	for i, c := range comps {
+		comps[i] = strings.TrimPrefix(c, "_")
+	}
+	return comps
+}
+
+// parseTree names the unit of the components of one systemd's tree (the
+// host's, or a container's below its payload) into u: after any slices
+// the first unit, descending into a user manager (user@UID.service);
+// libpod cgroups set Machine and ContainerID.
+func parseTree(u Unit, comps []string) (Unit, error) {
+	for _, c := range comps {
 		if id, _ := libpodID(c); id != "" {
 			u.Machine, u.ContainerID = "libpod-"+id[:12], id
 		}
 	}
-	name, slice, rest := firstUnit(comps[start:])
+	name, slice, rest := firstUnit(comps)
 	if name == "" {
 		return u, ErrNotInUnit
 	}

@@ -1,0 +1,246 @@
+package machined
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/seccompwatch/seccompwatch/internal/testutil/privbus"
+	"github.com/seccompwatch/seccompwatch/internal/units"
+)
+
+// machinedStandIn answers org.freedesktop.machine1's list and inspect
+// calls on a real (private) bus, with the machines a test registers.
+type machinedStandIn struct {
+	conn *dbus.Conn
+	mu   sync.Mutex
+	ms   map[string]standInMachine
+}
+
+type standInMachine struct {
+	unit   string
+	leader uint32
+	ts     uint64
+}
+
+type listed struct {
+	Name, Class, Service string
+	Path                 dbus.ObjectPath
+}
+
+func (s *machinedStandIn) ListMachines() ([]listed, *dbus.Error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []listed
+	for n := range s.ms {
+		out = append(out, listed{n, "container", "test", machinePath(n)})
+	}
+	return out, nil
+}
+
+type machineProps struct {
+	s    *machinedStandIn
+	name string
+}
+
+func (p machineProps) GetAll(iface string) (map[string]dbus.Variant, *dbus.Error) {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	m, ok := p.s.ms[p.name]
+	if !ok || iface != machineIface {
+		return nil, dbus.NewError("org.freedesktop.machine1.NoSuchMachine", nil)
+	}
+	return map[string]dbus.Variant{"Name": dbus.MakeVariant(p.name), "Unit": dbus.MakeVariant(m.unit),
+		"Leader": dbus.MakeVariant(m.leader), "Timestamp": dbus.MakeVariant(m.ts), "Class": dbus.MakeVariant("container")}, nil
+}
+
+// machinePath is machined's object path of a machine (sd-bus's
+// bus_path_encode: bytes other than [A-Za-z0-9] as _xx).
+func machinePath(name string) dbus.ObjectPath {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "_%02x", c)
+		}
+	}
+	return dbus.ObjectPath("/org/freedesktop/machine1/machine/" + b.String())
+}
+
+func standIn(t *testing.T, addr string) *machinedStandIn {
+	t.Helper()
+	c, err := dbus.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if err := c.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Hello(); err != nil {
+		t.Fatal(err)
+	}
+	s := &machinedStandIn{conn: c, ms: map[string]standInMachine{}}
+	if err := c.Export(s, managerPath, managerIface); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *machinedStandIn) own(t *testing.T) {
+	t.Helper()
+	if r, err := s.conn.RequestName(busName, dbus.NameFlagDoNotQueue); err != nil || r != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("RequestName: %v %v", r, err)
+	}
+}
+
+// register adds a machine; with signal, MachineNew is sent too.
+func (s *machinedStandIn) register(t *testing.T, name, unit string, leader int, since time.Time, signal bool) {
+	t.Helper()
+	s.mu.Lock()
+	s.ms[name] = standInMachine{unit: unit, leader: uint32(leader), ts: uint64(since.UnixMicro())}
+	s.mu.Unlock()
+	if err := s.conn.Export(machineProps{s, name}, machinePath(name), "org.freedesktop.DBus.Properties"); err != nil {
+		t.Fatal(err)
+	}
+	if signal {
+		if err := s.conn.Emit(managerPath, managerIface+".MachineNew", name, machinePath(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (s *machinedStandIn) unregister(t *testing.T, name string) {
+	t.Helper()
+	s.mu.Lock()
+	delete(s.ms, name)
+	s.mu.Unlock()
+	if err := s.conn.Emit(managerPath, managerIface+".MachineRemoved", name, machinePath(name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRegistry runs the registry against a real dbus-daemon with a
+// stand-in for machined (the host has none): the first list, MachineNew,
+// a machine registered without a signal being seen (found by listing
+// again for a record after the last list), MachineRemoved (late records
+// still the machine's), machined absent, and the bus gone.
+func TestRegistry(t *testing.T) {
+	bus := privbus.Start(t)
+	s := standIn(t, bus.Addr)
+	const cg = "/system.slice/ct.service"
+	leaderCgroup := map[int]string{101: cg + "/payload/init.scope", 102: "/system.slice/b.service", 104: "/system.slice/sig.service/payload/init.scope", 103: "/user.slice/user-1000.slice/user@1000.service/app.slice/x.service/payload/init.scope"}
+	units := map[string]string{"web": "ct.service", "b": "b.service", "u": "user@1000.service"}
+	r := New(bus.Addr, zaptest.NewLogger(t))
+	r.cgroupOf = func(pid int, unit string) (string, error) { return machineCgroupOf(leaderCgroup[pid], unit) }
+	t.Cleanup(r.Close)
+
+	// machined not running: nothing is registered, authoritatively.
+	before := time.Now()
+	set, ok := r.MachinesAt(before)
+	if !ok || set.Len() != 0 || set.AsOf.Before(before) {
+		t.Fatalf("without machined: %v %+v", ok, set)
+	}
+
+	s.own(t)
+	t0 := time.Now().Add(-time.Minute)
+	// machined lists the host itself first, as ".host" (class host): no
+	// boundary, and not a name whose cgroup is missing (which would make
+	// every record below a payload unknown).
+	s.register(t, ".host", "-.slice", 1, t0, false)
+	s.register(t, "web", units["web"], 101, t0, false)
+	s.register(t, "u", units["u"], 103, t0, false)
+	if n, err := r.Refresh(); err != nil || n != 1 {
+		t.Fatalf("Refresh = %d, %v; want 1 boundary (the user's tree is none)", n, err)
+	}
+	inner := unitAt(t, cg+"/payload/system.slice/foo.service")
+	other := unitAt(t, "/system.slice/other.service/payload/system.slice/sshd.service")
+	if got := resolveAt(t, r, other, time.Now()); got.Machine != "" || got.Name != "other.service" {
+		t.Fatalf("no machine there: %+v", got)
+	}
+	if got := resolveAt(t, r, inner, time.Now()); got.Machine != "web" || got.Name != "foo.service" {
+		t.Fatalf("listed machine: %+v", got)
+	}
+	if pid, ok := r.Leader("web"); !ok || pid != 101 {
+		t.Fatalf("Leader(web) = %d, %v", pid, ok)
+	}
+
+	// Registered without a signal seen: a record after the last list
+	// makes the registry list again.
+	s.register(t, "b", units["b"], 102, time.Now().Add(-time.Second), false)
+	binner := unitAt(t, "/system.slice/b.service/payload/system.slice/bar.service")
+	if got := resolveAt(t, r, binner, time.Now()); got.Machine != "b" || got.Name != "bar.service" {
+		t.Fatalf("machine without a signal: %+v", got)
+	}
+
+	// MachineNew: known without a list.
+	s.register(t, "sig", "sig.service", 104, time.Now(), true)
+	waitFor(t, func() bool { _, ok := r.Leader("sig"); return ok })
+
+	// MachineRemoved: a late record from before is still the machine's.
+	recAt := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	s.unregister(t, "b")
+	waitFor(t, func() bool { _, ok := r.Leader("b"); return !ok })
+	if got := resolveAt(t, r, binner, recAt); got.Machine != "b" {
+		t.Fatalf("late record of a removed machine: %+v", got)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := resolveAt(t, r, binner, time.Now()); got.Machine != "" || got.Name != "b.service" {
+		t.Fatalf("record after the machine is gone: %+v", got)
+	}
+
+	// The bus gone: no registration is possible, and machined keeps the
+	// machines it has: they stay.
+	bus.Stop()
+	time.Sleep(100 * time.Millisecond)
+	if got := resolveAt(t, r, inner, time.Now()); got.Machine != "web" {
+		t.Fatalf("bus gone: %+v", got)
+	}
+}
+
+func machineCgroupOf(leaderPath, unit string) (string, error) {
+	return units.MachineCgroup(leaderPath, unit)
+}
+
+func unitAt(t *testing.T, path string) units.Unit {
+	t.Helper()
+	u, err := units.ParseCgroupPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// resolveAt asks the registry as the Attributor does.
+func resolveAt(t *testing.T, r *Registry, u units.Unit, at time.Time) units.Unit {
+	t.Helper()
+	set, ok := r.MachinesAt(at)
+	if !ok {
+		t.Fatalf("MachinesAt(%v): not known", at)
+	}
+	got, err := set.Resolve(u, at, 20*time.Millisecond)
+	if err != nil {
+		t.Fatalf("Resolve(%+v): %v", u, err)
+	}
+	return got
+}
+
+func waitFor(t *testing.T, f func() bool) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if f() {
+			return
+		}
+	}
+	t.Fatal("timed out")
+}
