@@ -11,6 +11,8 @@
 #            pairs (goal: < 30 MB at 10,000 pairs).
 # Needs root. Creates and removes its own cgroups; changes no audit state.
 #   RATE=1000 DURATION=10s IDLE=30 UNITS=100 SYSCALLS=100 ./bench/daemon.sh
+# PARTS picks the measurements (default "cpu latency memory"), e.g.
+#   PARTS=memory UNITS=1000 ./bench/daemon.sh   # 100,000 pairs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE=${RATE:-1000}
@@ -19,6 +21,8 @@ IDLE=${IDLE:-30}
 UNITS=${UNITS:-100}
 SYSCALLS=${SYSCALLS:-100}
 PORT=${PORT:-19873}
+PARTS=${PARTS:-cpu latency memory}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 tmp=$(mktemp -d /tmp/swbench.XXXXXX)
 pid=""
 cleanup() {
@@ -48,6 +52,7 @@ cpu_pct() { # ticks0 ticks1 seconds
 	awk -v a="$1" -v b="$2" -v s="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.3f%% of a core (%d ticks of 1/%d s in %.1f s)", 100 * (b - a) / hz / s, b - a, hz, s}'
 }
 
+if part cpu; then
 echo "== cpu: idle for ${IDLE}s, then $RATE denials/s for $DURATION, nothing scraping"
 start
 sleep 2 # start-up done
@@ -60,14 +65,19 @@ c0=$(cpu_ticks) t0=$(date +%s.%N)
 c1=$(cpu_ticks) t1=$(date +%s.%N) r2=$(seccomp_records)
 echo "at $RATE/s: $(cpu_pct "$c0" "$c1" "$(echo "$t1 - $t0" | bc)"); SECCOMP records read: $((r2 - r1))"
 stop
+fi
 
+if part latency; then
 echo "== latency: $RATE denials/s for $DURATION"
 start
 "$tmp/load" latency -server "http://127.0.0.1:$PORT" -events "$tmp/events.jsonl" -rate "$RATE" -duration "$DURATION"
 stop
+fi
 
+if part memory; then
 echo "== memory: $UNITS units × $SYSCALLS syscalls"
 rm -rf "$tmp/state" "$tmp/events.jsonl"
 start
 "$tmp/load" pairs -server "http://127.0.0.1:$PORT" -pid "$pid" -units "$UNITS" -syscalls "$SYSCALLS"
 stop
+fi

@@ -269,16 +269,25 @@ func pairs(args []string) error {
 		}
 		cleanup()
 	}
+	made := time.Since(start)
+	// Every denial is either in a series or counted as overflow once the
+	// daemon has read them all; wait for that (not for a time since the
+	// first denial: 200,000 take longer than a minute to make).
 	want := float64(*units * *nsys)
-	var got float64
-	for time.Since(start) < 60*time.Second {
-		got, _ = metricValue(*server, `seccompwatch_denials_total{action="errno",arch="x86_64"`)
-		if got >= want {
+	var got, series float64
+	var merr error
+	for deadline := time.Now().Add(120 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var e1, e2 error
+		got, e1 = metricValue(*server, `seccompwatch_denials_total{action="errno",arch="x86_64"`)
+		series, e2 = metricValue(*server, "seccompwatch_series_overflow_total")
+		if merr = errors.Join(e1, e2); merr == nil && got+series >= want {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	series, _ := metricValue(*server, "seccompwatch_series_overflow_total")
+	if merr != nil {
+		fmt.Fprintf(os.Stderr, "pairs: /metrics: %v\n", merr)
+	}
+	fmt.Printf("pairs: made in %.1f s, read %.1f s later\n", made.Seconds(), (time.Since(start) - made).Seconds())
 	resp, err := http.Get(*server + "/api/v1/suggestions?format=json")
 	if err == nil {
 		io.Copy(io.Discard, resp.Body)
