@@ -24,7 +24,9 @@ import (
 // this process outside the learned cgroup (the cost to every other process
 // on the host), and inside it; then nginx serving a small file on loopback
 // to wrk, with and without the program attached to nginx's cgroup
-// (alternating rounds, medians; req/s and the ratio are reported).
+// (12 pairs of 2 s runs in alternating order, nginx and wrk pinned to
+// CPUs 0 and 1; req/s medians, and the median and quartiles of the
+// per-pair ratio are reported).
 //
 //	flock /tmp/seccompwatch-privtest.lock go test -run '^$' -bench Overhead -benchtime 1000000x ./internal/observe/
 func BenchmarkOverhead(b *testing.B) {
@@ -133,7 +135,17 @@ http {
 		b.Fatal(err)
 	}
 	defer syscall.Close(cgfd)
-	cmd := exec.Command(nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
+	// On a host with two CPUs or more, nginx (master and worker) runs on
+	// CPU 0 and wrk on CPU 1, so that they do not take turns on one CPU
+	// differently from one round to the next.
+	pin := func(cpu string, argv ...string) []string { return argv }
+	taskset, terr := exec.LookPath("taskset")
+	pinned := terr == nil && runtime.NumCPU() >= 2
+	if pinned {
+		pin = func(cpu string, argv ...string) []string { return append([]string{taskset, "-c", cpu}, argv...) }
+	}
+	argv := pin("0", nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgfd}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -153,7 +165,8 @@ http {
 	}
 	rps := regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 	run := func() float64 {
-		out, err := exec.Command(wrk, "-t1", "-c16", "-d3s", fmt.Sprintf("http://127.0.0.1:%d/", port)).CombinedOutput()
+		argv := pin("1", wrk, "-t1", "-c16", "-d2s", fmt.Sprintf("http://127.0.0.1:%d/", port))
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 		if err != nil {
 			b.Fatalf("wrk: %v\n%s", err, out)
 		}
@@ -164,40 +177,60 @@ http {
 		v, _ := strconv.ParseFloat(string(m[1]), 64)
 		return v
 	}
-	var off, on []float64
-	var calls uint64
-	var procs int
-	// Whatever b.N: five rounds of each, 3 s of wrk per run.
-	for range 5 {
-		off = append(off, run())
+	attached := func() float64 {
 		ob, err := New(Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
+		defer ob.Close()
 		id, err := ob.Add(mount, cg)
 		if err != nil {
-			ob.Close()
 			b.Fatal(err)
 		}
-		on = append(on, run())
+		v := run()
 		obs, _, err := ob.Snapshot()
-		ob.Close()
 		if err != nil {
 			b.Fatal(err)
 		}
-		calls, procs = obs[id].Calls, obs[id].Processes
-		if calls == 0 {
+		if obs[id].Calls == 0 {
 			b.Fatal("the program saw none of nginx's calls")
 		}
+		return v
 	}
+	// Whatever b.N: pairs of 2 s wrk runs, without and with the program,
+	// in alternating order (ABBA: a drift of the neighbours' load
+	// between the two runs of a pair counts against each side as often);
+	// the ratio is per pair, then its median and spread.
+	const pairs = 12
+	var off, on, ratio []float64
+	run() // warm-up: nginx's first requests, page cache
+	for i := range pairs {
+		var a, d float64
+		if i%2 == 0 {
+			d = run()
+			a = attached()
+		} else {
+			a = attached()
+			d = run()
+		}
+		off, on, ratio = append(off, d), append(on, a), append(ratio, a/d)
+	}
+	sort.Float64s(ratio)
+	q1, q3 := ratio[len(ratio)/4], ratio[(3*len(ratio))/4]
 	b.ReportMetric(median(off), "req/s-detached")
 	b.ReportMetric(median(on), "req/s-attached")
-	b.ReportMetric(median(on)/median(off), "ratio")
-	b.Logf("detached %v, attached %v req/s; last attached round saw %d calls from %d processes", off, on, calls, procs)
+	b.ReportMetric(median(ratio), "ratio")
+	b.ReportMetric(q1, "ratio-q1")
+	b.ReportMetric(q3, "ratio-q3")
+	b.Logf("pinned (nginx CPU 0, wrk CPU 1): %v; detached %.0f, attached %.0f req/s; ratio per pair (attached/detached, sorted) %.3f: median %.3f, quartiles %.3f-%.3f, range %.3f-%.3f",
+		pinned, off, on, ratio, median(ratio), q1, q3, ratio[0], ratio[len(ratio)-1])
 }
 
 func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
 	return s[len(s)/2]
 }
