@@ -184,3 +184,33 @@ func TestGapLossLogRate(t *testing.T) {
 		t.Errorf("%d serial-gap log lines for one burst, want at most 2", n)
 	}
 }
+
+// TestCoalesce: the read loop pauses after a wake-up that read records,
+// longer at ordinary rates than in a storm, never after one that read
+// nothing, and never with a receive buffer a storm's pause could overflow.
+func TestCoalesce(t *testing.T) {
+	for _, tc := range []struct {
+		rcvbuf int64
+		read   int
+		want   time.Duration
+	}{
+		{128 << 20, 0, 0},
+		{128 << 20, 1, coalesceLow},
+		{128 << 20, coalesceAfter - 1, coalesceLow},
+		{128 << 20, coalesceAfter, coalesceDelay},
+		{128 << 20, 10 * recvBatchLen, coalesceDelay},
+		{minPauseRcvBuf, 1, coalesceLow},
+		{minPauseRcvBuf - 1, 1, 0},
+		{minPauseRcvBuf - 1, coalesceAfter, 0},
+		{416 << 10, 1000, 0}, // rmem_max's default, doubled
+	} {
+		s, err := NewSource(Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.rcvbuf.Store(tc.rcvbuf)
+		if got := s.coalesce(tc.read); got != tc.want {
+			t.Errorf("rcvbuf %d, %d read: pause %v, want %v", tc.rcvbuf, tc.read, got, tc.want)
+		}
+	}
+}
