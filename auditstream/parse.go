@@ -370,6 +370,18 @@ func isBlank(c byte) bool { return c <= ' ' }
 // value an ausearch -i line printed unquoted). In raw shapes a quote opens
 // a value and closes it before a blank; any other quote is bad_quote.
 func parseFields(r *Record, body []byte, interp bool, in *interner) error {
+	if !interp {
+		save := *r
+		if ok, err := parseKernelOrder(r, body, in); ok {
+			return err
+		}
+		*r = save
+	}
+	return parseAnyOrder(r, body, interp, in)
+}
+
+// parseAnyOrder is parseFields for any body.
+func parseAnyOrder(r *Record, body []byte, interp bool, in *interner) error {
 	var have int
 	var seen uint32
 	var other [maxOtherKeys][]byte
@@ -614,6 +626,144 @@ func parseFields(r *Record, body []byte, interp bool, in *interner) error {
 		return errMissingCode
 	}
 	return resolveArch(r, archName)
+}
+
+// parseKernelOrder is parseFields's fast path for a raw body exactly as
+// the kernel writes it (audit_log_task, __audit_seccomp):
+//
+//	" auid=N uid=N gid=N ses=N[ subj=S] pid=N comm=C exe=E sig=N arch=H syscall=N compat=N ip=0xH code=0xH"
+//
+// with single spaces, unquoted values without quotes, comm and exe quoted
+// or hex, nothing after code but the end or auditd's enrichment separator.
+// The values are decoded by the functions parseAnyOrder uses. It returns
+// false, having changed r, for any other body and any value those
+// functions refuse: parseAnyOrder then reads it (and says what is wrong).
+// For every body it takes, the record and the error are parseAnyOrder's
+// (FuzzKernelOrder).
+func parseKernelOrder(r *Record, body []byte, in *interner) (bool, error) {
+	i := 0
+	// word expects " key=" at i and returns the unquoted value after it,
+	// which must end in a space (or, last, at the end or the separator).
+	word := func(key string, last bool) ([]byte, bool) {
+		if !hasPrefix(body[i:], key) {
+			return nil, false
+		}
+		vs := i + len(key)
+		e, q := valueEnd(body, vs)
+		if q || e == vs {
+			return nil, false
+		}
+		if last {
+			if e < len(body) && body[e] != enrichSep {
+				return nil, false
+			}
+		} else if e >= len(body) || body[e] != ' ' {
+			return nil, false
+		}
+		i = e
+		return body[vs:e], true
+	}
+	id := func(key string) (ID, bool) {
+		v, ok := word(key, false)
+		if !ok {
+			return ID{}, false
+		}
+		n, ok := parseDec(v)
+		return ID{N: uint32(n)}, ok && n <= 0xffffffff
+	}
+	// untrusted expects " key=" and a quoted or hex value (comm, exe).
+	untrusted := func(key string) (val []byte, quoted, ok bool) {
+		if !hasPrefix(body[i:], key) {
+			return nil, false, false
+		}
+		vs := i + len(key)
+		if vs < len(body) && body[vs] == '"' {
+			j := quotedEnd(body, vs+1)
+			if j+1 >= len(body) || body[j] != '"' || body[j+1] != ' ' {
+				return nil, false, false
+			}
+			i = j + 1
+			return body[vs+1 : j], true, true
+		}
+		val, ok = word(key, false)
+		return val, false, ok
+	}
+	var ok bool
+	if r.AUID, ok = id(" auid="); !ok {
+		return false, nil
+	}
+	if r.UID, ok = id(" uid="); !ok {
+		return false, nil
+	}
+	if r.GID, ok = id(" gid="); !ok {
+		return false, nil
+	}
+	if r.Ses, ok = id(" ses="); !ok {
+		return false, nil
+	}
+	if hasPrefix(body[i:], " subj=") {
+		if _, ok := word(" subj=", false); !ok {
+			return false, nil
+		}
+	}
+	v, ok := word(" pid=", false)
+	pid, okn := parseDec(v)
+	if !ok || !okn || pid > 1<<31-1 {
+		return false, nil
+	}
+	r.PID = int(pid)
+	val, quoted, ok := untrusted(" comm=")
+	if !ok {
+		return false, nil
+	}
+	var err error
+	if r.Comm, err = decodeUntrusted(val, quoted, false, in, errAmbiguousComm); err != nil {
+		return false, nil
+	}
+	if val, quoted, ok = untrusted(" exe="); !ok {
+		return false, nil
+	}
+	if !quoted && string(val) == "(null)" {
+		r.ExeUnknown = true
+	} else if r.Exe, err = decodeUntrusted(val, quoted, false, in, errAmbiguousExe); err != nil {
+		return false, nil
+	}
+	v, ok = word(" sig=", false)
+	sig, okn := parseDec(v)
+	if !ok || !okn || sig > 1<<31-1 {
+		return false, nil
+	}
+	r.Signal = int(sig)
+	v, ok = word(" arch=", false)
+	arch, okn := parseHex(v)
+	if !ok || !okn || arch > 0xffffffff {
+		return false, nil
+	}
+	r.AuditArch = uint32(arch)
+	v, ok = word(" syscall=", false)
+	nr, okn := parseDec(v)
+	if !ok || !okn || nr > 1<<31-1 {
+		return false, nil
+	}
+	r.Syscall = int(nr)
+	v, ok = word(" compat=", false)
+	compat, okn := parseDec(v)
+	if !ok || !okn || compat > 1 {
+		return false, nil
+	}
+	r.Compat = compat == 1
+	v, ok = word(" ip=", false)
+	if r.IP, okn = parseHex(v); !ok || !okn {
+		return false, nil
+	}
+	v, ok = word(" code=", true)
+	code, okn := parseHex(v)
+	if !ok || !okn || code > 0xffffffff {
+		return false, nil
+	}
+	r.Code = uint32(code)
+	r.Action, r.Errno = DecodeCode(r.Code)
+	return true, resolveArch(r, nil)
 }
 
 // resolveArch fills r.Arch (and, for a syscall given by name, the number)

@@ -220,3 +220,54 @@ func ttyEscape(s string) string {
 	}
 	return b.String()
 }
+
+// kernelOrderSeeds are SECCOMP bodies as the kernel writes them, and near
+// misses.
+var kernelOrderSeeds = []string{
+	` auid=4294967295 uid=1004 gid=1004 ses=4294967295 subj=unconfined pid=18696 comm="auth-auth204" exe="/usr/lib/proxy/bin/auth-auth204" sig=31 arch=c000003e syscall=101 compat=0 ip=0x7f0ec0cecf8e code=0x0`,
+	" auid=4294967295 uid=1004 gid=1004 ses=4294967295 subj=unconfined pid=18696 comm=\"a b\" exe=\"/usr/bin/a b\" sig=31 arch=c000003e syscall=101 compat=0 ip=0x7f0ec0cecf8e code=0x0\x1dAUID=\"unset\" UID=\"u\"",
+	` auid=1000 uid=0 gid=0 ses=3 pid=1 comm=63616368652068656C706572 exe=2F6F70742F4D79 sig=0 arch=40000003 syscall=4 compat=1 ip=0x1 code=0x7ffc0000`,
+	` auid=1000 uid=0 gid=0 ses=3 pid=1 comm="x" exe=(null) sig=0 arch=c000003e syscall=1073741825 compat=0 ip=0x1 code=0x50001`,
+	` auid=1000 uid=0 gid=0 ses=3 pid=1 comm="x" exe="y" sig=0 arch=c000003e syscall=1 compat=0 ip=0x1 code=0x0AUID="unset"`,
+	` auid=1000 uid=0 gid=0 ses=3 pid=1 comm="x" exe="y" sig=0 arch=c000003e syscall=1 compat=0 ip=0x1 code=0x0 pid=2`,
+	` auid=1000 uid=0 gid=0 ses=3 subj=a subj=b pid=1 comm="x" exe="y" sig=0 arch=deadbeef syscall=1 compat=0 ip=0x1 code=0x0`,
+	` auid=1000 uid=0 gid=0 ses=3 pid=1 comm="x"y exe="y" sig=0 arch=c000003e syscall=1 compat=0 ip=0x1 code=0x0`,
+	` auid=1000 uid=0 gid=0 ses=3 pid=1 comm=abc exe="" sig=99999999999 arch=c000003e syscall=1 compat=2 ip=0x1 code=0x100000000`,
+}
+
+// FuzzKernelOrder: whenever parseFields's fast path for the kernel's own
+// field order takes a body, the record and the error are what the
+// general parser gives for it.
+func FuzzKernelOrder(f *testing.F) {
+	for _, s := range kernelOrderSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast, slow Record
+		var in1, in2 interner
+		ok, err := parseKernelOrder(&fast, body, &in1)
+		if !ok {
+			return
+		}
+		want := parseAnyOrder(&slow, body, false, &in2)
+		if fmt.Sprint(err) != fmt.Sprint(want) {
+			t.Fatalf("%q: fast path error %v, general %v", body, err, want)
+		}
+		if d := cmp.Diff(slow, fast); d != "" {
+			t.Fatalf("%q: fast path differs (-general +fast):\n%s", body, d)
+		}
+	})
+}
+
+// TestKernelOrderTakes: the fast path takes the kernel's bodies (it is
+// not a path never taken) and leaves the near misses to the general one.
+func TestKernelOrderTakes(t *testing.T) {
+	for i, s := range kernelOrderSeeds {
+		var r Record
+		var in interner
+		ok, _ := parseKernelOrder(&r, []byte(s), &in)
+		if ok != (i < 4) {
+			t.Errorf("%q: taken %v", s, ok)
+		}
+	}
+}
