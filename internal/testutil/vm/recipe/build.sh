@@ -30,8 +30,9 @@ step() { printf '[vm-build %(%T)T] %s\n' -1 "$*"; }
 # libnss-systemd on purpose: the daemon's D-Bus connection must work on
 # hosts that lack it); auditd (installed, not enabled: a scenario starts
 # it); real daemons for the hardening scenarios (nginx, chrony); python3
-# curl and jq for the scenarios themselves.
-PACKAGES=systemd,systemd-sysv,dbus,udev,kmod,iproute2,procps,auditd,nginx-light,chrony,python3-minimal,curl,ca-certificates,jq
+# curl and jq for the scenarios themselves; systemd-container for
+# systemd-machined (machines registered outside machine.slice).
+PACKAGES=systemd,systemd-sysv,systemd-container,dbus,udev,kmod,iproute2,procps,auditd,nginx-light,chrony,python3-minimal,curl,ca-certificates,jq
 
 step kernel
 mkdir -p "$WORK/kernel"
