@@ -270,7 +270,7 @@ func (r *replay) handle(e *env, it *item, ev *event.Event, fn func(*event.Event)
 		return err
 	}
 	rec := &it.rec
-	*ev = pipeline.Enrich(*rec, r.table)
+	pipeline.EnrichInto(ev, rec, r.table)
 	switch {
 	case r.unit != "":
 		ev.Unit, ev.Method = r.unit, "flag"

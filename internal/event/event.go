@@ -77,14 +77,43 @@ type JSONOptions struct {
 }
 
 // JSONCache remembers the JSON form of strings and group lists that
-// repeat from event to event: the parser's interned comm and exe, a
-// syscall's group list from the table. It knows them by their memory
+// repeat from event to event: the parser's interned comm and exe, the
+// file name, the table's syscall names and group lists, the arch and
+// action names; and the time form of the last second. It knows them by their memory
 // (which it keeps alive, so that memory is never another string's), not
 // by their content: a look-up costs two comparisons. Not safe for
 // concurrent use.
 type JSONCache struct {
 	strs   [4096]cachedJSON[byte]
 	groups [512]cachedJSON[string]
+	// sec is the Unix second whose time form up to its fraction
+	// ("2006-01-02T15:04:05.") is secText, when secOK: the records of
+	// a log come many to a second.
+	sec    int64
+	secOK  bool
+	secTxt [20]byte
+}
+
+// appendTime is AppendTime through the cache.
+func (c *JSONCache) appendTime(b []byte, t time.Time) []byte {
+	if c == nil {
+		return AppendTime(b, t)
+	}
+	sec := t.Unix()
+	if !c.secOK || c.sec != sec {
+		var tmp [40]byte
+		full := AppendTime(tmp[:0], t)
+		// only the four-digit years' form has its fraction at 20
+		c.secOK = len(full) == 24 && full[19] == '.'
+		if !c.secOK {
+			return append(b, full...)
+		}
+		c.sec = sec
+		copy(c.secTxt[:], full)
+	}
+	ms := t.Nanosecond() / int(time.Millisecond)
+	b = append(b, c.secTxt[:]...)
+	return append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 }
 
 type cachedJSON[T any] struct {
@@ -141,7 +170,7 @@ func (e *Event) AppendJSON(b []byte, opts JSONOptions) []byte {
 	if e.File == "" && e.Line == 0 {
 		b = append(b, `null,"line":null`...)
 	} else {
-		b = AppendString(b, e.File)
+		b = opts.Cache.appendString(b, e.File)
 		b = append(b, `,"line":`...)
 		b = strconv.AppendInt(b, int64(e.Line), 10)
 	}
@@ -150,7 +179,7 @@ func (e *Event) AppendJSON(b []byte, opts JSONOptions) []byte {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '"')
-		b = AppendTime(b, e.Time)
+		b = opts.Cache.appendTime(b, e.Time)
 		b = append(b, '"')
 	}
 	b = append(b, `,"serial":`...)
@@ -171,16 +200,16 @@ func (e *Event) AppendJSON(b []byte, opts JSONOptions) []byte {
 	} else {
 		b = opts.Cache.appendString(b, e.Exe)
 	}
-	b = AppendString(append(b, `,"arch":`...), e.ArchLabel())
+	b = opts.Cache.appendString(append(b, `,"arch":`...), e.ArchLabel())
 	b = strconv.AppendInt(append(b, `,"syscall_nr":`...), int64(e.Syscall), 10)
 	name := e.SyscallName
 	if name == "" {
 		name = "unknown"
 	}
-	b = AppendString(append(b, `,"syscall":`...), name)
+	b = opts.Cache.appendString(append(b, `,"syscall":`...), name)
 	b = strconv.AppendBool(append(b, `,"compat":`...), e.Compat)
 	b = strconv.AppendInt(append(b, `,"signal":`...), int64(e.Signal), 10)
-	b = AppendString(append(b, `,"action":`...), e.Action.String())
+	b = opts.Cache.appendString(append(b, `,"action":`...), e.Action.String())
 	b = strconv.AppendInt(append(b, `,"errno":`...), int64(e.Errno), 10)
 	unit := e.Unit
 	if unit == "" {

@@ -209,3 +209,23 @@ func TestJSONCache(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONCacheTimes: the time written through a JSONCache (the form of
+// the last second kept) is the time written without one, for records in
+// the same second, the next, an earlier one, years beyond the four
+// digits and none.
+func TestJSONCacheTimes(t *testing.T) {
+	base := time.Unix(1763712000, 3e6)
+	times := []time.Time{base, base.Add(5 * time.Millisecond), base.Add(time.Second), base, base.Add(-time.Second + 999*time.Millisecond),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), {}, time.Unix(0, 0), time.Unix(0, 999e6),
+		time.Date(-1, 1, 1, 0, 0, 0, 5e6, time.UTC), time.Date(2001, 2, 3, 4, 5, 6, 7e6, time.FixedZone("X", 3600))}
+	cache := new(JSONCache)
+	for i, tt := range append(times, times...) {
+		e := Event{}
+		e.Time = tt
+		want := string(e.AppendJSON(nil, JSONOptions{}))
+		if got := string(e.AppendJSON(nil, JSONOptions{Cache: cache})); got != want {
+			t.Fatalf("%d: with the cache:\n%s\nwithout:\n%s", i, got, want)
+		}
+	}
+}

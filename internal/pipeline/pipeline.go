@@ -20,7 +20,15 @@ import (
 // Enrich names the record's syscall in its ABI's table and lists the
 // systemd groups containing it in t. The unit is left for the caller.
 func Enrich(rec auditstream.Record, t *syscalls.Table) event.Event {
-	e := event.Event{Record: rec, Unit: event.UnknownUnit}
+	var e event.Event
+	EnrichInto(&e, &rec, t)
+	return e
+}
+
+// EnrichInto is Enrich writing the event into e (replay's loop: one copy
+// of the record, not three).
+func EnrichInto(e *event.Event, rec *auditstream.Record, t *syscalls.Table) {
+	*e = event.Event{Record: *rec, Unit: event.UnknownUnit}
 	var name string
 	if rec.SyscallNm != "" {
 		// ausearch -i gives a name and no number: keep it only when the
@@ -38,7 +46,6 @@ func Enrich(rec auditstream.Record, t *syscalls.Table) event.Event {
 		e.Groups = t.Groups(name)
 	}
 	e.SyscallName = name
-	return e
 }
 
 // NativeArch returns the ABI this program runs as (the host's native one).
