@@ -441,9 +441,11 @@ func (s *Source) coalesce(n int) time.Duration {
 }
 
 // The read loop's pauses (coalesce). minPauseRcvBuf is SO_RCVBUF as the
-// kernel reports it (twice what was asked for): a kernel record takes ~2.3
-// KiB of it (the skb's truesize), so 16 MiB hold ~7,000 records, 10 ms
-// of a storm at 700,000 records/s (this host's storms make ~200,000).
+// kernel reports it (twice what was asked for): a queued SECCOMP record
+// takes ~1.4 KiB of it (the skb's truesize; /proc/net/netlink's Rmem was
+// 2,808,000 for ~2,000 records queued to a stopped reader), so 16 MiB hold
+// ~12,000 records, 10 ms of a storm at 1.2 M records/s (this host's storms
+// make ~200,000).
 const (
 	coalesceAfter  = 16
 	coalesceDelay  = 2 * time.Millisecond
