@@ -18,7 +18,13 @@
 // only root creates cgroups in machine.slice, while anyone can make a
 // "payload" directory in a subtree delegated to them (user@UID.service, a
 // Delegate=yes service), and what they build below it stays the owner's
-// unit, never a container unit named like a system unit. Names are
+// unit, never a container unit named like a system unit. A machine
+// systemd-machined registered elsewhere (nspawn --keep-unit in a service,
+// RegisterMachine with a leader) is a boundary too, at
+// "<its cgroup>/payload" (MachineCgroup, ParseMachinePath): with a
+// MachineRegistry (SetMachines) a host unit's path below a "payload" is
+// checked against the machines registered at the record's time, and is
+// unknown ("machine_unknown") when that cannot be told. Names are
 // checked against systemd's unit-name rules, so hostile directory names
 // never become units.
 //
