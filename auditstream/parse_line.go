@@ -2,6 +2,7 @@ package auditstream
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strconv"
 	"time"
 )
@@ -53,6 +54,34 @@ type counter struct {
 	// names were there (a block reader then reads on sequentially: its
 	// counts could not be merged in input order).
 	full bool
+	// words finds a name of 1 to 16 bytes by its length and its first
+	// and last eight bytes (together the whole name), slot chosen by
+	// wordSlot: three comparisons of numbers, no comparison of bytes.
+	words [64]wordKey
+}
+
+// wordKey is a name of at most 16 bytes in counter.words.
+type wordKey struct {
+	n      int // the name's length; 0: an empty slot
+	w0, w1 uint64
+	i      int // its index in names
+}
+
+// nameWords returns the first and the last (up to) eight bytes of name,
+// which is 1 to 16 bytes long.
+func nameWords(name []byte) (uint64, uint64) {
+	if len(name) >= 8 {
+		return binary.LittleEndian.Uint64(name), binary.LittleEndian.Uint64(name[len(name)-8:])
+	}
+	var w uint64
+	for i := len(name) - 1; i >= 0; i-- {
+		w = w<<8 | uint64(name[i])
+	}
+	return w, w
+}
+
+func wordSlot(n int, w0, w1 uint64) int {
+	return int(((w0 ^ w1>>3 ^ uint64(n)) * 0x9e3779b97f4a7c15) >> 58)
 }
 
 // slotOf hashes a name into counter.slot; a collision only costs a scan.
@@ -67,6 +96,24 @@ func (c *counter) inc(name []byte) { c.add(name, 1) }
 
 // add counts name n times.
 func (c *counter) add(name []byte, n uint64) {
+	if len(name) == 0 || len(name) > 16 {
+		c.addNamed(name, n)
+		return
+	}
+	w0, w1 := nameWords(name)
+	k := &c.words[wordSlot(len(name), w0, w1)]
+	if k.n == len(name) && k.w0 == w0 && k.w1 == w1 {
+		c.counts[k.i] += n
+		return
+	}
+	c.addNamed(name, n)
+	if c.last < len(c.names) && c.names[c.last] == string(name) {
+		*k = wordKey{n: len(name), w0: w0, w1: w1, i: c.last}
+	}
+}
+
+// addNamed is add by comparing names.
+func (c *counter) addNamed(name []byte, n uint64) {
 	if c.last < len(c.names) && c.names[c.last] == string(name) {
 		c.counts[c.last] += n
 		return
@@ -118,7 +165,7 @@ func (c *counter) merge(o *counter) {
 // reset empties c, keeping its memory.
 func (c *counter) reset() {
 	c.names, c.counts = c.names[:0], c.counts[:0]
-	c.last, c.slot, c.full = 0, [64]uint8{}, false
+	c.last, c.slot, c.full, c.words = 0, [64]uint8{}, false, [64]wordKey{}
 }
 
 func (c *counter) snapshot() map[string]uint64 {
@@ -201,7 +248,7 @@ func (p *Parser) parseLine(line []byte, r *Record) (bool, error) {
 	if len(line) == 0 {
 		return false, nil
 	}
-	if hasPrefix(line, "__CURSOR=") || hasPrefix(line, "__REALTIME_TIMESTAMP=") {
+	if line[0] == '_' && (hasPrefix(line, "__CURSOR=") || hasPrefix(line, "__REALTIME_TIMESTAMP=")) {
 		p.exp.begin(start)
 		p.exportLine(line)
 		return false, nil

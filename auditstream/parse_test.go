@@ -519,12 +519,14 @@ func TestParseDec(t *testing.T) {
 }
 
 // TestCounter: counts per name match a map's, whatever the names' slots
-// (many collide in 64), past maxTypes (the rest are "other").
+// (many collide in 64) and lengths (found by their words up to 16
+// bytes), past maxTypes (the rest are "other").
 func TestCounter(t *testing.T) {
 	var c counter
 	want := map[string]uint64{}
 	for i := 0; i < 5000; i++ {
-		name := fmt.Sprintf("T%d", (i*7919)%(maxTypes+20))
+		j := (i * 7919) % (maxTypes + 20)
+		name := fmt.Sprintf("T%d", j) + strings.Repeat("_", j%19) // 2 to 21 bytes
 		c.inc([]byte(name))
 		if _, ok := want[name]; !ok && len(want) >= maxTypes {
 			name = "other"

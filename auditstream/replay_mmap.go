@@ -31,7 +31,7 @@ import (
 // mapWindow is the size of one mapping: a multiple of the page size, at
 // least readBufSize and a page (so that a window mapped at a line's page
 // holds that line, when it fits the bufio buffer). A variable for tests.
-var mapWindow int64 = 8 << 20
+var mapWindow int64 = 2 << 20
 
 // mapped is the mapped reading state of a Reader.
 type mapped struct {
