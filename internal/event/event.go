@@ -5,6 +5,7 @@
 package event
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -172,7 +173,7 @@ func (e *Event) AppendJSON(b []byte, opts JSONOptions) []byte {
 	} else {
 		b = opts.Cache.appendString(b, e.File)
 		b = append(b, `,"line":`...)
-		b = strconv.AppendInt(b, int64(e.Line), 10)
+		b = appendInt(b, int64(e.Line))
 	}
 	b = append(b, `,"time":`...)
 	if e.Time.IsZero() {
@@ -184,12 +185,12 @@ func (e *Event) AppendJSON(b []byte, opts JSONOptions) []byte {
 	}
 	b = append(b, `,"serial":`...)
 	if e.HasSerial {
-		b = strconv.AppendUint(b, e.Serial, 10)
+		b = appendUint(b, e.Serial)
 	} else {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"pid":`...)
-	b = strconv.AppendInt(b, int64(e.PID), 10)
+	b = appendInt(b, int64(e.PID))
 	b = appendID(append(b, `,"uid":`...), e.UID)
 	b = appendID(append(b, `,"auid":`...), e.AUID)
 	b = appendID(append(b, `,"gid":`...), e.GID)
@@ -201,16 +202,16 @@ func (e *Event) AppendJSON(b []byte, opts JSONOptions) []byte {
 		b = opts.Cache.appendString(b, e.Exe)
 	}
 	b = opts.Cache.appendString(append(b, `,"arch":`...), e.ArchLabel())
-	b = strconv.AppendInt(append(b, `,"syscall_nr":`...), int64(e.Syscall), 10)
+	b = appendInt(append(b, `,"syscall_nr":`...), int64(e.Syscall))
 	name := e.SyscallName
 	if name == "" {
 		name = "unknown"
 	}
 	b = opts.Cache.appendString(append(b, `,"syscall":`...), name)
 	b = strconv.AppendBool(append(b, `,"compat":`...), e.Compat)
-	b = strconv.AppendInt(append(b, `,"signal":`...), int64(e.Signal), 10)
+	b = appendInt(append(b, `,"signal":`...), int64(e.Signal))
 	b = opts.Cache.appendString(append(b, `,"action":`...), e.Action.String())
-	b = strconv.AppendInt(append(b, `,"errno":`...), int64(e.Errno), 10)
+	b = appendInt(append(b, `,"errno":`...), int64(e.Errno))
 	unit := e.Unit
 	if unit == "" {
 		unit = UnknownUnit
@@ -264,8 +265,46 @@ func appendID(b []byte, id auditstream.ID) []byte {
 	if id.Name != "" {
 		return AppendString(b, id.Name)
 	}
-	return strconv.AppendUint(b, uint64(id.N), 10)
+	return appendUint(b, uint64(id.N))
 }
+
+// appendUint is strconv.AppendUint(b, v, 10), the digits written in
+// place, two at a time (no buffer to copy from).
+func appendUint(b []byte, v uint64) []byte {
+	if v < 10 {
+		return append(b, byte('0'+v))
+	}
+	n := 2
+	for x := v; x >= 100; x /= 10 {
+		n++
+	}
+	l := len(b)
+	b = slices.Grow(b, n)[:l+n]
+	i := l + n
+	for v >= 100 {
+		q := v / 100
+		d := (v - q*100) * 2
+		i -= 2
+		b[i], b[i+1] = digitPairs[d], digitPairs[d+1]
+		v = q
+	}
+	if v >= 10 {
+		b[i-2], b[i-1] = digitPairs[v*2], digitPairs[v*2+1]
+	} else {
+		b[i-1] = byte('0' + v)
+	}
+	return b
+}
+
+// appendInt is strconv.AppendInt(b, v, 10).
+func appendInt(b []byte, v int64) []byte {
+	if v < 0 {
+		return strconv.AppendInt(b, v, 10)
+	}
+	return appendUint(b, uint64(v))
+}
+
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
 
 const hex = "0123456789abcdef"
 

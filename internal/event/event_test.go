@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -226,6 +227,30 @@ func TestJSONCacheTimes(t *testing.T) {
 		want := string(e.AppendJSON(nil, JSONOptions{}))
 		if got := string(e.AppendJSON(nil, JSONOptions{Cache: cache})); got != want {
 			t.Fatalf("%d: with the cache:\n%s\nwithout:\n%s", i, got, want)
+		}
+	}
+}
+
+// TestAppendUint: the in-place digits are strconv's, at every length and
+// around every power of ten, for appendUint and appendInt (negatives
+// included).
+func TestAppendUint(t *testing.T) {
+	vs := []uint64{0, 1, 9, 99, 4294967295, 1<<64 - 1, 1 << 63}
+	for p := uint64(1); p <= 1e19 && p > 0; p *= 10 {
+		vs = append(vs, p-1, p, p+1, p*9/10+7)
+		if p == 1e19 {
+			break
+		}
+	}
+	for _, v := range vs {
+		pre := []byte("x:")
+		if got, want := appendUint(pre, v), strconv.AppendUint([]byte("x:"), v, 10); string(got) != string(want) {
+			t.Errorf("appendUint(%d) = %s, want %s", v, got, want)
+		}
+		for _, i := range []int64{int64(v), -int64(v)} {
+			if got, want := appendInt(nil, i), strconv.AppendInt(nil, i, 10); string(got) != string(want) {
+				t.Errorf("appendInt(%d) = %s, want %s", i, got, want)
+			}
 		}
 	}
 }
