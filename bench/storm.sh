@@ -11,7 +11,8 @@
 #       (-b 8192 --backlog_wait_time 60000; no rules are loaded),
 # after (0) the floor: the cheapest multicast reader (storm floor: recv
 # into a 64 MiB buffer, count, nothing parsed), which the workload feels
-# least; one after the other, and prints per run: calls made, workload call rate,
+# least (floor-mmsg: the same with recvmmsg, 32 datagrams a call, the
+# honest floor for a batching reader such as the daemon); one after the other, and prints per run: calls made, workload call rate,
 # records received (auditd: SECCOMP lines it kept on disk), received/made,
 # received records/s, kernel lost delta, ENOBUFS and serial-gap losses,
 # then the ratios of issue 15: calls the workload completed beside each
@@ -34,7 +35,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PROCS=${PROCS:-2}
 DURATION=${DURATION:-5s}
-RUNS=${RUNS:-floor multicast unicast unicast-nowait daemon-multicast daemon-unicast auditd}
+RUNS=${RUNS:-floor floor-mmsg multicast unicast unicast-nowait daemon-multicast daemon-unicast auditd}
 ROUNDS=${ROUNDS:-1}
 tmp=$(mktemp -d /tmp/storm.XXXXXX)
 
@@ -70,11 +71,13 @@ printf '%-15s %12s %12s %12s %9s %12s %11s %8s %10s %8s\n' run calls_made calls_
 
 declare -A made_by cpu_by
 
-run_floor() {
+run_floor() { # floor | floor-mmsg
+	local run=$1 batch=1
+	[[ $run == floor-mmsg ]] && batch=32
 	rm -f "$tmp/ready"
 	local lost0 lost1 rpid made rate
 	lost0=$(lost_now)
-	"$tmp/storm" floor -ready "$tmp/ready" >"$tmp/floor.json" 2>"$tmp/floor.log" &
+	"$tmp/storm" floor -batch "$batch" -ready "$tmp/ready" >"$tmp/floor.json" 2>"$tmp/floor.log" &
 	rpid=$!
 	for _ in $(seq 100); do [[ -e "$tmp/ready" ]] && break; sleep 0.05; done
 	[[ -e "$tmp/ready" ]] || { cat "$tmp/floor.log"; exit 1; }
@@ -83,10 +86,10 @@ run_floor() {
 	kill -TERM "$rpid"; wait "$rpid"
 	lost1=$(lost_now)
 	made=$(jq .calls "$tmp/work.json") rate=$(jq .calls_per_second "$tmp/work.json")
-	made_by[floor,$round]=$made
-	cpu_by[floor,$round]=$(jq '.cpu_us_per_record * 100 | round / 100' "$tmp/floor.json")
-	row floor "$made" "$rate" "$(jq .received "$tmp/floor.json")" "$((lost1 - lost0))" "$(jq .enobufs "$tmp/floor.json")" - \
-		"${DURATION%s}" "${cpu_by[floor,$round]}"
+	made_by[$run,$round]=$made
+	cpu_by[$run,$round]=$(jq '.cpu_us_per_record * 100 | round / 100' "$tmp/floor.json")
+	row "$run" "$made" "$rate" "$(jq .received "$tmp/floor.json")" "$((lost1 - lost0))" "$(jq .enobufs "$tmp/floor.json")" - \
+		"${DURATION%s}" "${cpu_by[$run,$round]}"
 }
 
 run_receive() { # multicast | unicast | unicast-nowait
@@ -185,7 +188,7 @@ for round in $(seq "$ROUNDS"); do
 	((ROUNDS > 1)) && echo "round $round ($(cut -d' ' -f1-3 /proc/loadavg))"
 	for run in $RUNS; do
 		case $run in
-		floor) run_floor ;;
+		floor | floor-mmsg) run_floor "$run" ;;
 		multicast | unicast | unicast-nowait) run_receive "$run" ;;
 		daemon-multicast | daemon-unicast) run_daemon "$run" ;;
 		auditd) run_auditd ;;
@@ -196,15 +199,16 @@ done
 
 # median and range of a list of numbers
 stats() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) exit; m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; if (NR == 1) printf "%.1f", m; else printf "%.1f (%.1f-%.1f, %d rounds)", m, v[1], v[NR], NR}'; }
-if [[ " $RUNS " == *" floor "* ]]; then
-	echo "calls completed beside each reader / beside the floor in the same round (goal >= 95% for the daemon):"
+for fl in floor floor-mmsg; do
+	[[ " $RUNS " == *" $fl "* ]] || continue
+	echo "calls completed beside each reader / beside $fl in the same round (goal >= 95% for the daemon):"
 	for run in $RUNS; do
-		[[ $run == floor ]] && continue
+		[[ $run == floor* ]] && continue
 		for round in $(seq "$ROUNDS"); do
-			awk -v m="${made_by[$run,$round]:-0}" -v f="${made_by[floor,$round]:-0}" 'BEGIN {if (f > 0) printf "%.2f\n", 100 * m / f}'
+			awk -v m="${made_by[$run,$round]:-0}" -v f="${made_by[$fl,$round]:-0}" 'BEGIN {if (f > 0) printf "%.2f\n", 100 * m / f}'
 		done | stats | awk -v n="$run" '{printf "  %-17s %s%%\n", n, $0}'
 	done
-fi
+done
 echo "CPU per record, us (goal <= 1 for the daemon):"
 for run in $RUNS; do
 	[[ $run == auditd ]] && continue
