@@ -339,10 +339,7 @@ func (p *Parser) parseText(line []byte, r *Record) (bool, error) {
 		node = ""
 	}
 	rest := line[pos+len(typeKey):]
-	e := 0
-	for e < len(rest) && rest[e] != ' ' {
-		e++
-	}
+	e := spaceEnd(rest, 0)
 	typ := rest[:e]
 	rest = rest[e:]
 	// a record is "type=T msg=audit(" (audit.log, ausearch) or
@@ -364,13 +361,7 @@ func (p *Parser) parseText(line []byte, r *Record) (bool, error) {
 	*r = Record{Node: node}
 	// raw "audit(1613596317.899:6461):" or interpreted
 	// "audit(08/09/2025 14:22:10.314:88) :"
-	interp := false
-	for j := 6; j < len(rest) && rest[j] != ')'; j++ {
-		if rest[j] == '/' || rest[j] == ' ' || rest[j] == '-' {
-			interp = true
-			break
-		}
-	}
+	interp := stampInterp(rest, 6)
 	var body []byte
 	if interp {
 		body, err = p.parseInterpPrefix(r, rest)
@@ -581,6 +572,9 @@ func hasPrefix(b []byte, p string) bool {
 }
 
 func trimEOL(b []byte) []byte {
+	if n := len(b); n >= 2 && b[n-1] == '\n' && b[n-2] != '\n' && b[n-2] != '\r' {
+		return b[:n-1] // the usual line
+	}
 	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
 		b = b[:len(b)-1]
 	}

@@ -84,3 +84,36 @@ func quotedEnd(b []byte, i int) int {
 	}
 	return len(b)
 }
+
+// spaceEnd returns the index of the first space at or after i, or len(b).
+func spaceEnd(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		if m := equal(binary.LittleEndian.Uint64(b[i:]), ' '); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] == ' ' {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// stampInterp reports whether a '/', ' ' or '-' comes at or after i
+// before the first ')': the audit(...) stamp of an `ausearch -i` line
+// ("08/09/2025 14:22:10.314:88"), not a raw one ("1613596317.899:6461").
+func stampInterp(b []byte, i int) bool {
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		if m := equal(x, ')') | equal(x, '/') | equal(x, ' ') | equal(x, '-'); m != 0 {
+			return b[i+bits.TrailingZeros64(m)/8] != ')'
+		}
+	}
+	for ; i < len(b) && b[i] != ')'; i++ {
+		if c := b[i]; c == '/' || c == ' ' || c == '-' {
+			return true
+		}
+	}
+	return false
+}

@@ -26,6 +26,21 @@ func naiveQuotedEnd(b []byte, i int) int {
 	return i
 }
 
+func naiveSpaceEnd(b []byte, i int) int {
+	for ; i < len(b) && b[i] != ' '; i++ {
+	}
+	return i
+}
+
+func naiveStampInterp(b []byte, i int) bool {
+	for j := i; j < len(b) && b[j] != ')'; j++ {
+		if b[j] == '/' || b[j] == ' ' || b[j] == '-' {
+			return true
+		}
+	}
+	return false
+}
+
 // checkScans compares the word-at-a-time scans with the naive ones from
 // every start in b.
 func checkScans(t *testing.T, b []byte) {
@@ -42,6 +57,12 @@ func checkScans(t *testing.T, b []byte) {
 		if got, want := quotedEnd(b, i), naiveQuotedEnd(b, i); got != want {
 			t.Fatalf("quotedEnd(%q, %d) = %d, want %d", b, i, got, want)
 		}
+		if got, want := spaceEnd(b, i), naiveSpaceEnd(b, i); got != want {
+			t.Fatalf("spaceEnd(%q, %d) = %d, want %d", b, i, got, want)
+		}
+		if got, want := stampInterp(b, i), naiveStampInterp(b, i); got != want {
+			t.Fatalf("stampInterp(%q, %d) = %v, want %v", b, i, got, want)
+		}
 	}
 }
 
@@ -50,7 +71,7 @@ func checkScans(t *testing.T, b []byte) {
 // 0xff, '=' and '"' neighbours), and random mixes of the bytes that
 // matter.
 func TestScans(t *testing.T) {
-	fillers := []byte{'a', 0x00, 0x01, ' ', '!', '=', '>', '"', '#', enrichSep, 0x1e, 0x7f, 0x80, 0xff}
+	fillers := []byte{'a', 0x00, 0x01, ' ', '!', '=', '>', '"', '#', enrichSep, 0x1e, 0x7f, 0x80, 0xff, ')', '(', '*', '/', '-', '.', '0'}
 	for _, f := range fillers {
 		for c := 0; c < 256; c++ {
 			for pos := 0; pos < 17; pos++ {
@@ -66,7 +87,7 @@ func TestScans(t *testing.T) {
 			}
 		}
 	}
-	alphabet := []byte{'a', 'Z', '0', ' ', '\t', '=', '"', enrichSep, 0x00, 0x21, 0x3c, 0x3e, 0x80, 0xa2, 0xbd, 0xff}
+	alphabet := []byte{'a', 'Z', '0', ' ', '\t', '=', '"', enrichSep, 0x00, 0x21, 0x3c, 0x3e, 0x80, 0xa2, 0xbd, 0xff, ')', '/', '-', ':', '.'}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for n := 0; n < 2000; n++ {
 		b := make([]byte, rng.IntN(40))
