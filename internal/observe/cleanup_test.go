@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
 		os.Exit(helper())
 	}
+	if dir := os.Getenv(cgnsHelperEnv); dir != "" {
+		os.Exit(cgnsHelper(dir))
+	}
 	os.Exit(m.Run())
 }
 

@@ -162,6 +162,25 @@ func CgroupID(mount, dir string) (id uint64, level int, err error) {
 	return st.Ino, level, nil
 }
 
+// initCgroupNS is the inode of the initial cgroup namespace
+// (PROC_CGROUP_INIT_INO, include/linux/proc_ns.h).
+const initCgroupNS = 0xEFFFFFFB
+
+// hostCgroupNS refuses a process in another cgroup namespace than the
+// host's: its cgroup2 mount's root is the namespace's, so the levels below
+// it are not the kernel's, which the program checks (the unit's calls
+// would all be missed; seen: 0 calls of a busy cgroup).
+func hostCgroupNS() error {
+	var st syscall.Stat_t
+	if err := syscall.Stat("/proc/self/ns/cgroup", &st); err != nil {
+		return fmt.Errorf("observe: cannot tell this process's cgroup namespace: %w", err)
+	}
+	if st.Ino != initCgroupNS {
+		return fmt.Errorf("observe: this process runs in a cgroup namespace of its own (/proc/self/ns/cgroup is not the host's): the cgroup levels it sees are not the kernel's and the program would miss the unit's calls; learn from the host's cgroup namespace")
+	}
+	return nil
+}
+
 // Add starts recording the calls of a cgroup2 cgroup (a directory below
 // mount) and its descendants. It returns the cgroup's id, the key of its
 // Observation.
@@ -172,6 +191,9 @@ func (o *Observer) Add(mount, dir string) (uint64, error) {
 	}
 	if level >= maxLevels {
 		return 0, fmt.Errorf("observe: %s is %d levels deep; at most %d are checked", dir, level, maxLevels-1)
+	}
+	if err := hostCgroupNS(); err != nil {
+		return 0, err
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -313,3 +313,54 @@ func TestIdleCgroup(t *testing.T) {
 		t.Errorf("the program ran for %d calls of the host, fewer than this test's %d", st.HostCalls, n)
 	}
 }
+
+// cgnsHelperEnv makes the test binary, started in a cgroup namespace of
+// its own, try to add the cgroup named by the variable.
+const cgnsHelperEnv = "OBSERVE_CGNS_HELPER"
+
+func cgnsHelper(dir string) int {
+	mount, err := Cgroup2Mount()
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	ob, err := New(Options{})
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	defer ob.Close()
+	if _, err := ob.Add(mount, dir); err != nil {
+		fmt.Println("refused:", err)
+		return 0
+	}
+	fmt.Println("added")
+	return 0
+}
+
+// TestCgroupNamespace: an observer in a cgroup namespace of its own
+// refuses to add a cgroup (the levels below its mount are not the
+// kernel's: seen, learn inside `unshare -C` with cgroup2 mounted there
+// saw 0 calls of a busy loop); in the host's it adds it.
+func TestCgroupNamespace(t *testing.T) {
+	requireObserver(t)
+	_, unit, _ := learnCgroup(t)
+	for _, own := range []bool{true, false} {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), cgnsHelperEnv+"="+unit)
+		if own {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWCGROUP}
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("helper (own namespace %v): %v: %s", own, err, out)
+		}
+		got := strings.TrimSpace(string(out))
+		if own && !strings.Contains(got, "refused: observe: this process runs in a cgroup namespace of its own") {
+			t.Errorf("in a cgroup namespace of its own: %q, want refused", got)
+		}
+		if !own && got != "added" {
+			t.Errorf("in the host's cgroup namespace: %q, want added", got)
+		}
+	}
+}
