@@ -107,7 +107,9 @@ part_memory() {
 	start
 	"$tmp/load" pairs -server "http://127.0.0.1:$PORT" -pid "$pid" -units "$UNITS" -syscalls "$SYSCALLS" | tee "$tmp/mem.txt" | sed "s/^/$1 /"
 	stop
-	note "$1" "RSS MB at $((UNITS * SYSCALLS)) pairs" "$(awk '/daemon RSS/ {print $(NF - 5)}' "$tmp/mem.txt")"
+	note "$1" "RSS MB at $((UNITS * SYSCALLS)) pairs" "$(awk '/^daemon RSS:/ {print $6}' "$tmp/mem.txt")"
+	note "$1" "RSS MB anon" "$(awk '/^daemon RSS after:/ {print $4}' "$tmp/mem.txt")"
+	note "$1" "RSS MB file" "$(awk '/^daemon RSS after:/ {print $10}' "$tmp/mem.txt")"
 }
 
 for round in $(seq "$ROUNDS"); do

@@ -221,19 +221,22 @@ setfsgid setfsuid setgroups setresgid setresuid setregid setreuid setgid setuid 
 sync_file_range tee vmsplice
 `)
 
-func rss(pid int) (int, error) {
+func rss(pid int) (int, error) { return statusKB(pid, "VmRSS:") }
+
+// statusKB returns a kB field of /proc/PID/status (VmRSS:, RssAnon:, ...).
+func statusKB(pid int, field string) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
+		if strings.HasPrefix(l, field) {
 			f := strings.Fields(l)
 			kb, _ := strconv.Atoi(f[1])
 			return kb, nil
 		}
 	}
-	return 0, errors.New("no VmRSS")
+	return 0, errors.New("no " + field)
 }
 
 func pairs(args []string) error {
@@ -300,5 +303,8 @@ func pairs(args []string) error {
 	}
 	fmt.Printf("pairs: %d units × %d syscalls = %.0f denials made, %.0f counted, overflow %.0f\n", *units, *nsys, want, got, series)
 	fmt.Printf("daemon RSS: %.1f MB before, %.1f MB after (goal < 30 MB)\n", float64(before)/1024, float64(after)/1024)
+	anon, _ := statusKB(*pid, "RssAnon:")
+	file, _ := statusKB(*pid, "RssFile:")
+	fmt.Printf("daemon RSS after: %.1f MB anonymous (heap, stacks, runtime), %.1f MB file-backed (the binary's pages)\n", float64(anon)/1024, float64(file)/1024)
 	return nil
 }

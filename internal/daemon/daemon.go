@@ -263,6 +263,9 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 		versioncollector.NewCollector("seccompwatch"),
 		metrics.NewCollector(d.snapshot, d.denials, cfg.MaxSeries),
 	)
+	if n := pageOutExecutable(); n > 0 {
+		log.Debug("start-up's pages of the executable out of the resident set", zap.Int("mapped_bytes", n))
+	}
 	return d, nil
 }
 
