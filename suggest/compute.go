@@ -463,9 +463,13 @@ func Compute(u UnitAggregate, p *Policy, opts Options) Suggestion {
 	}
 	if u.UserUnit && !p.UserUnit {
 		// The records say whose unit it is; a policy read for the
-		// system unit of that name is not this unit's.
+		// system unit of that name is not this unit's. (An unknown
+		// policy keeps its own reason.)
+		if known {
+			unknownWhy = "the policy read is the system unit's, not this user unit's"
+			s.Unknown = unknownWhy
+		}
 		known, p = false, &Policy{UserUnit: true, UID: u.UID}
-		unknownWhy = "the policy read is the system unit's, not this user unit's"
 	}
 	s.applicability(p)
 	if known {

@@ -39,19 +39,23 @@ func (d *Daemon) Suggestions(ctx context.Context, q httpapi.Query) []suggest.Sug
 
 // Suggestion implements httpapi.Backend.
 func (d *Daemon) Suggestion(ctx context.Context, unit string, q httpapi.Query) (suggest.Suggestion, map[string]string, bool) {
-	var match []suggest.UnitAggregate
-	for _, u := range d.agg.Snapshot() {
-		if metricUnit(u.Unit, u.UserUnit, u.UID) == unit && (q.Machine == "" || q.Machine == u.Machine || q.Machine == httpapi.HostMachine && u.Machine == "") {
-			match = append(match, u)
-		}
-	}
-	if len(match) == 0 {
+	u, ok := d.Records(unit, q)
+	if !ok {
 		return suggest.Suggestion{}, nil, false
 	}
-	// Without ?machine=, the same unit name on the host comes first (it
-	// sorts before any machine's).
-	rs := pipeline.Suggest(ctx, match[:1], d.props, d.options(q))
+	rs := pipeline.Suggest(ctx, []suggest.UnitAggregate{u}, d.props, d.options(q))
 	return rs[0].Suggestion, rs[0].Current, true
+}
+
+// Records implements httpapi.Backend. Without ?machine=, the same unit
+// name on the host comes first (it sorts before any machine's).
+func (d *Daemon) Records(unit string, q httpapi.Query) (suggest.UnitAggregate, bool) {
+	for _, u := range d.agg.Snapshot() {
+		if metricUnit(u.Unit, u.UserUnit, u.UID) == unit && (q.Machine == "" || q.Machine == u.Machine || q.Machine == httpapi.HostMachine && u.Machine == "") {
+			return u, true
+		}
+	}
+	return suggest.UnitAggregate{}, false
 }
 
 // Health implements httpapi.Backend: unhealthy when the audit stream is

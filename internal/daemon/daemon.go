@@ -110,12 +110,13 @@ type Daemon struct {
 	table  *syscalls.Table
 	native syscalls.Arch
 
-	files    *unitprops.Files   // the unit files under UnitsRoot
-	props    unitprops.Provider // D-Bus, then unit files
-	bus      *unitprops.DBus    // nil with --dbus.address=none; closed when Run ends
-	machines *machineProps      // containers' own systemd; closed when Run ends
-	machined *machined.Registry // systemd-machined's machines; nil with --dbus.address=none
-	verdicts *verdicts          // live verdicts for the event stream
+	files    *unitprops.Files        // the unit files under UnitsRoot
+	props    unitprops.Provider      // D-Bus, then unit files
+	bus      *unitprops.DBus         // nil with --dbus.address=none; closed when Run ends
+	machines *machineProps           // containers' own systemd; closed when Run ends
+	machined *machined.Registry      // systemd-machined's machines; nil with --dbus.address=none
+	users    *unitprops.UserManagers // users' own service managers; closed when Run ends
+	verdicts *verdicts               // live verdicts for the event stream
 	source   *auditstream.Source
 	attr     *units.Attributor
 	exes     atomic.Pointer[exeIndex]
@@ -234,7 +235,8 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 		}
 	}
 	d.machines = newMachineProps(d.table, d.log.Named("machines"), d.machined)
-	d.props = withMachines{Provider: d.unitProviders(ctx), m: d.machines}
+	d.users = unitprops.NewUserManagers(unitprops.DBusOptions{Table: d.table, Logger: d.log.Named("users")})
+	d.props = withMachines{Provider: d.unitProviders(ctx), m: d.machines, users: d.users}
 	d.cleanLearning(ctx)
 	d.verdicts = newVerdicts(d, max(cfg.MaxSeries, 1024))
 	d.refreshExeIndex(ctx)
@@ -313,6 +315,9 @@ func (d *Daemon) closeBus() {
 	}
 	if d.machined != nil {
 		d.machined.Close()
+	}
+	if d.users != nil {
+		d.users.Close()
 	}
 }
 

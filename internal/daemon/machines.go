@@ -19,14 +19,25 @@ import (
 // maxMachines bounds the containers whose systemd connections are kept.
 const maxMachines = 64
 
-// withMachines is the daemon's unit provider: the host's, and each
-// container's own systemd for its units (pipeline.Machines).
+// withMachines is the daemon's unit provider: the host's, each
+// container's own systemd for its units (pipeline.Machines), and each
+// user's own service manager for that user's units (pipeline.Users).
 type withMachines struct {
 	unitprops.Provider
-	m *machineProps
+	m     *machineProps
+	users *unitprops.UserManagers
 }
 
-var _ pipeline.Machines = withMachines{}
+var (
+	_ pipeline.Machines = withMachines{}
+	_ pipeline.Users    = withMachines{}
+)
+
+// ForUser implements pipeline.Users: the shipped unit's daemon (User=,
+// ProtectHome=) cannot reach /run/user/UID, and a user manager answers
+// only root and that user, so there the verdicts stay unknown with that
+// reason; a daemon run as root asks.
+func (w withMachines) ForUser(uid int) (unitprops.Provider, error) { return w.users.ForUser(uid) }
 
 // ForMachine implements pipeline.Machines.
 func (w withMachines) ForMachine(name string) (unitprops.Provider, error) { return w.m.get(name) }

@@ -137,7 +137,7 @@ func (vs *verdicts) store(k verdictKey, v event.Verdict) {
 }
 
 func (vs *verdicts) judge(ctx context.Context, k verdictKey) event.Verdict {
-	pol, _ := pipeline.PolicyFor(ctx, vs.d.props, k.unit, k.machine, k.userUID >= 0)
+	pol, _ := pipeline.PolicyFor(ctx, vs.d.props, k.unit, k.machine, k.userUID)
 	v := suggest.JudgeCall(pol, vs.d.table, sandbox.Call{Syscall: k.syscall, Arch: k.arch, Native: k.native, Actions: []string{k.action}})
 	return event.Verdict{Kind: string(v.Kind), Directive: v.Directive(), Source: v.Source()}
 }

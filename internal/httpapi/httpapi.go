@@ -55,6 +55,11 @@ type Backend interface {
 	// drop-ins (path → content) for diffs; ok is false for a unit without
 	// denials.
 	Suggestion(ctx context.Context, unit string, q Query) (s suggest.Suggestion, current map[string]string, ok bool)
+	// Records returns the aggregated records of one unit (as
+	// Suggestion matches it), without any judgement: what a root client
+	// that reads the unit's configuration itself (a user manager's unit)
+	// computes its own suggestion from.
+	Records(unit string, q Query) (suggest.UnitAggregate, bool)
 	// Health reports the daemon's health.
 	Health() Health
 }
@@ -194,6 +199,15 @@ func New(b Backend, opts Options) http.Handler {
 			return
 		}
 		unit := r.PathValue("unit")
+		if r.URL.Query().Get("format") == "records" {
+			u, ok := b.Records(unit, q)
+			if !ok {
+				writeError(w, http.StatusNotFound, "no denials recorded for this unit")
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"records": u})
+			return
+		}
 		s, current, ok := b.Suggestion(r.Context(), unit, q)
 		if !ok {
 			writeError(w, http.StatusNotFound, "no denials recorded for this unit")
@@ -218,7 +232,7 @@ func New(b Backend, opts Options) http.Handler {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_ = suggest.RenderWhy(w, s, sc)
 		default:
-			writeError(w, http.StatusBadRequest, "format must be json, dropin, diff or why")
+			writeError(w, http.StatusBadRequest, "format must be json, dropin, diff, why or records")
 		}
 	})
 	if opts.Level != nil {

@@ -30,6 +30,7 @@ type backend struct {
 	healthy bool
 	events  []event.Event
 	sugg    []suggest.Suggestion
+	recs    []suggest.UnitAggregate
 	lastQ   Query
 }
 
@@ -61,6 +62,16 @@ func (b *backend) Suggestion(_ context.Context, unit string, q Query) (suggest.S
 	return suggest.Suggestion{}, nil, false
 }
 
+func (b *backend) Records(unit string, q Query) (suggest.UnitAggregate, bool) {
+	b.lastQ = q
+	for _, u := range b.recs {
+		if u.Unit == unit {
+			return u, true
+		}
+	}
+	return suggest.UnitAggregate{}, false
+}
+
 func (b *backend) Health() Health {
 	return Health{Healthy: b.healthy, Checks: map[string]Check{"audit": {OK: b.healthy, Status: "x"}}}
 }
@@ -73,14 +84,15 @@ func fixture() *backend {
 	agg.Add(suggest.Denial{Unit: "nginx.service", Arch: syscalls.ArchX86_64, Nr: 41, Syscall: "socket", Action: "kill_process", Exe: "/usr/sbin/nginx", Time: time.Unix(1700000000, 0), Native: true})
 	agg.Add(suggest.Denial{Unit: "unattributed:" + hostile, Arch: syscalls.ArchX86_64, Nr: 41, Syscall: "socket", Action: "errno", Exe: hostile, Time: time.Unix(1700000000, 0), Native: true})
 	var ss []suggest.Suggestion
-	for _, u := range agg.Snapshot() {
+	recs := agg.Snapshot()
+	for _, u := range recs {
 		ss = append(ss, suggest.Compute(u, nil, suggest.Options{Table: t}))
 	}
 	var evs []event.Event
 	for i := range 5 {
 		evs = append(evs, event.Event{Record: auditstream.Record{PID: i, Comm: hostile}, Unit: "nginx.service", SyscallName: "socket"})
 	}
-	return &backend{healthy: true, events: evs, sugg: ss}
+	return &backend{healthy: true, events: evs, sugg: ss, recs: recs}
 }
 
 func serve(t *testing.T, b Backend) *httptest.Server {
@@ -124,6 +136,8 @@ func TestEndpoints(t *testing.T) {
 		{"/api/v1/suggestions/nginx.service?format=dropin", 200, "\n# SystemCallFilter=socket\n"}, // configuration unknown: never active
 		{"/api/v1/suggestions/nginx.service?format=diff", 200, "+++ "},
 		{"/api/v1/suggestions/other.service", 404, "no denials"},
+		{"/api/v1/suggestions/nginx.service?format=records", 200, `"syscall": "socket"`}, // the records alone, no verdict
+		{"/api/v1/suggestions/other.service?format=records", 404, "no denials"},
 		{"/api/v1/suggestions/nginx.service?machine=../../x", 400, "machine"},
 		{"/api/v1/suggestions/nginx.service?machine=-x", 400, "machine"},
 		{"/", 200, "nginx.service"},

@@ -7,6 +7,7 @@ package pipeline
 import (
 	"context"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
@@ -161,6 +162,14 @@ type Machines interface {
 	ForMachine(name string) (unitprops.Provider, error)
 }
 
+// Users is implemented by a Provider that can also read the units of a
+// user's service manager (user@UID.service) from that manager: a user's
+// unit never gets the configuration of the system's unit of the same
+// name. The error says why it cannot (the verdict is then unknown).
+type Users interface {
+	ForUser(uid int) (unitprops.Provider, error)
+}
+
 // unknownPolicy is a policy that says why nothing is known.
 func unknownPolicy(why string) *suggest.Policy {
 	return &suggest.Policy{Sandbox: &sandbox.Sandbox{Unknown: why}}
@@ -168,17 +177,29 @@ func unknownPolicy(why string) *suggest.Policy {
 
 // PolicyFor reads a unit's configuration into a policy, with the unit's
 // current drop-ins (path → content): a container's unit from its own
-// systemd when props implements Machines (else unknown), a user
-// manager's unit never from the system manager. props may be nil; a nil
-// policy means nothing is known and no reason is given.
-func PolicyFor(ctx context.Context, props unitprops.Provider, unit, machine string, userUnit bool) (*suggest.Policy, map[string]string) {
+// systemd when props implements Machines (else unknown), a unit of user
+// uid's manager (uid ≥ 0; -1: not a user's unit) from that manager when
+// props implements Users (else unknown), never from the system manager.
+// props may be nil; a nil policy means nothing is known and no reason is
+// given. It is the one place where a unit's configuration is read.
+func PolicyFor(ctx context.Context, props unitprops.Provider, unit, machine string, uid int) (*suggest.Policy, map[string]string) {
 	src := props
 	var pol *suggest.Policy
 	switch {
 	case props == nil || suggest.IsPseudoUnit(unit):
 		return nil, nil
-	case userUnit:
-		return unknownPolicy("a user manager's units are not read: its own manager was not asked"), nil
+	case uid >= 0 && machine != "":
+		return unknownPolicy("a user manager's units in machine " + machine + " are not read"), nil
+	case uid >= 0:
+		u, ok := props.(Users)
+		if !ok {
+			return unknownPolicy("user " + strconv.Itoa(uid) + "'s units are read from its own service manager, which this reader does not ask"), nil
+		}
+		up, err := u.ForUser(uid)
+		if err != nil {
+			return unknownPolicy(err.Error()), nil
+		}
+		src = up
 	case machine != "":
 		m, ok := props.(Machines)
 		if !ok {
@@ -193,7 +214,10 @@ func PolicyFor(ctx context.Context, props unitprops.Provider, unit, machine stri
 	p, err := src.Props(ctx, unit)
 	if err != nil {
 		why := err.Error()
-		if machine != "" {
+		switch {
+		case uid >= 0:
+			why = "user " + strconv.Itoa(uid) + "'s service manager: " + why
+		case machine != "":
 			why = "machine " + machine + ": " + why
 		}
 		if !p.Found && p.Source == unitprops.SourceUnitFiles {
@@ -204,7 +228,11 @@ func PolicyFor(ctx context.Context, props unitprops.Provider, unit, machine stri
 		pol.Retry = unitprops.Transient(err)
 		return pol, nil
 	}
-	return Policy(p), p.DropIns
+	pol = Policy(p)
+	if uid >= 0 {
+		pol.UserUnit, pol.UID = true, uid
+	}
+	return pol, p.DropIns
 }
 
 // Suggest computes the suggestion for each aggregated unit (PolicyFor
@@ -212,7 +240,11 @@ func PolicyFor(ctx context.Context, props unitprops.Provider, unit, machine stri
 func Suggest(ctx context.Context, units []suggest.UnitAggregate, props unitprops.Provider, opts suggest.Options) []Result {
 	out := make([]Result, 0, len(units))
 	for _, u := range units {
-		pol, current := PolicyFor(ctx, props, u.Unit, u.Machine, u.UserUnit)
+		uid := -1
+		if u.UserUnit {
+			uid = u.UID
+		}
+		pol, current := PolicyFor(ctx, props, u.Unit, u.Machine, uid)
 		// What may replace the drop-in at the suggestion's path keeps
 		// the grants already there, in every rendering.
 		s := suggest.CarryOver(suggest.Compute(u, pol, opts), current)

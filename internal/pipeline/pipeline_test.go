@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/seccompwatch/seccompwatch/auditstream"
@@ -120,5 +122,78 @@ func TestSuggestUsesPolicy(t *testing.T) {
 				t.Errorf("pseudo-unit %s is applicable", r.Suggestion.Unit)
 			}
 		}
+	}
+}
+
+// withUsers is a host provider that also reads users' managers
+// (pipeline.Users): each uid's units, or why that manager cannot be asked.
+type withUsers struct {
+	props
+	users map[int]props
+	errs  map[int]error
+}
+
+func (w withUsers) ForUser(uid int) (unitprops.Provider, error) {
+	if err := w.errs[uid]; err != nil {
+		return nil, err
+	}
+	if p, ok := w.users[uid]; ok {
+		return p, nil
+	}
+	return nil, errors.New("no such user manager")
+}
+
+// TestPolicyForUser: a user's unit is read from that user's own manager
+// only (never the system unit of the same name); where that manager
+// cannot be asked, or the provider does not read users' managers, the
+// policy is unknown with the reason.
+func TestPolicyForUser(t *testing.T) {
+	system := props{"build.service": {Unit: "build.service", Found: true, AllowList: true, Filter: []string{"read"}}}
+	user := props{"build.service": {Unit: "build.service", Found: true, UserUnit: true, AllowList: true, Filter: []string{"read", "write"},
+		DropIns: map[string]string{"/home/u/.config/systemd/user/build.service.d/x.conf": "[Service]\n"}}}
+	both := withUsers{props: system, users: map[int]props{1000: user},
+		errs: map[int]error{1001: errors.New("user 1001's service manager cannot be asked from uid 999")}}
+	for _, tc := range []struct {
+		name    string
+		props   unitprops.Provider
+		uid     int
+		machine string
+		known   bool
+		names   []string
+		why     string
+	}{
+		{"system unit from the host", both, -1, "", true, []string{"read"}, ""},
+		{"user unit from its manager", both, 1000, "", true, []string{"read", "write"}, ""},
+		{"user 0's manager is a user manager too", withUsers{props: system, users: map[int]props{0: user}}, 0, "", true, []string{"read", "write"}, ""},
+		{"manager that cannot be asked", both, 1001, "", false, nil, "cannot be asked from uid 999"},
+		{"no such manager", both, 1002, "", false, nil, "no such user manager"},
+		{"unit the manager does not know", withUsers{props: system, users: map[int]props{1000: {}}}, 1000, "", false, nil, "user 1000's service manager: no such unit"},
+		{"provider without users' managers", system, 1000, "", false, nil, "read from its own service manager, which this reader does not ask"},
+		{"a user unit in a machine", both, 1000, "web", false, nil, "in machine web are not read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol, cur := PolicyFor(context.Background(), tc.props, "build.service", tc.machine, tc.uid)
+			if pol == nil {
+				t.Fatal("nil policy")
+			}
+			if pol.Known != tc.known {
+				t.Fatalf("known %v, want %v (%+v)", pol.Known, tc.known, pol.Sandbox)
+			}
+			if !tc.known {
+				if pol.Sandbox == nil || !strings.Contains(pol.Sandbox.Unknown, tc.why) {
+					t.Fatalf("unknown because %+v, want %q", pol.Sandbox, tc.why)
+				}
+				return
+			}
+			if !slices.Equal(pol.Names, tc.names) {
+				t.Errorf("names %v, want %v", pol.Names, tc.names)
+			}
+			if tc.uid >= 0 && (!pol.UserUnit || pol.UID != tc.uid || len(cur) != 1) {
+				t.Errorf("user unit %v uid %d drop-ins %v, want uid %d's and its drop-in", pol.UserUnit, pol.UID, cur, tc.uid)
+			}
+			if tc.uid < 0 && pol.UserUnit {
+				t.Error("a system unit's policy says user unit")
+			}
+		})
 	}
 }

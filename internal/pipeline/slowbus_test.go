@@ -45,7 +45,7 @@ func TestPolicyForSlowBus(t *testing.T) {
 	ctx := context.Background()
 
 	start := time.Now()
-	pol, _ := PolicyFor(ctx, props, "tmpl70@bar.service", "", false)
+	pol, _ := PolicyFor(ctx, props, "tmpl70@bar.service", "", -1)
 	took := time.Since(start)
 	if pol == nil || !pol.Known || !pol.AllowList || pol.Retry {
 		t.Fatalf("tmpl70@bar.service after the bus timed out: policy %+v, want the template's allow-list from its file", pol)
@@ -54,7 +54,7 @@ func TestPolicyForSlowBus(t *testing.T) {
 		t.Errorf("the look-up took %v", took)
 	}
 
-	pol, _ = PolicyFor(ctx, props, "gone70.service", "", false)
+	pol, _ = PolicyFor(ctx, props, "gone70.service", "", -1)
 	if pol == nil || pol.Known || !pol.Retry || pol.Sandbox == nil ||
 		!strings.Contains(pol.Sandbox.Unknown, "systemd did not answer within 2s (properties of gone70.service)") {
 		t.Fatalf("gone70.service: policy %+v (%+v), want not read now: systemd did not answer within 2s", pol, pol.Sandbox)

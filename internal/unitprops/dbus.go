@@ -62,8 +62,15 @@ type DBusOptions struct {
 	// Root is prepended to drop-in paths when reading their content (e.g.
 	// "/proc/1234/root" for a container); empty for the host.
 	Root string
-	// User marks the bus as a user manager's (sets Props.UserUnit).
+	// User marks the bus as a user manager's (sets Props.UserUnit); the
+	// unit files and drop-ins it names are then read without following
+	// symbolic links (that user controls their paths).
 	User bool
+	// Peer: Address is a manager's private socket (peer to peer, as
+	// /run/user/UID/systemd/private): no Hello and no AddMatch, since no
+	// bus daemon is there; the manager sends its signals to every
+	// subscribed peer.
+	Peer bool
 	// MinBackoff and MaxBackoff bound the delay between connection
 	// attempts after a failure (defaults 1s and 1m).
 	MinBackoff, MaxBackoff time.Duration
@@ -344,6 +351,9 @@ func (d *DBus) dial() (*sdbus.Conn, *dbus.Conn, error) {
 	ctx, cancel := context.WithTimeout(d.ctx, d.opts.CallTimeout)
 	defer cancel()
 	for _, member := range []string{"Reloading", "UnitNew", "UnitRemoved"} {
+		if d.opts.Peer {
+			break
+		}
 		err = sig.AddMatchSignalContext(ctx, dbus.WithMatchSender(systemdBusName),
 			dbus.WithMatchInterface(managerIface), dbus.WithMatchMember(member))
 		if err != nil {
@@ -378,7 +388,7 @@ func (e *HelloError) Is(target error) bool { return target == ErrHelloRefused }
 // dialOne opens one authenticated connection (EXTERNAL as our uid, then
 // Hello), tied to the provider's lifetime.
 func (d *DBus) dialOne() (*dbus.Conn, error) {
-	return dialAuth(d.ctx, d.address)
+	return dialAuth(d.ctx, d.address, d.opts.Peer)
 }
 
 // Dial connects to the systemd at a D-Bus address ("" for the system bus:
@@ -392,7 +402,7 @@ func Dial(ctx context.Context, address string) (*sdbus.Conn, error) {
 	if address == "" {
 		address = DefaultSystemBusAddress
 	}
-	conn, err := sdbus.NewConnection(func() (*dbus.Conn, error) { return dialAuth(ctx, address) })
+	conn, err := sdbus.NewConnection(func() (*dbus.Conn, error) { return dialAuth(ctx, address, false) })
 	if err != nil {
 		return nil, fmt.Errorf("%w: connect %s: %w", ErrNoDBus, address, err)
 	}
@@ -409,12 +419,12 @@ func DialBus(ctx context.Context, address string) (*dbus.Conn, error) {
 	if address == "" {
 		address = DefaultSystemBusAddress
 	}
-	return dialAuth(ctx, address)
+	return dialAuth(ctx, address, false)
 }
 
 // dialAuth opens one authenticated connection (EXTERNAL as our uid, then
-// Hello).
-func dialAuth(ctx context.Context, address string) (*dbus.Conn, error) {
+// Hello unless peer: a manager's private socket has no bus daemon).
+func dialAuth(ctx context.Context, address string, peer bool) (*dbus.Conn, error) {
 	c, err := dbus.Dial(address, dbus.WithContext(ctx))
 	if err != nil {
 		return nil, err
@@ -423,11 +433,53 @@ func dialAuth(ctx context.Context, address string) (*dbus.Conn, error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	if peer {
+		if err := kick(ctx, c); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
 	if err := c.Hello(); err != nil {
 		_ = c.Close()
 		return nil, &HelloError{Err: err}
 	}
 	return c, nil
+}
+
+// kickEvery is how long kick waits for an answer before it sends
+// another Ping.
+const kickEvery = 250 * time.Millisecond
+
+// kick makes sure a manager's private socket serves a new peer
+// connection: one Ping answered. systemd 252's server side of that socket
+// was seen in the VM (state RUNNING, "Accepted new private connection")
+// leaving a call unanswered when it arrived in the same read as the
+// client's BEGIN, until more data came (godbus sends BEGIN and the first
+// call back to back; sd-bus clients wait for the server's answers first):
+// the first call of about every other connection hung. Each Ping not
+// answered within kickEvery is followed by another, whose arrival makes
+// the manager read (and answer) what it holds. Bounded by ctx and 30 s.
+func kick(ctx context.Context, c *dbus.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	done := make(chan *dbus.Call, 128)
+	obj := c.Object(systemdBusName, systemdPath)
+	t := time.NewTicker(kickEvery)
+	defer t.Stop()
+	for sent := 0; ; {
+		if sent < cap(done) {
+			obj.GoWithContext(ctx, "org.freedesktop.DBus.Peer.Ping", 0, done)
+			sent++
+		}
+		select {
+		case call := <-done:
+			return call.Err
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("no answer from the manager: %w", ctx.Err())
+		}
+	}
 }
 
 // watch applies the manager's signals to the cache until sig closes.
@@ -547,8 +599,8 @@ func (d *DBus) fetch(ctx context.Context, unit string) (Props, error) {
 	p.UserUnit = d.opts.User
 	if p.Found {
 		p.ManagerLogSeccomp = d.managerLogSeccomp()
-		p.DropIns = readDropIns(d.opts.Root, p.DropInPaths)
-		annotateFromFiles(&p, d.opts.Root, d.opts.Table)
+		p.DropIns = readDropIns(d.opts.Root, p.DropInPaths, d.opts.User)
+		annotateFromFiles(&p, d.opts.Root, d.opts.Table, d.opts.User)
 		if !d.opts.User {
 			p.Sandbox.ManagerArchitectures = ManagerArchitectures(d.opts.Root)
 		}
@@ -712,12 +764,13 @@ func DecodeProps(unit string, unitProps, typeProps map[string]any) Props {
 	return p
 }
 
-// readDropIns reads the drop-ins below root, skipping unreadable ones.
-func readDropIns(root string, paths []string) map[string]string {
+// readDropIns reads the drop-ins below root, skipping unreadable ones
+// (with noFollow, those with a symbolic link in their path).
+func readDropIns(root string, paths []string, noFollow bool) map[string]string {
 	if len(paths) == 0 {
 		return nil
 	}
-	f := &Files{root: strings.TrimRight(root, "/")}
+	f := &Files{root: strings.TrimRight(root, "/"), noFollow: noFollow}
 	out := make(map[string]string, len(paths))
 	for _, p := range paths {
 		if data, err := f.readLimited(p); err == nil && len(data) <= maxUnitFileSize {

@@ -94,6 +94,9 @@ type Files struct {
 	root  string
 	dirs  []string
 	user  bool
+	// noFollow: read files without following any symbolic link in their
+	// path (a user manager's files, whose paths that user controls).
+	noFollow bool
 }
 
 var _ Provider = (*Files)(nil)
@@ -385,7 +388,13 @@ func (f *Files) dropIns(dirs []string) []string {
 
 // readLimited reads at most maxUnitFileSize+1 bytes of a file below Root.
 func (f *Files) readLimited(p string) ([]byte, error) {
-	fh, err := os.Open(f.hostPath(p))
+	var fh *os.File
+	var err error
+	if f.noFollow {
+		fh, err = OpenNoFollow(f.hostPath(p))
+	} else {
+		fh, err = os.Open(f.hostPath(p))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func ProbeFilter(ctx context.Context, address string, values []string) (map[stri
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c, err := dialAuth(ctx, address)
+	c, err := dialAuth(ctx, address, false)
 	if err != nil {
 		return nil, fmt.Errorf("%w: connect %s: %w", ErrNoDBus, address, err)
 	}

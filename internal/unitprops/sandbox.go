@@ -87,18 +87,22 @@ func decodeSandbox(typeProps map[string]any, allowList bool, filter []string, er
 // each assignment, where the unit's files (below root) say the same as
 // systemd; systemd's values stay the truth. The newest file's modification
 // time becomes the sandbox's ChangedAt.
-func annotateFromFiles(p *Props, root string, table *syscalls.Table) {
+func annotateFromFiles(p *Props, root string, table *syscalls.Table, noFollow bool) {
 	if p.FragmentPath == "" {
 		return
 	}
-	f := &Files{root: strings.TrimRight(root, "/"), table: table}
+	f := &Files{root: strings.TrimRight(root, "/"), table: table, noFollow: noFollow}
 	m := newMerger(unitType(p.Unit), table)
 	for _, file := range append([]string{p.FragmentPath}, p.DropInPaths...) {
 		data, err := f.readLimited(file)
 		if err != nil {
 			continue
 		}
-		if fi, err := os.Stat(f.hostPath(file)); err == nil && fi.ModTime().After(p.Sandbox.ChangedAt) {
+		stat := os.Stat
+		if noFollow {
+			stat = os.Lstat
+		}
+		if fi, err := stat(f.hostPath(file)); err == nil && fi.ModTime().After(p.Sandbox.ChangedAt) {
 			p.Sandbox.ChangedAt = fi.ModTime()
 		}
 		if opts, err := parseUnitFile(data); err == nil {
