@@ -113,6 +113,12 @@ type ArchNote struct {
 // Decode reads a suggestion document (RenderJSON's schema, version 1) and
 // returns the suggestion of unit on machine ("" for the host).
 func Decode(r io.Reader, unit, machine string) (*Suggestion, error) {
+	return DecodeFor(r, unit, machine, -1)
+}
+
+// DecodeFor is Decode for a unit of user uid's manager (uid ≥ 0) or a
+// system unit (uid -1).
+func DecodeFor(r io.Reader, unit, machine string, uid int) (*Suggestion, error) {
 	var doc struct {
 		Version     int          `json:"version"`
 		Suggestions []Suggestion `json:"suggestions"`
@@ -132,7 +138,7 @@ func Decode(r io.Reader, unit, machine string) (*Suggestion, error) {
 	}
 	for i := range doc.Suggestions {
 		s := &doc.Suggestions[i]
-		if s.Unit == unit && s.Machine == machine && s.UserUID == nil {
+		if s.Unit == unit && s.Machine == machine && (s.UserUID == nil && uid < 0 || s.UserUID != nil && *s.UserUID == uid) {
 			return s, nil
 		}
 	}
@@ -250,7 +256,7 @@ func Build(s *Suggestion, o Options) (Plan, error) {
 	if s.Mode == "unknown" {
 		why := ""
 		if s.Unknown != nil && s.Unknown.Reason != "" {
-			why = ": " + shown(s.Unknown.Reason)
+			why = ": " + suggest.Sanitize(s.Unknown.Reason, 400)
 		} else if len(s.Warnings) > 0 {
 			why = ": " + shown(strings.Join(s.Warnings, "; "))
 		}

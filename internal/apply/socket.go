@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,10 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
+	"github.com/seccompwatch/seccompwatch/suggest"
+	"github.com/seccompwatch/seccompwatch/syscalls"
 )
 
 // DefaultSocket is where the shipped unit's daemon serves its API on a
@@ -99,11 +104,43 @@ func dialTrusted(ctx context.Context, path string, owner uint32) (net.Conn, erro
 // of unit (query: machine, allow, allow_risky), after CheckSocketPath, and
 // with every connection's peer checked (dialTrusted).
 func Fetch(ctx context.Context, path, unit string, q url.Values) ([]byte, error) {
+	q.Set("format", "json")
+	return fetchSuggestion(ctx, path, unit, q)
+}
+
+// FetchRecords reads a unit's aggregated records (no verdict) from the
+// daemon on its unix socket, checked as Fetch checks it, and decodes
+// them: the records of ref (a unit reference, user@UID.service/NAME for
+// a user's unit), for a caller that reads the unit's configuration
+// itself.
+func FetchRecords(ctx context.Context, path, ref string) (suggest.UnitAggregate, error) {
+	body, err := fetchSuggestion(ctx, path, ref, url.Values{"format": {"records"}})
+	if err != nil {
+		return suggest.UnitAggregate{}, err
+	}
+	var doc struct {
+		Records *suggest.UnitAggregate `json:"records"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil || doc.Records == nil {
+		return suggest.UnitAggregate{}, fmt.Errorf("%w: the daemon's records of %s: %v", ErrInvalid, ref, err)
+	}
+	u := *doc.Records
+	if unitname.Ref(u.Unit, u.UserUnit, u.UID) != ref || u.Machine != "" {
+		return suggest.UnitAggregate{}, fmt.Errorf("%w: the daemon answered with the records of another unit", ErrInvalid)
+	}
+	for _, sc := range u.Syscalls {
+		if sc.Syscall != "unknown" && !syscalls.Known(sc.Syscall) {
+			return suggest.UnitAggregate{}, fmt.Errorf("%w: a record names %s, no system call", ErrInvalid, shown(sc.Syscall))
+		}
+	}
+	return u, nil
+}
+
+func fetchSuggestion(ctx context.Context, path, unit string, q url.Values) ([]byte, error) {
 	client, err := trustedClient(path, 30*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	q.Set("format", "json")
 	u := "http://seccompwatch/api/v1/suggestions/" + url.PathEscape(unit) + "?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {

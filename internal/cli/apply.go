@@ -21,6 +21,7 @@ import (
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/machined"
+	"github.com/seccompwatch/seccompwatch/internal/unitname"
 	"github.com/seccompwatch/seccompwatch/internal/unitprops"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
@@ -58,7 +59,14 @@ Examples:
   seccompwatch learn nginx.service --for 10m --format json >nginx.json &&
       seccompwatch apply --learned nginx.json --yes --restart nginx.service
   seccompwatch apply --replay audit.log --yes demo.service
-  seccompwatch apply --machine web demo.service      # a container's unit`)
+  seccompwatch apply --machine web demo.service      # a container's unit
+  sudo seccompwatch apply --yes user@1000.service/build # user 1000's own unit
+
+A user's unit (user@UID.service/NAME), as root: the records come from the
+daemon, the verdicts are computed here against the unit as that user's
+manager says it (/run/user/UID/systemd/private), the drop-in goes to
+~UID/.config/systemd/user/NAME.d/ (--all-users: /etc/systemd/user/NAME.d/,
+every user's NAME), written as that user, and that manager is reloaded.`)
 	unitArg := c.Arg("unit", "The unit (a bare name means NAME.service).").Required().String()
 	yes := c.Flag("yes", "Write without asking.").Bool()
 	restart := c.Flag("restart", "Restart the unit afterwards, wait for the result and report it.").Bool()
@@ -73,8 +81,31 @@ Examples:
 	socket := c.Flag("daemon.socket", "The daemon's unix socket (its --web.unix-socket).").Default(apply.DefaultSocket).String()
 	machine := c.Flag("machine", "The container whose unit this is, as the daemon names it: apply writes below its leader's /proc/LEADER/root and reloads the systemd on its bus (or at --root and --dbus.address, given both).").String()
 	timeout := c.Flag("timeout", "How long --restart waits for the unit.").Default("2m").Duration()
+	allUsers := c.Flag("all-users", "For a user's unit (user@UID.service/NAME): write /etc/systemd/user/NAME.d/, which every user's NAME reads, instead of that user's ~/.config/systemd/user/NAME.d/.").Bool()
 	table := tableFlag(c)
 	cmds[c.FullCommand()] = func() error {
+		if uid, name, ok := unitname.SplitUserRef(unitname.CompleteRef(*unitArg)); ok {
+			switch {
+			case *machine != "" || *learned != "" || len(*replayFiles) > 0 || *busAddr != "" || filepath.Clean(*root) != "/":
+				return usagef("a user's unit is applied from the daemon's records to its own manager: not with --machine, --learned, --replay, --root or --dbus.address")
+			}
+			allowed, err := allowSet(*allow)
+			if err != nil {
+				return err
+			}
+			t, err := selectTable(*table)
+			if err != nil {
+				return err
+			}
+			if err := unitname.ValidateRef(unitname.CompleteRef(*unitArg), unitname.Any); err != nil {
+				return usagef("%v", err)
+			}
+			a := &applier{e: e, unit: name, root: "/", t: t, restart: *restart, timeout: *timeout, userUnit: true, uid: uid, allUsers: *allUsers}
+			return a.runUser(context.Background(), *socket, *revert, *yes, allowed, *allowRisky)
+		}
+		if *allUsers {
+			return usagef("--all-users is for a user's unit (user@UID.service/NAME)")
+		}
 		unit, err := systemUnitArg(*unitArg, "apply")
 		if err != nil {
 			return err
@@ -258,6 +289,12 @@ type applier struct {
 	busAddr  string // the D-Bus address of the systemd reloaded and asked ("": the system bus)
 	// json, when set, receives learn --method log's output as JSON.
 	json io.Writer
+	// userUnit: a unit of user uid's service manager (applyuser.go);
+	// asUser, when set, does every file operation (below the user's home).
+	userUnit bool
+	uid      int
+	allUsers bool
+	asUser   *apply.User
 }
 
 func (a *applier) connect(ctx context.Context, address string) error {
@@ -285,6 +322,9 @@ func (a *applier) close() {
 func (a *applier) printf(format string, args ...any) { fmt.Fprintf(a.e.stdout, format, args...) }
 
 func (a *applier) paths() (path, sysPath string) {
+	if a.isUser() {
+		return a.userPath(), a.userPath()
+	}
 	path, _ = apply.Path(a.root, a.unit, false) // the unit name is validated
 	sysPath, _ = apply.Path("/", a.unit, false)
 	return path, sysPath
@@ -320,20 +360,17 @@ func (a *applier) apply(ctx context.Context, plan apply.Plan, yes bool) error {
 		return fmt.Errorf("systemd does not know %s; nothing applied", a.unit)
 	}
 	path, sysPath := a.paths()
-	cur := apply.File{Unit: a.unit}
-	old, exists := "", false
-	switch b, err := os.ReadFile(path); {
-	case err == nil:
-		old, exists = string(b), true
-		if cur, err = apply.Parse(old, a.unit, a.t); err != nil {
+	cur := apply.File{Unit: a.fileUnit()}
+	old, exists, dirExists, err := a.readFile(path)
+	switch {
+	case err != nil:
+		return err
+	case exists:
+		if cur, err = apply.Parse(old, a.fileUnit(), a.t); err != nil {
 			return fmt.Errorf("%s: %w; apply does not overwrite it", sysPath, err)
 		}
-	case errors.Is(err, os.ErrNotExist):
-		if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, os.ErrNotExist) {
-			cur.CreatedDir = true
-		}
-	default:
-		return err
+	case !dirExists:
+		cur.CreatedDir = true
 	}
 	for _, h := range plan.Held {
 		a.printf("held back: %s\n", h)
@@ -376,7 +413,7 @@ func (a *applier) install(ctx context.Context, path, sysPath, old string, exists
 	if err := a.sameLeader(); err != nil {
 		return err
 	}
-	if _, err := apply.Write(path, content); err != nil {
+	if err := a.writeFile(path, content); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := a.reload(ctx); err != nil {
@@ -446,7 +483,10 @@ func (a *applier) applyLearned(ctx context.Context, plan apply.Plan, yes bool) e
 
 // verify checks the unit's properties against items (apply.Verify), with
 // this systemd asked which missing names it can resolve (a probe unit,
-// unitprops.ProbeFilter), and prints what systemd left out and why.
+// unitprops.ProbeFilter), and prints what systemd left out and why. For
+// a user's unit the probe runs on the system's manager (the same systemd
+// resolves names the same way; a probe on a user manager's private socket
+// is not implemented).
 func (a *applier) verify(ctx context.Context, p unitprops.Props, sysPath string, items []apply.Item) error {
 	notes, err := apply.Verify(p, sysPath, items, a.t, func(names []string) (map[string]bool, error) {
 		return unitprops.ProbeFilter(ctx, a.busAddr, names)
@@ -501,9 +541,13 @@ func (a *applier) revert(ctx context.Context) error {
 	}
 	lpath, _ := apply.LearnedPath(a.root, a.unit) // the unit name is validated
 	lsysPath, _ := apply.LearnedPath("/", a.unit)
+	files := [][2]string{{path, sysPath}, {lpath, lsysPath}}
+	if a.isUser() {
+		files = files[:1] // no learned drop-in for a user's unit
+	}
 	var removed []string
-	for _, f := range [][2]string{{path, sysPath}, {lpath, lsysPath}} {
-		ok, err := apply.Remove(f[0], a.unit, a.t)
+	for _, f := range files {
+		ok, err := a.removeFile(f[0])
 		if err != nil {
 			if len(removed) > 0 {
 				_ = a.reload(ctx)
@@ -515,6 +559,10 @@ func (a *applier) revert(ctx context.Context) error {
 		}
 	}
 	if len(removed) == 0 {
+		if a.isUser() {
+			a.printf("nothing to revert: there is no %s\n", sysPath)
+			return nil
+		}
 		a.printf("nothing to revert: there is no %s or %s\n", sysPath, lsysPath)
 		return nil
 	}

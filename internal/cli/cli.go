@@ -9,6 +9,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/seccompwatch/seccompwatch/internal/apply"
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
 )
 
@@ -69,6 +70,9 @@ Exit codes: 0 success, 1 failure, 2 usage error.`
 // Main runs the command line with args (without the program name) and
 // returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	if len(args) > 0 && args[0] == apply.AsUserCommand {
+		return apply.RunAsUserChild(args[1:], stdin, stdout)
+	}
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	app := kingpin.New("seccompwatch", description)
 	app.Version(buildinfo.Generator())

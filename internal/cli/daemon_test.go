@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +137,13 @@ func TestClientCommands(t *testing.T) {
 // seen).
 func startTestDaemon(t *testing.T) string {
 	t.Helper()
+	return startTestDaemonOn(t, "")
+}
+
+// startTestDaemonOn is startTestDaemon that also serves the API on the
+// unix socket sock (when not empty).
+func startTestDaemonOn(t *testing.T, sock string) string {
+	t.Helper()
 	log, err := logging.New("console", "warn")
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +151,7 @@ func startTestDaemon(t *testing.T) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := daemon.New(ctx, daemon.Config{
 		ListenAddress: "127.0.0.1:0", AuditMode: "multicast", DBusAddress: "none",
-		UnitsRoot: t.TempDir(), SystemdTable: "252", RecentDenials: 1 << 16,
+		UnitsRoot: t.TempDir(), SystemdTable: "252", RecentDenials: 1 << 16, UnixSocket: sock,
 	}, log)
 	if err != nil {
 		cancel()
@@ -184,7 +193,8 @@ func startTestDaemon(t *testing.T) string {
 // unit's name is denied another call: neither ever answers for the other.
 func TestUserAndMachineUnitCommands(t *testing.T) {
 	testutil.RequireRoot(t, "audit netlink, cgroups, seccomp helper")
-	server := startTestDaemon(t)
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	server := startTestDaemonOn(t, sock)
 	pid := os.Getpid()
 	uid := 40000 + pid%20000
 	unit := fmt.Sprintf("sw-cli-user-%d.service", pid)
@@ -250,13 +260,38 @@ func TestUserAndMachineUnitCommands(t *testing.T) {
 	if code, _, errs := run(t, "", "why", "--server", server, "--machine", ".host", mUnit); code != ExitError || !strings.Contains(errs, "no denials") {
 		t.Errorf("why --machine .host %s: exit %d, %s", mUnit, code, errs)
 	}
-	// apply and learn change system units only: a user unit is refused
-	// with what to do instead, before anything is read or written.
-	for _, cmd := range []string{"apply", "learn"} {
-		code, out, errs := run(t, "", cmd, user)
-		if code != ExitUsage || out != "" || !strings.Contains(errs, "works on system units only: seccompwatch suggest "+user+" shows") {
-			t.Errorf("%s %s: exit %d, %q %q", cmd, user, code, out, errs)
+	// learn changes system units only: a user unit is refused with what
+	// to do instead, before anything is read or written.
+	if code, out, errs := run(t, "", "learn", user); code != ExitUsage || out != "" || !strings.Contains(errs, "works on system units only: seccompwatch suggest "+user+" shows") {
+		t.Errorf("learn %s: exit %d, %q %q", user, code, out, errs)
+	}
+	// apply and why (as root, over the unix socket) read a user's unit
+	// from that user's own manager, here not running: unknown with that
+	// reason, nothing applied; a system unit's flags are refused.
+	noManager := fmt.Sprintf("user %d's service manager is not running (no /run/user/%d/systemd/private)", uid, uid)
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string // in stdout
+		errs string // in stderr
+	}{
+		{[]string{"why", "--daemon.socket", sock, user, "getcpu"}, ExitOK, "verdict: unknown", ""},
+		{[]string{"why", "--daemon.socket", sock, user, "getcpu"}, ExitOK, noManager, ""},
+		{[]string{"apply", "--daemon.socket", sock, "--yes", user}, ExitError, "", noManager},
+		{[]string{"apply", "--daemon.socket", sock, "--yes", user}, ExitError, "", "configuration is unknown"},
+		{[]string{"apply", "--daemon.socket", sock, "--all-users", "--yes", user}, ExitError, "", noManager},
+		{[]string{"apply", "--daemon.socket", sock, "--yes", fmt.Sprintf("user@%d.service/other.service", uid)}, ExitError, "", "no denials"},
+		{[]string{"apply", "--machine", "web", user}, ExitUsage, "", "not with --machine"},
+		{[]string{"apply", "--root", t.TempDir(), user}, ExitUsage, "", "not with --machine, --learned, --replay, --root"},
+		{[]string{"apply", "--all-users", unit}, ExitUsage, "", "--all-users is for a user's unit"},
+	} {
+		code, out, errs := run(t, "", tc.args...)
+		if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errs, tc.errs) {
+			t.Errorf("%q: exit %d (want %d), stdout %q (want %q), stderr %q (want %q)", tc.args, code, tc.code, out, tc.out, errs, tc.errs)
 		}
+	}
+	if _, err := os.Stat(fmt.Sprintf("/etc/systemd/user/%s.d", unit)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("apply of an unknown user unit wrote /etc/systemd/user/%s.d: %v", unit, err)
 	}
 	for _, bad := range []string{"user@01.service/a.service", "user@1.service/a/b.service", "user@x.service/a.service"} {
 		if code, _, errs := run(t, "", "why", "--server", server, bad); code != ExitUsage || !strings.Contains(errs, "invalid unit name") {

@@ -1,14 +1,20 @@
 package cli
 
 import (
+	"context"
 	"net/url"
+	"os"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 
+	"github.com/seccompwatch/seccompwatch/internal/apply"
 	"github.com/seccompwatch/seccompwatch/internal/buildinfo"
 	"github.com/seccompwatch/seccompwatch/internal/event"
 	"github.com/seccompwatch/seccompwatch/internal/httpapi"
+	"github.com/seccompwatch/seccompwatch/internal/pipeline"
 	"github.com/seccompwatch/seccompwatch/internal/unitname"
+	"github.com/seccompwatch/seccompwatch/internal/unitprops"
 	"github.com/seccompwatch/seccompwatch/suggest"
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
@@ -36,6 +42,7 @@ Examples:
 	table := tableFlag(c)
 	server := serverFlag(c)
 	machine := c.Flag("machine", "Without --replay: the container (machine) whose unit to explain, or .host.").String()
+	socket := c.Flag("daemon.socket", "Run as root, for a user's unit: the daemon's unix socket, whose records are judged here against the unit's configuration as its own manager says it (the shipped daemon cannot ask a user manager).").Default(apply.DefaultSocket).String()
 	cmds[c.FullCommand()] = func() error {
 		unit := unitname.CompleteRef(*unitArg)
 		if err := unitname.ValidateRef(unit, unitname.Any); err != nil {
@@ -43,6 +50,15 @@ Examples:
 		}
 		if *syscallArg != "" && !syscalls.Known(*syscallArg) {
 			return usagef("%s is not a system call name", plainName(*syscallArg))
+		}
+		if _, _, user := unitname.SplitUserRef(unit); user && len(*replayFiles) == 0 && *machine == "" && os.Geteuid() == 0 {
+			if _, err := os.Stat(*socket); err == nil {
+				t, err := selectTable(*table)
+				if err != nil {
+					return err
+				}
+				return whyUser(e, *socket, unit, *syscallArg, t)
+			}
 		}
 		if len(*replayFiles) == 0 {
 			if *machine != "" && *machine != httpapi.HostMachine && !event.ValidMachineName(*machine) {
@@ -90,4 +106,21 @@ func systemUnitArg(arg, command string) (string, error) {
 		return "", usagef("%v", err)
 	}
 	return unit, nil
+}
+
+// whyUser explains a user's unit as root: the daemon's records (over its
+// unix socket, as apply reads them), judged here against the unit's
+// configuration read from its own manager (pipeline.PolicyFor).
+func whyUser(e *env, socket, ref, sc string, t *syscalls.Table) error {
+	ctx := context.Background()
+	recs, err := apply.FetchRecords(ctx, socket, ref)
+	if err != nil {
+		return err
+	}
+	users := unitprops.NewUserManagers(unitprops.DBusOptions{Table: t, CallTimeout: 30 * time.Second})
+	defer users.Close()
+	uid, unit, _ := unitname.SplitUserRef(ref)
+	connectUserManager(ctx, users, uid, unit)
+	rs := pipeline.Suggest(ctx, []suggest.UnitAggregate{recs}, userProps{users}, suggest.Options{Table: t, Generator: buildinfo.Generator()})
+	return suggest.RenderWhy(e.stdout, rs[0].Suggestion, sc)
 }
