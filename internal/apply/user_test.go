@@ -1,8 +1,11 @@
 package apply
 
 import (
+	"context"
 	"errors"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,5 +180,47 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 	}
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFetchRecords: a user unit's records are taken from the daemon's
+// socket only when they are that unit's and name real calls (root only:
+// the socket is trusted when root serves it).
+func TestFetchRecords(t *testing.T) {
+	testutil.RequireRoot(t, "the socket is trusted when root serves it")
+	good := `{"records": {"unit": "build.service", "user_unit": true, "uid": 1000, "syscalls": [{"syscall": "pkey_alloc", "arch": "x86_64", "nr": 330, "native": true, "actions": {"kill_process": 1}, "count": 1}], "total": 1}}`
+	for _, tc := range []struct {
+		name, body, err string
+	}{
+		{"the unit's", good, ""},
+		{"the system unit of that name", strings.Replace(good, `"user_unit": true, `, "", 1), "another unit"},
+		{"another user's", strings.Replace(good, `"uid": 1000`, `"uid": 1001`, 1), "another unit"},
+		{"a machine's", strings.Replace(good, `"uid": 1000,`, `"uid": 1000, "machine": "web",`, 1), "another unit"},
+		{"a forged call name", strings.Replace(good, `"pkey_alloc"`, `"pkey_alloc\nExecStart=/bin/sh"`, 1), "no system call"},
+		{"not records", `{"suggestions": []}`, "invalid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock := filepath.Join(t.TempDir(), "api.sock")
+			l, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Query().Get("format") != "records" || r.URL.EscapedPath() != "/api/v1/suggestions/user@1000.service%2Fbuild.service" {
+					http.Error(w, "unexpected "+r.URL.String(), http.StatusBadRequest)
+					return
+				}
+				io.WriteString(w, tc.body)
+			})}
+			go srv.Serve(l)
+			defer srv.Close()
+			u, err := FetchRecords(context.Background(), sock, "user@1000.service/build.service")
+			switch {
+			case tc.err == "" && (err != nil || u.Unit != "build.service" || u.UID != 1000 || len(u.Syscalls) != 1):
+				t.Fatalf("FetchRecords = %+v, %v", u, err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("FetchRecords = %+v, %v; want an error with %q", u, err, tc.err)
+			}
+		})
 	}
 }
