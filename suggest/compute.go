@@ -658,8 +658,8 @@ func (s *Suggestion) applicability(p *Policy) {
 	s.Applicable = true
 	if p.UserUnit {
 		s.Notes = append(s.Notes, fmt.Sprintf(
-			"user unit of uid %d: %s applies to this unit of every user; for uid %d only, put the file in that user's ~/.config/systemd/user/%s.d/ and run systemctl --user daemon-reload as that user",
-			p.UID, s.Path, p.UID, s.Unit))
+			"user unit of uid %d: %s applies to this unit of every user; for uid %d only, put the file in that user's ~/.config/systemd/user/%s.d/ and run systemctl --user daemon-reload as that user (as root, seccompwatch apply %s does both)",
+			p.UID, s.Path, p.UID, s.Unit, unitname.UserRef(p.UID, s.Unit)))
 	}
 	if s.Machine != "" {
 		s.Notes = append(s.Notes, "the path is inside the machine "+quote(s.Machine, 0)+"; reload that machine's systemd")

@@ -99,8 +99,8 @@ func systemUnitArg(arg, command string) (string, error) {
 		if err := unitname.ValidateRef(unit, unitname.Any); err != nil {
 			return "", usagef("%v", err)
 		}
-		return "", usagef("%s is %s of user %d's service manager, and %s works on system units only: seccompwatch suggest %s shows its proposal and where to install it (then systemctl --user daemon-reload as that user)",
-			plainName(unit), plainName(name), uid, command, plainName(unit))
+		return "", usagef("%s is %s of user %d's service manager, and %s works on system units only: seccompwatch suggest %s shows its proposal; as root, seccompwatch apply %s installs it for that user",
+			plainName(unit), plainName(name), uid, command, plainName(unit), plainName(unit))
 	}
 	if err := unitname.Validate(unit, unitname.Any); err != nil {
 		return "", usagef("%v", err)
