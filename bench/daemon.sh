@@ -110,6 +110,7 @@ part_memory() {
 	note "$1" "RSS MB at $((UNITS * SYSCALLS)) pairs" "$(awk '/^daemon RSS:/ {print $6}' "$tmp/mem.txt")"
 	note "$1" "RSS MB anon" "$(awk '/^daemon RSS after:/ {print $4}' "$tmp/mem.txt")"
 	note "$1" "RSS MB file" "$(awk '/^daemon RSS after:/ {print $10}' "$tmp/mem.txt")"
+	note "$1" "peak RSS MB, records" "$(awk '/^daemon peak RSS:/ {print $4}' "$tmp/mem.txt")"
 }
 
 for round in $(seq "$ROUNDS"); do

@@ -253,6 +253,10 @@ func pairs(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The peak (VmHWM) from here on, not the start-up's (BTF parsing).
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", *pid), []byte("5"), 0); err != nil {
+		return fmt.Errorf("reset the peak RSS: %w", err)
+	}
 	names := pairSyscalls[:*nsys]
 	start := time.Now()
 	for u := range *units {
@@ -291,6 +295,12 @@ func pairs(args []string) error {
 		fmt.Fprintf(os.Stderr, "pairs: /metrics: %v\n", merr)
 	}
 	fmt.Printf("pairs: made in %.1f s, read %.1f s later\n", made.Seconds(), (time.Since(start) - made).Seconds())
+	// The peak so far is the record path's; the suggestions' request
+	// below has its own.
+	hwmRecords, _ := statusKB(*pid, "VmHWM:")
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", *pid), []byte("5"), 0); err != nil {
+		return fmt.Errorf("reset the peak RSS: %w", err)
+	}
 	resp, err := http.Get(*server + "/api/v1/suggestions?format=json")
 	if err == nil {
 		io.Copy(io.Discard, resp.Body)
@@ -306,5 +316,7 @@ func pairs(args []string) error {
 	anon, _ := statusKB(*pid, "RssAnon:")
 	file, _ := statusKB(*pid, "RssFile:")
 	fmt.Printf("daemon RSS after: %.1f MB anonymous (heap, stacks, runtime), %.1f MB file-backed (the binary's pages)\n", float64(anon)/1024, float64(file)/1024)
+	hwm, _ := statusKB(*pid, "VmHWM:")
+	fmt.Printf("daemon peak RSS: %.1f MB while the pairs were made and read, %.1f MB around one GET /api/v1/suggestions\n", float64(hwmRecords)/1024, float64(hwm)/1024)
 	return nil
 }
