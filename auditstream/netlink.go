@@ -86,6 +86,11 @@ type Options struct {
 	// and, before registering, restores what a previous run left there.
 	// "" keeps the saved state in memory only.
 	StateFile string
+	// Drained, when set, is called on the read loop after it has read the
+	// socket empty following records, before it pauses or sleeps: where a
+	// sink that buffers (the event stream) writes through without a
+	// wake-up of its own.
+	Drained func()
 }
 
 // LiveStats is a snapshot of a live Source's counters.
@@ -383,6 +388,9 @@ func (s *Source) readLoop(ctx context.Context, sock *nlSocket, stash [][]byte, o
 		s.pendingGap.Store(tr.pending())
 		if ctx.Err() != nil {
 			return nil
+		}
+		if read > 0 && s.opts.Drained != nil {
+			s.opts.Drained()
 		}
 		if d := s.coalesce(read); d > 0 {
 			// Records are arriving: let the next ones gather for a

@@ -196,6 +196,7 @@ func New(ctx context.Context, cfg Config, log *logging.Logger) (*Daemon, error) 
 		BacklogWaitTime: cfg.BacklogWaitTime,
 		Logger:          log.Logger,
 		StateFile:       d.auditStatePath(),
+		Drained:         d.drained,
 	})
 	if err != nil {
 		return nil, err
@@ -388,6 +389,15 @@ func (d *Daemon) saveState() {
 func (d *Daemon) setStateErr(err error) {
 	s := err.Error()
 	d.stateErr.Store(&s)
+}
+
+// drained is called by the source's read loop once it has read the socket
+// empty after records: the event stream is written through there, on the
+// read loop's own wake-up, instead of on its flush timer's.
+func (d *Daemon) drained() {
+	if d.events != nil {
+		_ = d.events.Drain()
+	}
 }
 
 // handle is called by the source for every SECCOMP record, on its read loop.

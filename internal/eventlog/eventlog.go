@@ -37,7 +37,8 @@ const bufSize = 64 << 10
 type Writer struct {
 	path string // "-" for stdout
 
-	armed bool // a flush timer is pending (guarded by mu)
+	armed bool        // a flush timer is pending (guarded by mu)
+	timer *time.Timer // the flush timer, made at the first Write (guarded by mu)
 	// failpointDue: an event of $SECCOMPWATCH_FAILPOINT_EXE's binary (any, when
 	// unset) is pending, so that the panic-in-event-flush failpoint fires
 	// at the test's own event, not at another process's (guarded by mu).
@@ -99,29 +100,51 @@ func (w *Writer) Write(e *event.Event) {
 	}
 	if !w.armed {
 		w.armed = true
-		// AfterFunc runs f on a goroutine of its own: guarded like the
-		// daemon's others, so that a panic there restores the audit state.
-		time.AfterFunc(FlushDelay, func() {
-			defer guard.Recover()
-			w.mu.Lock()
-			due := w.failpointDue
-			w.mu.Unlock()
-			if due {
-				guard.Failpoint("panic-in-event-flush")
-			}
-			_ = w.Flush()
-		})
+		if w.timer == nil {
+			// AfterFunc runs f on a goroutine of its own: guarded like the
+			// daemon's others, so that a panic there restores the audit state.
+			w.timer = time.AfterFunc(FlushDelay, func() {
+				defer guard.Recover()
+				w.mu.Lock()
+				due := w.failpointDue
+				w.mu.Unlock()
+				if due {
+					guard.Failpoint("panic-in-event-flush")
+				}
+				_ = w.Flush()
+			})
+		} else {
+			w.timer.Reset(FlushDelay)
+		}
 	}
 }
 
-// Flush writes buffered events to the file.
+// Flush writes buffered events to the file. A flush before the timer's
+// stops it, so that it does not wake up for nothing.
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.flushLocked()
 }
 
+// Drain is Flush for a caller that has just written a batch of events and
+// is about to sleep (the daemon's read loop): the events are written on
+// its wake-up instead of the timer's. Events that hold the
+// panic-in-event-flush failpoint's record are left to the timer, the
+// goroutine that failpoint is for.
+func (w *Writer) Drain() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failpointDue {
+		return nil
+	}
+	return w.flushLocked()
+}
+
 func (w *Writer) flushLocked() error {
+	if w.armed && w.timer != nil {
+		w.timer.Stop()
+	}
 	w.armed = false
 	if w.f == nil || len(w.buf) == 0 {
 		return nil

@@ -142,6 +142,41 @@ func TestFlushedWithoutBeingAsked(t *testing.T) {
 	t.Fatal("event not written without an explicit Flush")
 }
 
+// TestDrainWritesAndDisarms: Drain writes the pending events at once and
+// stops the flush timer; the timer is armed again by the next Write and
+// still writes that event through by itself.
+func TestDrainWritesAndDisarms(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i := range 3 {
+		w.Write(ev(i))
+	}
+	if err := w.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(t, path); len(got) != 3 {
+		t.Fatalf("after Drain: %d lines, want 3", len(got))
+	}
+	w.mu.Lock()
+	armed := w.armed
+	w.mu.Unlock()
+	if armed {
+		t.Error("flush timer still armed after Drain")
+	}
+	w.Write(ev(9))
+	deadline := time.Now().Add(100 * FlushDelay)
+	for len(lines(t, path)) != 4 {
+		if time.Now().After(deadline) {
+			t.Fatal("event after a Drain not written by the flush timer")
+		}
+		time.Sleep(FlushDelay / 2)
+	}
+}
+
 // TestDiskFull fills a small tmpfs of its own, then frees space: every
 // event is either in the file as a whole line or counted as an error, and
 // the lines written after the disk had room again are whole too.
