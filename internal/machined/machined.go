@@ -56,6 +56,13 @@ const (
 	// next attempt, so that a dead bus does not cost every record a
 	// timeout.
 	failHold = time.Second
+	// relistEvery bounds how often records ask for a new list: whoever
+	// can write a delegated cgroup can name a directory "payload" and
+	// make denials below it, and each record newer than the last list
+	// would otherwise cost the read loop a round trip to machined. A
+	// record that finds a list begun less than this ago (and no machine of
+	// its own in the set, which MachineNew keeps current) is unknown.
+	relistEvery = time.Second
 	// removedTTL keeps a removed machine for its late records (the audit
 	// path's worst lag, as units.Options.HistoryTTL).
 	removedTTL = 10 * time.Minute
@@ -95,7 +102,10 @@ type Registry struct {
 	removed  []*machine // by removal time
 	set      *units.MachineSet
 	failedAt time.Time
-	closed   bool
+	listedAt time.Time // when the last list asked for by a record began
+	// relistEvery is relistEvery (a test of the order of events sets 0).
+	relistEvery time.Duration
+	closed      bool
 }
 
 var _ units.MachineRegistry = (*Registry)(nil)
@@ -108,7 +118,7 @@ func New(address string, log *zap.Logger) *Registry {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Registry{address: address, log: log, now: time.Now, cgroupOf: units.LeaderMachineCgroup,
-		ctx: ctx, cancel: cancel, byName: map[string]*machine{}}
+		ctx: ctx, cancel: cancel, byName: map[string]*machine{}, relistEvery: relistEvery}
 }
 
 // MachinesAt implements units.MachineRegistry.
@@ -124,13 +134,17 @@ func (r *Registry) MachinesAt(t time.Time) (*units.MachineSet, bool) {
 	}
 	r.mu.Lock()
 	failed := !r.failedAt.IsZero() && r.now().Sub(r.failedAt) < failHold
+	recent := !r.listedAt.IsZero() && r.now().Sub(r.listedAt) < r.relistEvery
 	r.mu.Unlock()
-	if failed {
+	if failed || recent {
 		return nil, false
 	}
 	if d := need.Sub(r.now()); d > 0 {
 		time.Sleep(d) // a list must begin after the record
 	}
+	r.mu.Lock()
+	r.listedAt = r.now()
+	r.mu.Unlock()
 	if err := r.list(); err != nil {
 		r.mu.Lock()
 		r.failedAt = r.now()

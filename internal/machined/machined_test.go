@@ -19,9 +19,10 @@ import (
 // machinedStandIn answers org.freedesktop.machine1's list and inspect
 // calls on a real (private) bus, with the machines a test registers.
 type machinedStandIn struct {
-	conn *dbus.Conn
-	mu   sync.Mutex
-	ms   map[string]standInMachine
+	conn  *dbus.Conn
+	mu    sync.Mutex
+	ms    map[string]standInMachine
+	lists int // ListMachines calls answered
 }
 
 type standInMachine struct {
@@ -36,6 +37,9 @@ type listed struct {
 }
 
 func (s *machinedStandIn) ListMachines() ([]listed, *dbus.Error) {
+	s.mu.Lock()
+	s.lists++
+	s.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []listed
@@ -142,6 +146,7 @@ func TestRegistry(t *testing.T) {
 	units := map[string]string{"web": "ct.service", "b": "b.service", "u": "user@1000.service"}
 	r := New(bus.Addr, zaptest.NewLogger(t))
 	r.cgroupOf = func(pid int, unit string) (string, error) { return machineCgroupOf(leaderCgroup[pid], unit) }
+	r.relistEvery = 0 // this test orders events within milliseconds: TestRelistBounded has the bound
 	t.Cleanup(r.Close)
 
 	// machined not running: nothing is registered, authoritatively.
@@ -243,4 +248,58 @@ func waitFor(t *testing.T, f func() bool) {
 		}
 	}
 	t.Fatal("timed out")
+}
+
+// TestRelistBounded: records below a "payload" directory that is no
+// machine's (anyone with a delegated cgroup can make one) ask machined
+// for a new list at most once per relistEvery, however many arrive; the
+// ones in between are unknown, never given to a machine or the host unit
+// by guess. A known machine's records never wait for a list.
+func TestRelistBounded(t *testing.T) {
+	bus := privbus.Start(t)
+	s := standIn(t, bus.Addr)
+	const cg = "/system.slice/ct.service"
+	r := New(bus.Addr, zaptest.NewLogger(t))
+	r.cgroupOf = func(pid int, unit string) (string, error) { return machineCgroupOf(cg+"/payload/init.scope", unit) }
+	t.Cleanup(r.Close)
+	s.own(t)
+	s.register(t, "web", "ct.service", 101, time.Now().Add(-time.Minute), false)
+	if n, err := r.Refresh(); err != nil || n != 1 {
+		t.Fatalf("Refresh = %d, %v", n, err)
+	}
+	lists := func() int { s.mu.Lock(); defer s.mu.Unlock(); return s.lists }
+	base := lists()
+	fake := unitAt(t, "/system.slice/delegated.service/payload/system.slice/sshd.service")
+	inner := unitAt(t, cg+"/payload/system.slice/foo.service")
+	start := time.Now()
+	known, unknown := 0, 0
+	for i := 0; i < 2000; i++ {
+		at := time.Now()
+		if set, ok := r.MachinesAt(at); ok {
+			got, err := set.Resolve(fake, at, 20*time.Millisecond)
+			if err != nil || got.Machine != "" || got.Name != "delegated.service" {
+				t.Fatalf("a payload that is no machine's: %+v, %v", got, err)
+			}
+			known++
+		} else {
+			unknown++
+		}
+		// The machine's own records resolve from the set at hand.
+		if i%100 == 0 {
+			set := r.current()
+			got, err := set.Resolve(inner, at, 20*time.Millisecond)
+			if err != nil || got.Machine != "web" || got.Name != "foo.service" {
+				t.Fatalf("the machine's record: %+v, %v", got, err)
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	n := lists() - base
+	if max := 1 + int(elapsed/relistEvery) + 1; n > max {
+		t.Fatalf("%d records below a fake payload in %s made %d lists; want at most %d", known+unknown, elapsed, n, max)
+	}
+	if known == 0 || unknown == 0 {
+		t.Fatalf("known %d, unknown %d: want the first listed and the rest unknown", known, unknown)
+	}
+	t.Logf("2000 records in %s: %d lists, %d judged, %d unknown", elapsed.Round(time.Millisecond), n, known, unknown)
 }

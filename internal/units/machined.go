@@ -244,7 +244,10 @@ func (a *Attributor) SetMachines(reg MachineRegistry) {
 // machined cannot say.
 func (a *Attributor) inMachine(u Unit, tb uint64) (Unit, string) {
 	rp := a.machines.Load()
-	if rp == nil || u.Machine != "" || !payloadBelowUnit(u.Path) {
+	// A user manager's tree is never a registered machine's (MachineCgroup
+	// refuses leaders there): its owner's "payload" directories cost no
+	// look-up.
+	if rp == nil || u.Machine != "" || u.UID >= 0 || isUserManager(u.Name) || !payloadBelowUnit(u.Path) {
 		return u, ""
 	}
 	t := time.Unix(0, int64(tb)+a.bootOff.Load())

@@ -173,6 +173,10 @@ func TestAttributorInMachine(t *testing.T) {
 		{"stale answer", fakeRegistry{NewMachineSet(nil, now.Add(-time.Hour), false), true}, "/system.slice/x.service/payload/a.service", "", "", ReasonMachineUnknown},
 		{"no payload: not asked", fakeRegistry{nil, false}, "/system.slice/x.service/sub", "x.service", "", ""},
 		{"machine.slice: not asked", fakeRegistry{nil, false}, "/machine.slice/machine-a.scope/payload/system.slice/b.service", "b.service", "a", ""},
+		// A user's delegated tree is never a machine's: its "payload"
+		// directories are not asked about (each ask may cost a list).
+		{"user unit: not asked", fakeRegistry{nil, false}, "/user.slice/user-1000.slice/user@1000.service/app.slice/x.service/payload/a.service", "x.service", "", ""},
+		{"user manager: not asked", fakeRegistry{nil, false}, "/user.slice/user-1000.slice/user@1000.service/payload/a.service", "user@1000.service", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
