@@ -25,8 +25,9 @@ import (
 // on the host), and inside it; then nginx serving a small file on loopback
 // to wrk, with and without the program attached to nginx's cgroup
 // (12 pairs of 2 s runs in alternating order, nginx and wrk pinned to
-// CPUs 0 and 1; req/s medians, and the median and quartiles of the
-// per-pair ratio are reported).
+// CPUs 0 and 1, the loading's garbage collected before each attached run;
+// req/s medians, and the median and quartiles of the per-pair ratio are
+// reported).
 //
 //	flock /tmp/seccompwatch-privtest.lock go test -run '^$' -bench Overhead -benchtime 1000000x ./internal/observe/
 func BenchmarkOverhead(b *testing.B) {
@@ -187,6 +188,9 @@ http {
 		if err != nil {
 			b.Fatal(err)
 		}
+		// Loading parsed the kernel's BTF (megabytes of garbage): collect
+		// it now, not on nginx's or wrk's CPU during the run.
+		runtime.GC()
 		v := run()
 		obs, _, err := ob.Snapshot()
 		if err != nil {
