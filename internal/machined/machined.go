@@ -60,8 +60,9 @@ const (
 	// can write a delegated cgroup can name a directory "payload" and
 	// make denials below it, and each record newer than the last list
 	// would otherwise cost the read loop a round trip to machined. A
-	// record that finds a list begun less than this ago (and no machine of
-	// its own in the set, which MachineNew keeps current) is unknown.
+	// record that finds a list begun less than this ago is judged by the
+	// set MachineNew and MachineRemoved keep current, or is unknown while
+	// no connection receives them.
 	relistEvery = time.Second
 	// removedTTL keeps a removed machine for its late records (the audit
 	// path's worst lag, as units.Options.HistoryTTL).
@@ -103,6 +104,7 @@ type Registry struct {
 	set      *units.MachineSet
 	failedAt time.Time
 	listedAt time.Time // when the last list asked for by a record began
+	noBus    bool      // the last list found no bus daemon listening
 	// relistEvery is relistEvery (a test of the order of events sets 0).
 	relistEvery time.Duration
 	closed      bool
@@ -133,10 +135,29 @@ func (r *Registry) MachinesAt(t time.Time) (*units.MachineSet, bool) {
 		return s, true // listed while this caller waited
 	}
 	r.mu.Lock()
-	failed := !r.failedAt.IsZero() && r.now().Sub(r.failedAt) < failHold
-	recent := !r.listedAt.IsZero() && r.now().Sub(r.listedAt) < r.relistEvery
+	now := r.now()
+	failed := !r.failedAt.IsZero() && now.Sub(r.failedAt) < failHold
+	recent := !r.listedAt.IsZero() && now.Sub(r.listedAt) < r.relistEvery
+	// Between lists the set stays current by MachineNew/MachineRemoved
+	// while the connection that receives them lives (or while no bus
+	// runs, so that nothing can register): it stands for now.
+	signals := r.set != nil && (r.conn != nil || r.noBus)
+	cur := r.set
 	r.mu.Unlock()
-	if failed || recent {
+	switch {
+	case failed:
+		return nil, false
+	case recent && signals:
+		// Trusting the signals already accepts their delivery's lag: no
+		// wait for the millisecond after the record (a wait per record
+		// would be the stall relistEvery prevents).
+		s := *cur
+		s.AsOf = now
+		if s.AsOf.Before(need) {
+			s.AsOf = need
+		}
+		return &s, true
+	case recent:
 		return nil, false
 	}
 	if d := need.Sub(r.now()); d > 0 {
@@ -241,6 +262,7 @@ func (r *Registry) connection() (*dbus.Conn, error) {
 		return nil, errors.New("machined: registry closed")
 	}
 	r.conn = c
+	r.noBus = false
 	r.mu.Unlock()
 	guard.Go(func() { r.watch(c, ch) })
 	return c, nil
@@ -303,6 +325,7 @@ func (r *Registry) list() error {
 		// (machined registers over the bus), and the machines known
 		// stay registered in machined (it restores them).
 		r.mu.Lock()
+		r.noBus = true
 		r.rebuild(start)
 		r.mu.Unlock()
 		return nil

@@ -253,14 +253,16 @@ func waitFor(t *testing.T, f func() bool) {
 // TestRelistBounded: records below a "payload" directory that is no
 // machine's (anyone with a delegated cgroup can make one) ask machined
 // for a new list at most once per relistEvery, however many arrive; the
-// ones in between are unknown, never given to a machine or the host unit
-// by guess. A known machine's records never wait for a list.
+// ones in between are judged by the set the signals keep current (the
+// host unit here), and are unknown once no connection receives the
+// signals. A known machine's records never wait for a list.
 func TestRelistBounded(t *testing.T) {
 	bus := privbus.Start(t)
 	s := standIn(t, bus.Addr)
 	const cg = "/system.slice/ct.service"
 	r := New(bus.Addr, zaptest.NewLogger(t))
-	r.cgroupOf = func(pid int, unit string) (string, error) { return machineCgroupOf(cg+"/payload/init.scope", unit) }
+	leaders := map[int]string{101: cg + "/payload/init.scope", 105: "/system.slice/late.service/payload/init.scope"}
+	r.cgroupOf = func(pid int, unit string) (string, error) { return machineCgroupOf(leaders[pid], unit) }
 	t.Cleanup(r.Close)
 	s.own(t)
 	s.register(t, "web", "ct.service", 101, time.Now().Add(-time.Minute), false)
@@ -298,8 +300,34 @@ func TestRelistBounded(t *testing.T) {
 	if max := 1 + int(elapsed/relistEvery) + 1; n > max {
 		t.Fatalf("%d records below a fake payload in %s made %d lists; want at most %d", known+unknown, elapsed, n, max)
 	}
-	if known == 0 || unknown == 0 {
-		t.Fatalf("known %d, unknown %d: want the first listed and the rest unknown", known, unknown)
+	if unknown != 0 {
+		t.Fatalf("known %d, unknown %d: want every record judged while the signals arrive", known, unknown)
 	}
 	t.Logf("2000 records in %s: %d lists, %d judged, %d unknown", elapsed.Round(time.Millisecond), n, known, unknown)
+
+	// A machine registered after the last list, its MachineNew seen:
+	// its records are its own without a list.
+	s.register(t, "late", "late.service", 105, time.Now().Add(-time.Second), true)
+	waitFor(t, func() bool { _, ok := r.Leader("late"); return ok })
+	before := lists()
+	lateInner := unitAt(t, "/system.slice/late.service/payload/system.slice/bar.service")
+	if got := resolveAt(t, r, lateInner, time.Now()); got.Machine != "late" || got.Name != "bar.service" {
+		t.Fatalf("a machine known by its signal: %+v", got)
+	}
+	if got := resolveAt(t, r, fake, time.Now()); got.Machine != "" || got.Name != "delegated.service" {
+		t.Fatalf("a payload that is no machine's, after MachineNew: %+v", got)
+	}
+	if n := lists() - before; n > 1 {
+		t.Fatalf("%d lists for two records", n)
+	}
+	// Without the connection that receives the signals, records between
+	// lists are unknown.
+	bus.Stop()
+	waitFor(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.conn == nil })
+	r.mu.Lock()
+	r.listedAt = r.now() // a list just began
+	r.mu.Unlock()
+	if _, ok := r.MachinesAt(time.Now()); ok {
+		t.Fatal("between lists without the signals' connection: want unknown")
+	}
 }
