@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"time"
+	"unsafe"
 
 	"github.com/seccompwatch/seccompwatch/syscalls"
 )
@@ -279,6 +280,18 @@ func (in *interner) get(b []byte) string {
 	in.m[s] = s
 	*slot = s
 	return s
+}
+
+// canon replaces the strings of rec that a Parser interns by in's equal
+// ones: the records of blocks parsed apart then share their strings, as
+// those of one Parser do (what a cache keyed by a string's address, as
+// event.JSONCache, relies on).
+func (in *interner) canon(rec *Record) {
+	for _, s := range [...]*string{&rec.Comm, &rec.Exe, &rec.SyscallNm, &rec.UID.Name, &rec.AUID.Name, &rec.GID.Name, &rec.Ses.Name} {
+		if *s != "" {
+			*s = in.get(unsafe.Slice(unsafe.StringData(*s), len(*s)))
+		}
+	}
 }
 
 // The fields of a SECCOMP record in the order the kernel writes them

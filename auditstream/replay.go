@@ -81,7 +81,7 @@ func (r *Reader) Stats() Stats { return r.p.Stats() }
 // line too long to read — call Next again to go on — or another error when
 // reading fails.
 func (r *Reader) Next() (rec Record, err error) {
-	if r.mm != nil {
+	if r.mm != nil || r.blk != nil && r.blk.mf != nil {
 		defer r.faultGuard(debug.SetPanicOnFault(true), &rec, &err)
 	}
 	if r.blk != nil {
@@ -359,10 +359,7 @@ func (m *MultiReader) Next() (Record, error) {
 				return Record{}, err
 			}
 			if in.f != nil && regular(in.f) {
-				m.r = newFileReader(src, in.name)
-				if _, gz := src.(*gzipErr); !gz && m.r.blk == nil {
-					m.r.mm = newMapped(in.f)
-				}
+				m.r = newRegularReader(in.f, src, in.name)
 			} else {
 				m.r = NewReader(src, in.name)
 			}
@@ -398,6 +395,10 @@ func (m *MultiReader) Close() error {
 	if m.r != nil && m.r.mm != nil {
 		m.r.mm.unmap()
 		m.r.mm = nil
+	}
+	if m.r != nil && m.r.blk != nil {
+		m.r.blk.close()
+		m.r.blk = nil
 	}
 	for i := range m.inputs {
 		if f := m.inputs[i].f; f != nil {

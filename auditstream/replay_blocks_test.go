@@ -88,28 +88,7 @@ const seccompLine = `type=SECCOMP msg=audit(1763712000.003:1001): auid=429496729
 // TestBlocksEdges: the inputs where block reading must give way or
 // carry a line across blocks.
 func TestBlocksEdges(t *testing.T) {
-	seccomp := seccompLine + "\n"
-	bad := "type=SECCOMP msg=audit(1763712000.003:1002): pid=1 comm=\"a\n"
-	other := "type=SYSCALL msg=audit(1763712000.003:1001): arch=c000003e syscall=101\n"
-	var manyTypes strings.Builder
-	for i := 0; i < 3*maxTypes; i++ {
-		manyTypes.WriteString("type=T" + strconv.Itoa(i) + " msg=audit(1.0:1): x=1\n")
-		manyTypes.WriteString(seccomp)
-	}
-	export := "__CURSOR=s=1\n__REALTIME_TIMESTAMP=1763712000003000\n_TRANSPORT=audit\nMESSAGE=" + strings.TrimPrefix(seccomp, "type=SECCOMP msg=") + "\n"
-	cases := map[string]string{
-		"no final newline":   seccomp + other + strings.TrimSuffix(seccomp, "\n"),
-		"crlf":               strings.ReplaceAll(seccomp+bad+other, "\n", "\r\n"),
-		"malformed":          strings.Repeat(seccomp+bad+other, 50),
-		"blank lines":        strings.Repeat("\n\n"+seccomp, 20),
-		"more types":         manyTypes.String(),
-		"export after lines": strings.Repeat(seccomp+other, 30) + "\n" + export + "\n" + strings.Repeat(seccomp, 10),
-		"long line":          strings.Repeat(seccomp, 10) + "type=PROCTITLE msg=audit(1.0:1): " + strings.Repeat("x", 5000) + "\n" + strings.Repeat(seccomp, 10),
-		"too long line":      seccomp + "type=PROCTITLE msg=audit(1.0:1): " + strings.Repeat("y", MaxLineLength+10) + "\n" + seccomp,
-		"json":               strings.Repeat(`{"_TRANSPORT":"audit","MESSAGE":"`+strings.TrimSpace(strings.TrimPrefix(seccomp, "type=SECCOMP msg="))+`","_AUDIT_TYPE":"1326"}`+"\n"+other, 20),
-		"empty":              "",
-	}
-	for name, in := range cases {
+	for name, in := range blockEdges() {
 		t.Run(name, func(t *testing.T) { sameAsLines(t, []byte(in), 1, 50, 200, 1000, blockSize) })
 	}
 }
@@ -151,7 +130,7 @@ func TestBlocksReadError(t *testing.T) {
 }
 
 // TestOpenReadsFilesInBlocks: Open reads a regular file in blocks (with
-// blockCPUs or more) and standard input line by line (a pipe's lines are
+// mapBlockCPUs or more) and standard input line by line (a pipe's lines are
 // handed out as they come, not when a block is full).
 func TestOpenReadsFilesInBlocks(t *testing.T) {
 	m, err := OpenWithStdin([]string{"testdata/raw.log", "-"}, strings.NewReader(seccompLine+"\n"))
@@ -171,8 +150,34 @@ func TestOpenReadsFilesInBlocks(t *testing.T) {
 		if rec.File == "-" && blocks {
 			t.Error("standard input read in blocks")
 		}
-		if rec.File != "-" && blocks != (runtime.GOMAXPROCS(0) >= blockCPUs) {
+		if rec.File != "-" && blocks != (runtime.GOMAXPROCS(0) >= mapBlockCPUs) {
 			t.Errorf("file read in blocks: %v with GOMAXPROCS %d", blocks, runtime.GOMAXPROCS(0))
 		}
+	}
+}
+
+// blockEdges are the inputs where block reading must give way or carry a
+// line across blocks.
+func blockEdges() map[string]string {
+	seccomp := seccompLine + "\n"
+	bad := "type=SECCOMP msg=audit(1763712000.003:1002): pid=1 comm=\"a\n"
+	other := "type=SYSCALL msg=audit(1763712000.003:1001): arch=c000003e syscall=101\n"
+	var manyTypes strings.Builder
+	for i := 0; i < 3*maxTypes; i++ {
+		manyTypes.WriteString("type=T" + strconv.Itoa(i) + " msg=audit(1.0:1): x=1\n")
+		manyTypes.WriteString(seccomp)
+	}
+	export := "__CURSOR=s=1\n__REALTIME_TIMESTAMP=1763712000003000\n_TRANSPORT=audit\nMESSAGE=" + strings.TrimPrefix(seccomp, "type=SECCOMP msg=") + "\n"
+	return map[string]string{
+		"no final newline":   seccomp + other + strings.TrimSuffix(seccomp, "\n"),
+		"crlf":               strings.ReplaceAll(seccomp+bad+other, "\n", "\r\n"),
+		"malformed":          strings.Repeat(seccomp+bad+other, 50),
+		"blank lines":        strings.Repeat("\n\n"+seccomp, 20),
+		"more types":         manyTypes.String(),
+		"export after lines": strings.Repeat(seccomp+other, 30) + "\n" + export + "\n" + strings.Repeat(seccomp, 10),
+		"long line":          strings.Repeat(seccomp, 10) + "type=PROCTITLE msg=audit(1.0:1): " + strings.Repeat("x", 5000) + "\n" + strings.Repeat(seccomp, 10),
+		"too long line":      seccomp + "type=PROCTITLE msg=audit(1.0:1): " + strings.Repeat("y", MaxLineLength+10) + "\n" + seccomp,
+		"json":               strings.Repeat(`{"_TRANSPORT":"audit","MESSAGE":"`+strings.TrimSpace(strings.TrimPrefix(seccomp, "type=SECCOMP msg="))+`","_AUDIT_TYPE":"1326"}`+"\n"+other, 20),
+		"empty":              "",
 	}
 }

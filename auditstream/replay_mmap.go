@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -111,13 +110,7 @@ func (m *mapped) next() ([]byte, bool) {
 func (m *mapped) at() int64 { return m.off + int64(m.pos) }
 
 // inWindow reports whether addr is an address of the current window.
-func (m *mapped) inWindow(addr uintptr) bool {
-	if len(m.win) == 0 {
-		return false
-	}
-	base := uintptr(unsafe.Pointer(unsafe.SliceData(m.win)))
-	return addr >= base && addr < base+uintptr(len(m.win))
-}
+func (m *mapped) inWindow(addr uintptr) bool { return within(m.win, addr) }
 
 // endMapped ends mapped reading: the file is read on with read(2) from the
 // first byte not yet handed out.
@@ -133,9 +126,9 @@ func (r *Reader) endMapped() {
 	r.br.Reset(m.f)
 }
 
-// faultGuard is deferred by Next while mapped: a fault on the window (the
-// file was truncated under it) becomes a read error; any other panic goes
-// on.
+// faultGuard is deferred by Next while mapped: a fault on a mapping the
+// reader goroutine reads (the file was truncated under it) becomes a
+// read error; any other panic goes on.
 func (r *Reader) faultGuard(old bool, rec *Record, err *error) {
 	debug.SetPanicOnFault(old)
 	e := recover()
@@ -143,11 +136,9 @@ func (r *Reader) faultGuard(old bool, rec *Record, err *error) {
 		return
 	}
 	f, ok := e.(interface{ Addr() uintptr })
-	if !ok || r.mm == nil || !r.mm.inWindow(f.Addr()) {
+	if !ok || !r.inMapping(f.Addr()) {
 		panic(e)
 	}
-	r.mm.unmap()
-	r.mm = nil
-	r.err = fmt.Errorf("auditstream: read %s: the file shrank while it was read", r.name)
+	r.shrank()
 	*rec, *err = Record{}, r.err
 }

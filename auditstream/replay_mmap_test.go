@@ -72,31 +72,7 @@ func TestMappedLikeRead(t *testing.T) {
 	}
 	t.Run("all", func(t *testing.T) { sameAsRead(t, bytes.Repeat(all, 20)) })
 
-	seccomp := seccompLine + "\n"
-	other := "type=SYSCALL msg=audit(1763712000.003:1001): arch=c000003e syscall=101\n"
-	// proctitle is a line of n bytes with its newline
-	proctitle := func(n int) string {
-		p := "type=PROCTITLE msg=audit(1.0:1): "
-		return p + strings.Repeat("x", n-len(p)-1) + "\n"
-	}
-	export := "__CURSOR=s=1\n__REALTIME_TIMESTAMP=1763712000003000\n_TRANSPORT=audit\nMESSAGE=" + strings.TrimPrefix(seccomp, "type=SECCOMP msg=") +
-		"BIN\n\x05\x00\x00\x00\x00\x00\x00\x00a\nb\nc\n\n"
-	many := strings.Repeat(seccomp+other, 2000)
-	cases := map[string]string{
-		"no final newline":  many + strings.TrimSuffix(seccomp, "\n"),
-		"crlf":              strings.ReplaceAll(many, "\n", "\r\n"),
-		"buffer size -1":    many + proctitle(readBufSize-1) + many,
-		"buffer size":       many + proctitle(readBufSize) + many,
-		"buffer size +1":    many + proctitle(readBufSize+1) + many,
-		"too long":          many + proctitle(MaxLineLength+10) + many,
-		"long last line":    many + strings.TrimSuffix(proctitle(readBufSize+10), "\n"),
-		"export":            many + "\n" + export + many,
-		"one line":          seccomp,
-		"one byte":          "\n",
-		"only a long line":  proctitle(3 * readBufSize),
-		"newline at window": strings.Repeat("a", readBufSize+os.Getpagesize()-1) + "\n" + many,
-	}
-	for name, in := range cases {
+	for name, in := range mappedEdges() {
 		t.Run(name, func(t *testing.T) { sameAsRead(t, []byte(in)) })
 	}
 }
@@ -138,4 +114,34 @@ func FuzzMappedLikeRead(f *testing.F) {
 		}
 		sameAsRead(t, bytes.Repeat(data, 1+(readBufSize+8192)/len(data)))
 	})
+}
+
+// mappedEdges are the inputs at which mapped reading gives way to read(2):
+// lines around the bufio buffer's size, lines too long, the last line
+// without a newline, journal export entries, windows ending mid-line.
+func mappedEdges() map[string]string {
+	seccomp := seccompLine + "\n"
+	other := "type=SYSCALL msg=audit(1763712000.003:1001): arch=c000003e syscall=101\n"
+	// proctitle is a line of n bytes with its newline
+	proctitle := func(n int) string {
+		p := "type=PROCTITLE msg=audit(1.0:1): "
+		return p + strings.Repeat("x", n-len(p)-1) + "\n"
+	}
+	export := "__CURSOR=s=1\n__REALTIME_TIMESTAMP=1763712000003000\n_TRANSPORT=audit\nMESSAGE=" + strings.TrimPrefix(seccomp, "type=SECCOMP msg=") +
+		"BIN\n\x05\x00\x00\x00\x00\x00\x00\x00a\nb\nc\n\n"
+	many := strings.Repeat(seccomp+other, 2000)
+	return map[string]string{
+		"no final newline":  many + strings.TrimSuffix(seccomp, "\n"),
+		"crlf":              strings.ReplaceAll(many, "\n", "\r\n"),
+		"buffer size -1":    many + proctitle(readBufSize-1) + many,
+		"buffer size":       many + proctitle(readBufSize) + many,
+		"buffer size +1":    many + proctitle(readBufSize+1) + many,
+		"too long":          many + proctitle(MaxLineLength+10) + many,
+		"long last line":    many + strings.TrimSuffix(proctitle(readBufSize+10), "\n"),
+		"export":            many + "\n" + export + many,
+		"one line":          seccomp,
+		"one byte":          "\n",
+		"only a long line":  proctitle(3 * readBufSize),
+		"newline at window": strings.Repeat("a", readBufSize+os.Getpagesize()-1) + "\n" + many,
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -134,20 +135,27 @@ func newReplay(e *env, files []string, unit, root string, table func() (*syscall
 	r.hostname, _ = os.Hostname()
 	go func() {
 		defer close(r.ready)
+		// The unit-file index (the binaries every unit runs) needs no
+		// group table: it is built while the table is asked for.
+		var wg sync.WaitGroup
+		var exes *unitprops.ExecIndex
+		if unit == "" {
+			wg.Go(func() {
+				// Unit files that cannot be read leave attribution to
+				// the exe pseudo-units: never a reason to fail a replay.
+				if idx, err := unitprops.NewFiles(nil, unitprops.FilesOptions{Root: root}).ExecIndex(context.Background()); err == nil {
+					exes = idx
+				}
+			})
+		}
 		t, err := table()
+		wg.Wait()
 		if err != nil {
 			r.setupErr = err
 			return
 		}
-		r.table = t
+		r.table, r.exes = t, exes
 		r.files = unitprops.NewFiles(t, unitprops.FilesOptions{Root: root})
-		if unit == "" {
-			// Unit files that cannot be read leave attribution to the
-			// exe pseudo-units: never a reason to fail a replay.
-			if idx, err := r.files.ExecIndex(context.Background()); err == nil {
-				r.exes = idx
-			}
-		}
 	}()
 	in, err := auditstream.OpenWithStdin(files, e.stdin)
 	if err != nil {

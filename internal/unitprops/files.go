@@ -97,6 +97,40 @@ type Files struct {
 	// noFollow: read files without following any symbolic link in their
 	// path (a user manager's files, whose paths that user controls).
 	noFollow bool
+	// listed, when not nil, holds the names in each search-path
+	// directory as listed once (see listDirs): a path whose name is not
+	// there is not looked up. Only ExecIndex's copy has it.
+	listed map[string]map[string]bool
+}
+
+// listDirs lists every search-path directory once. A directory that
+// does not exist lists nothing; one that cannot be read is left out, and
+// its paths are looked up one by one.
+func (f *Files) listDirs() map[string]map[string]bool {
+	listed := make(map[string]map[string]bool, len(f.dirs))
+	for _, d := range f.dirs {
+		ents, err := os.ReadDir(f.hostPath(d))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		names := make(map[string]bool, len(ents))
+		for _, e := range ents {
+			names[e.Name()] = true
+		}
+		listed[d] = names
+	}
+	return listed
+}
+
+// mayExist reports whether p (a path below Root) can exist: false only
+// when p is in a listed directory that did not hold its name.
+func (f *Files) mayExist(p string) bool {
+	if f.listed == nil {
+		return true
+	}
+	dir, name := path.Split(p)
+	names, ok := f.listed[strings.TrimSuffix(dir, "/")]
+	return !ok || names[name]
 }
 
 var _ Provider = (*Files)(nil)
@@ -144,6 +178,9 @@ func (f *Files) findFragment(name string) (fragment, bool) {
 		}
 		for _, d := range f.dirs {
 			p := d + "/" + n
+			if !f.mayExist(p) {
+				continue
+			}
 			fi, err := os.Lstat(f.hostPath(p))
 			if err != nil {
 				continue
@@ -258,6 +295,9 @@ func (f *Files) dropInDirs(names []string) []string {
 			return
 		}
 		seen[p] = true
+		if !f.mayExist(p) {
+			return
+		}
 		if fi, err := os.Stat(f.hostPath(p)); err == nil && fi.IsDir() {
 			dirs = append(dirs, p)
 		}
@@ -409,11 +449,11 @@ func (f *Files) Props(ctx context.Context, unit string) (Props, error) {
 	return f.props(ctx, unit, true)
 }
 
-// props is Props; without manager it leaves out the manager's
-// configuration (system.conf and its drop-ins, read again for every
-// unit), which ExecIndex, reading only the binaries of every unit, does
-// not need.
-func (f *Files) props(ctx context.Context, unit string, manager bool) (Props, error) {
+// props is Props; without full it reads only what ExecIndex needs of
+// every unit, the binaries it runs (ExecPaths, FragmentPath,
+// DropInPaths): not the sandbox, the files' texts and times, or the
+// manager's configuration (system.conf and its drop-ins).
+func (f *Files) props(ctx context.Context, unit string, full bool) (Props, error) {
 	p := Props{Unit: unit, Source: SourceUnitFiles, UserUnit: f.user}
 	if err := unitname.Validate(unit, unitname.Any); err != nil {
 		return p, err
@@ -436,6 +476,7 @@ func (f *Files) props(ctx context.Context, unit string, manager bool) (Props, er
 	var errs []error
 	var changed time.Time
 	m := newMerger(unitType(unit), f.table)
+	m.execOnly = !full
 	if v, err := strconv.Atoi(f.tableVersion()); err == nil {
 		m.sandbox.Version = v // assignments parse as this systemd would
 	}
@@ -445,14 +486,16 @@ func (f *Files) props(ctx context.Context, unit string, manager bool) (Props, er
 			errs = append(errs, fmt.Errorf("unitprops: read %s: %w", file, err))
 			continue
 		}
-		if i > 0 {
+		if i > 0 && full {
 			if p.DropIns == nil {
 				p.DropIns = make(map[string]string)
 			}
 			p.DropIns[file] = string(data)
 		}
-		if fi, err := os.Stat(f.hostPath(file)); err == nil && fi.ModTime().After(changed) {
-			changed = fi.ModTime()
+		if full {
+			if fi, err := os.Stat(f.hostPath(file)); err == nil && fi.ModTime().After(changed) {
+				changed = fi.ModTime()
+			}
 		}
 		opts, err := parseUnitFile(data)
 		if err != nil {
@@ -463,7 +506,7 @@ func (f *Files) props(ctx context.Context, unit string, manager bool) (Props, er
 	}
 	m.fill(&p, f.resolveExec)
 	p.Sandbox.ChangedAt = changed
-	if !f.user && manager {
+	if !f.user && full {
 		p.Sandbox.ManagerArchitectures = ManagerArchitectures(f.root)
 	}
 	if v, err := strconv.Atoi(f.tableVersion()); err == nil {
@@ -510,6 +553,8 @@ type merger struct {
 	errno   int32
 	hasErr  bool
 	exec    map[string][]string // key -> binaries (reset by empty assignment)
+	// execOnly merges the Exec*= settings alone (see Files.props).
+	execOnly bool
 }
 
 func newMerger(typ string, table *syscalls.Table) *merger {
@@ -523,6 +568,9 @@ func (m *merger) add(file string, opts []option) {
 	}
 	for _, o := range opts {
 		if o.Section != m.section {
+			continue
+		}
+		if m.execOnly && !execKeys[o.Name] {
 			continue
 		}
 		src := sandbox.Source{File: file, Line: o.Line}

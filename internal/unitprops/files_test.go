@@ -342,3 +342,40 @@ func TestDropInDirsOfInstances(t *testing.T) {
 		t.Errorf("drop-in dirs of foo-bar@inst.service (-want +got):\n%s", d)
 	}
 }
+
+// TestExecIndexListed: ExecIndex, which looks up only the paths its one
+// listing of every search-path directory holds, finds what looking up
+// every path finds: the same index, and per unit the same fragment,
+// drop-ins and binaries; for the fixture and for this host's own units.
+func TestExecIndexListed(t *testing.T) {
+	t.Parallel()
+	for name, f := range map[string]*Files{"fixture": fixtureFiles(t), "host": NewFiles(nil, FilesOptions{Root: "/"})} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			listed, _ := f.ExecIndex(ctx)
+			each, _ := f.execIndex(ctx)
+			if listed == nil || each == nil {
+				t.Fatal("no index")
+			}
+			if d := cmp.Diff(each.byExe, listed.byExe); d != "" {
+				t.Errorf("index (-each path +listed):\n%s", d)
+			}
+			if name == "fixture" && listed.Len() == 0 {
+				t.Error("empty index")
+			}
+			g := *f
+			g.listed = f.listDirs()
+			units, err := f.ListUnits(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range append(units, "getty@tty1.service", "alias.service", "a-b-c.service") {
+				want, werr := f.props(ctx, u, false)
+				got, gerr := g.props(ctx, u, false)
+				if d := cmp.Diff(want, got, cmpopts.EquateEmpty()); d != "" || (werr == nil) != (gerr == nil) {
+					t.Errorf("%s (-each path +listed), errors %v / %v:\n%s", u, werr, gerr, d)
+				}
+			}
+		})
+	}
+}

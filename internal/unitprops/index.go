@@ -130,6 +130,16 @@ func (f *Files) ListUnits(ctx context.Context) ([]string, error) {
 // indexed with what could be read; their errors are joined into the
 // returned error, which is informational when the index is not nil.
 func (f *Files) ExecIndex(ctx context.Context) (*ExecIndex, error) {
+	// Most of the paths looked up do not exist (a drop-in directory of
+	// every name, dash prefix and search-path directory): a copy that
+	// lists the directories once looks up only those that do.
+	g := *f
+	g.listed = f.listDirs()
+	return g.execIndex(ctx)
+}
+
+// execIndex is ExecIndex with f's look-ups.
+func (f *Files) execIndex(ctx context.Context) (*ExecIndex, error) {
 	units, err := f.ListUnits(ctx)
 	if err != nil {
 		return nil, err
