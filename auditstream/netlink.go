@@ -346,7 +346,7 @@ func (s *Source) readLoop(ctx context.Context, sock *nlSocket, stash [][]byte, o
 	pause.Stop()
 	defer pause.Stop()
 	var enobufsLogged time.Time
-	read := 0 // datagrams read since the last sleep
+	read := len(stash) // datagrams read since the last sleep (Drained follows them)
 	for {
 		n, err := sock.recvMany(b)
 		switch {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -120,5 +122,58 @@ func TestNewDenialLogged(t *testing.T) {
 	}
 	if len(got) > 2 {
 		t.Errorf("new-denial lines for other syscalls of the unit: %v", got)
+	}
+}
+
+// TestRuntimeProcs: `run` puts the daemon's Go code on one CPU
+// (--runtime.procs=1, as its "starting" line says from the runtime
+// itself), unless GOMAXPROCS is set, which wins; --runtime.procs=0 leaves
+// the runtime's own choice.
+func TestRuntimeProcs(t *testing.T) {
+	for _, tc := range []struct {
+		env, flag string
+		want      int
+	}{
+		{"", "", 1},
+		{"GOMAXPROCS=3", "", 3},
+		{"", "--runtime.procs=2", 2},
+	} {
+		args := []string{"run", "--web.listen-address=127.0.0.1:0", "--state.dir=", "--dbus.address=none",
+			"--units.root=" + t.TempDir(), "--log.format=json", "--systemd.table=252"}
+		if tc.flag != "" {
+			args = append(args, tc.flag)
+		}
+		cmd := command(t, nil, args...)
+		// The test's own GOMAXPROCS, if any, is not the daemon's.
+		cmd.Env = slices.DeleteFunc(cmd.Env, func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") })
+		if tc.env != "" {
+			cmd.Env = append(cmd.Env, tc.env)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = cmd.Stdout
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		got := -1
+		for sc.Scan() {
+			var l struct {
+				Msg        string
+				Gomaxprocs int
+			}
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "starting" {
+				got = l.Gomaxprocs
+				break
+			}
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		go io.Copy(io.Discard, out)
+		_ = cmd.Wait()
+		if got != tc.want {
+			t.Errorf("env %q, flag %q: gomaxprocs %d, want %d", tc.env, tc.flag, got, tc.want)
+		}
 	}
 }

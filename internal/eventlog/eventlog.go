@@ -79,8 +79,19 @@ func (w *Writer) open() error {
 }
 
 // Write appends one event. It buffers; Flush (or the next Reopen/Close)
-// writes through.
-func (w *Writer) Write(e *event.Event) {
+// writes through, or the flush timer FlushDelay later.
+func (w *Writer) Write(e *event.Event) { w.write(e, true) }
+
+// WriteHeld is Write for a caller that calls Drain before it sleeps (the
+// daemon's read loop): no flush timer is armed for the event, since
+// arming one (a runtime timer earlier than the netpoller's sleep) wakes
+// a sleeping thread to note it, for a timer Drain then stops — on this
+// host's VM a context switch or two per batch of records. An event the
+// panic-in-event-flush failpoint is for still arms it: Drain leaves such
+// events to the timer.
+func (w *Writer) WriteHeld(e *event.Event) { w.write(e, false) }
+
+func (w *Writer) write(e *event.Event, timer bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.f == nil {
@@ -98,7 +109,7 @@ func (w *Writer) Write(e *event.Event) {
 		_ = w.flushLocked()
 		return
 	}
-	if !w.armed {
+	if !w.armed && (timer || w.failpointDue) {
 		w.armed = true
 		if w.timer == nil {
 			// AfterFunc runs f on a goroutine of its own: guarded like the

@@ -177,6 +177,51 @@ func TestDrainWritesAndDisarms(t *testing.T) {
 	}
 }
 
+// TestWriteHeld: an event written held arms no flush timer and is in the
+// file after Drain; a held write beside a timed one leaves the timed one's
+// timer armed.
+func TestWriteHeld(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	armed := func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.armed
+	}
+	for i := range 3 {
+		w.WriteHeld(ev(i))
+	}
+	if armed() {
+		t.Fatal("a held write armed the flush timer")
+	}
+	time.Sleep(3 * FlushDelay)
+	if got := lines(t, path); len(got) != 0 {
+		t.Fatalf("held events written without Drain: %d lines", len(got))
+	}
+	if err := w.Drain(); err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(t, path); len(got) != 3 {
+		t.Fatalf("after Drain: %d lines, want 3", len(got))
+	}
+	w.Write(ev(4))
+	w.WriteHeld(ev(5))
+	if !armed() {
+		t.Fatal("a held write disarmed a timed one's timer")
+	}
+	deadline := time.Now().Add(100 * FlushDelay)
+	for len(lines(t, path)) != 5 {
+		if time.Now().After(deadline) {
+			t.Fatal("events not written by the flush timer")
+		}
+		time.Sleep(FlushDelay / 2)
+	}
+}
+
 // TestDiskFull fills a small tmpfs of its own, then frees space: every
 // event is either in the file as a whole line or counted as an error, and
 // the lines written after the disk had room again are whole too.
