@@ -160,8 +160,10 @@ type Daemon struct {
 	handled atomic.Uint64
 	// tap, when set before Run (the package's tests), sees every event
 	// before the counter publishes it: a test keeps its own records there, which
-	// the bounded recent ring may have dropped under other denials.
-	tap        func(*event.Event)
+	// the bounded recent ring may have dropped under other denials. It
+	// gets a copy: a pointer would make every record's event escape to
+	// the heap (an allocation a record, the storm's garbage).
+	tap        func(event.Event)
 	sourceDone atomic.Bool
 	stuckAt    uint64    // serviceLoop only: the entered count seen in handling
 	stuckSince time.Time // and since when
@@ -500,7 +502,7 @@ func (d *Daemon) sink(ev *event.Event, counter metrics.DenialCounter) {
 	// alert, an operator) finds it in the suggestions and /api/v1/denials
 	// too, never a count ahead of what the API serves.
 	if d.tap != nil {
-		d.tap(ev)
+		d.tap(*ev)
 	}
 	d.handled.Add(1)
 	counter.Inc()

@@ -80,17 +80,17 @@ func (r *running) watch(keep func(*event.Event) bool) {
 	r.mu.Unlock()
 }
 
-func (r *running) tap(e *event.Event) {
+func (r *running) tap(e event.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.keep == nil || !r.keep(e) {
+	if r.keep == nil || !r.keep(&e) {
 		return
 	}
 	if len(r.mine) >= maxKept {
 		r.tooMany = true
 		return
 	}
-	r.mine = append(r.mine, *e)
+	r.mine = append(r.mine, e)
 }
 
 // kept returns the watched events that match, oldest first.
