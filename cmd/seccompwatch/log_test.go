@@ -125,18 +125,23 @@ func TestNewDenialLogged(t *testing.T) {
 	}
 }
 
-// TestRuntimeProcs: `run` puts the daemon's Go code on one CPU
-// (--runtime.procs=1, as its "starting" line says from the runtime
-// itself), unless GOMAXPROCS is set, which wins; --runtime.procs=0 leaves
-// the runtime's own choice.
-func TestRuntimeProcs(t *testing.T) {
+// TestRuntimeSettings: `run` puts the daemon's Go code on one CPU
+// (--runtime.procs=1) and collects at 25% heap growth
+// (--memory.gc-percent=25) with no memory limit, as its "starting" line
+// says from the runtime itself, unless GOMAXPROCS, GOGC or GOMEMLIMIT is
+// set, which wins.
+func TestRuntimeSettings(t *testing.T) {
+	type settings struct{ Gomaxprocs, Gogc, Gomemlimit uint64 }
+	none := uint64(1<<63 - 1) // the runtime's "no limit"
 	for _, tc := range []struct {
 		env, flag string
-		want      int
+		want      settings
 	}{
-		{"", "", 1},
-		{"GOMAXPROCS=3", "", 3},
-		{"", "--runtime.procs=2", 2},
+		{"", "", settings{1, 25, none}},
+		{"GOMAXPROCS=3", "", settings{3, 25, none}},
+		{"GOGC=50", "--runtime.procs=2", settings{2, 50, none}},
+		{"", "--memory.limit=64MiB", settings{1, 25, 64 << 20}},
+		{"GOMEMLIMIT=32MiB", "--memory.gc-percent=40", settings{1, 40, 32 << 20}},
 	} {
 		args := []string{"run", "--web.listen-address=127.0.0.1:0", "--state.dir=", "--dbus.address=none",
 			"--units.root=" + t.TempDir(), "--log.format=json", "--systemd.table=252"}
@@ -144,8 +149,10 @@ func TestRuntimeProcs(t *testing.T) {
 			args = append(args, tc.flag)
 		}
 		cmd := command(t, nil, args...)
-		// The test's own GOMAXPROCS, if any, is not the daemon's.
-		cmd.Env = slices.DeleteFunc(cmd.Env, func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") })
+		// The test's own settings, if any, are not the daemon's.
+		cmd.Env = slices.DeleteFunc(cmd.Env, func(kv string) bool {
+			return strings.HasPrefix(kv, "GOMAXPROCS=") || strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GOMEMLIMIT=")
+		})
 		if tc.env != "" {
 			cmd.Env = append(cmd.Env, tc.env)
 		}
@@ -158,22 +165,22 @@ func TestRuntimeProcs(t *testing.T) {
 			t.Fatal(err)
 		}
 		sc := bufio.NewScanner(out)
-		got := -1
+		var got *settings
 		for sc.Scan() {
 			var l struct {
-				Msg        string
-				Gomaxprocs int
+				Msg string
+				settings
 			}
 			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "starting" {
-				got = l.Gomaxprocs
+				got = &l.settings
 				break
 			}
 		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		go io.Copy(io.Discard, out)
 		_ = cmd.Wait()
-		if got != tc.want {
-			t.Errorf("env %q, flag %q: gomaxprocs %d, want %d", tc.env, tc.flag, got, tc.want)
+		if got == nil || *got != tc.want {
+			t.Errorf("env %q, flag %q: %+v, want %+v", tc.env, tc.flag, got, tc.want)
 		}
 	}
 }

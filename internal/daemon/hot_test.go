@@ -209,7 +209,7 @@ func TestAliveStall(t *testing.T) {
 // event stays on the stack
 // (a pointer kept to it, as the test tap once took, moved every record's
 // event to the heap, and a storm's garbage kept the collector busy under
-// the 14 MiB memory limit).
+// the memory limit of the time).
 func TestHotPathAllocs(t *testing.T) {
 	d := newOffline(t)
 	r := auditstream.Record{

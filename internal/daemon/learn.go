@@ -168,7 +168,7 @@ func (d *Daemon) handleLearn(w http.ResponseWriter, r *http.Request) {
 	}
 	defer ob.Close()
 	// Loading parsed the kernel's BTF (megabytes): give it back once the
-	// learn is over rather than carry it under --memory.limit.
+	// learn is over rather than carry it in the resident set.
 	defer debug.FreeOSMemory()
 	id, err := ob.Add(mount, dir)
 	if err != nil {
