@@ -127,20 +127,23 @@ func TestNewDenialLogged(t *testing.T) {
 
 // TestRuntimeSettings: `run` puts the daemon's Go code on one CPU
 // (--runtime.procs=1) and collects at 25% heap growth
-// (--memory.gc-percent=25) with no memory limit, as its "starting" line
-// says from the runtime itself, unless GOMAXPROCS, GOGC or GOMEMLIMIT is
-// set, which wins.
+// (--memory.gc-percent=25) under a 24 MiB memory limit at start
+// (--memory.limit, which follows the live heap: internal/memlimit), as
+// its "starting" line says from the runtime itself, unless GOMAXPROCS,
+// GOGC or GOMEMLIMIT is set, which wins.
 func TestRuntimeSettings(t *testing.T) {
 	type settings struct{ Gomaxprocs, Gogc, Gomemlimit uint64 }
+	const dflt = 24 << 20
 	none := uint64(1<<63 - 1) // the runtime's "no limit"
 	for _, tc := range []struct {
 		env, flag string
 		want      settings
 	}{
-		{"", "", settings{1, 25, none}},
-		{"GOMAXPROCS=3", "", settings{3, 25, none}},
-		{"GOGC=50", "--runtime.procs=2", settings{2, 50, none}},
+		{"", "", settings{1, 25, dflt}},
+		{"GOMAXPROCS=3", "", settings{3, 25, dflt}},
+		{"GOGC=50", "--runtime.procs=2", settings{2, 50, dflt}},
 		{"", "--memory.limit=64MiB", settings{1, 25, 64 << 20}},
+		{"", "--memory.limit=0", settings{1, 25, none}},
 		{"GOMEMLIMIT=32MiB", "--memory.gc-percent=40", settings{1, 40, 32 << 20}},
 	} {
 		args := []string{"run", "--web.listen-address=127.0.0.1:0", "--state.dir=", "--dbus.address=none",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/seccompwatch/seccompwatch/internal/memlimit"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -50,7 +51,7 @@ Examples:
 	c.Flag("max-series", "Most label sets per metric family; more go to one overflow series (counted).").Default("10000").IntVar(&cfg.MaxSeries)
 	c.Flag("max-units", "Most units whose denials are aggregated for suggestions; more are counted as overflow.").Default("1024").IntVar(&cfg.MaxUnits)
 	c.Flag("api.recent-denials", "How many recent denials /api/v1/denials keeps.").Default("1000").IntVar(&cfg.RecentDenials)
-	memLimit := c.Flag("memory.limit", "Soft limit for the Go runtime's memory (GOMEMLIMIT; the environment variable wins): the garbage collector works harder near it instead of growing RSS. Near a limit the live heap has reached, it collects on every allocation (up to half the CPU): a backstop, not a setting for the daemon's own size, which --memory.gc-percent keeps near what it holds. 0 for none.").Default("0").Bytes()
+	memLimit := c.Flag("memory.limit", "Soft limit for the Go runtime's memory (GOMEMLIMIT, fixed, wins): the garbage collector works harder near it instead of growing RSS. It rises to twice the live heap when that is more (after each collection), so that a daemon holding many pairs does not collect on every allocation. 0 for none.").Default("24MiB").Bytes()
 	gcPercent := c.Flag("memory.gc-percent", "How far the heap grows past what the daemon holds before the garbage collector runs, in percent (GOGC; the environment variable wins): low keeps RSS near the live heap (< 30 MB at 10,000 unit × syscall pairs) at a collection per few hundred KB of garbage, which the record path does not make. 0 for the runtime's default.").Default("25").Int()
 	procs := c.Flag("runtime.procs", "How many CPUs the daemon's Go code may run on at once (GOMAXPROCS; the environment variable wins). With one, a batch of records wakes one thread instead of handing work between several (at 1,000 denials/s on 2 cores: about 2% of a core instead of 3%), and a storm never takes more than a core from the services that make it. 0 for every CPU.").Default("1").Int()
 	c.Flag("dbus.address", "D-Bus address of the systemd to ask for unit properties (default: the system bus; none: unit files only).").StringVar(&cfg.DBusAddress)
@@ -76,7 +77,7 @@ Examples:
 		// The runtime's settings are restored on return (a test may run
 		// this in its own process).
 		if _, set := os.LookupEnv("GOMEMLIMIT"); !set && *memLimit > 0 {
-			defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(*memLimit)))
+			defer memlimit.Follow(uint64(*memLimit))()
 		}
 		if _, set := os.LookupEnv("GOGC"); !set && *gcPercent > 0 {
 			defer debug.SetGCPercent(debug.SetGCPercent(*gcPercent))
