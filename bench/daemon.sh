@@ -14,7 +14,9 @@
 # tree, named tree); each round runs every part for every binary in turn,
 # ROUNDS times (default 1), and the end prints each figure's median and
 # range per binary: on a shared host only figures of the same run, taken
-# in alternation, compare.
+# in alternation, compare. The state directory is kept from part to part:
+# after a memory part the next parts run with its pairs known (PARTS="memory
+# cpu": the CPU at RATE of a daemon that has seen UNITS × SYSCALLS pairs).
 # Needs root. Creates and removes its own cgroups; changes no audit state.
 #   RATE=1000 DURATION=10s IDLE=30 UNITS=100 SYSCALLS=100 ./bench/daemon.sh
 #   BINS="before=/tmp/sw-old after=/tmp/sw-new" ROUNDS=5 PARTS=cpu IDLE=10 ./bench/daemon.sh
