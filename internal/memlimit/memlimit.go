@@ -75,7 +75,10 @@ type follower struct {
 	mu      sync.Mutex
 	stopped bool
 	limit   uint64
-	timer   *time.Timer // the collection after a raise, or nil
+	// timer is the pending re-check (see recheck), or nil; checking is
+	// set while a re-check collects.
+	timer    *time.Timer
+	checking bool
 }
 
 // collected runs after each collection; false ends following.
@@ -97,10 +100,14 @@ func (f *follower) set() {
 
 func (f *follower) setLocked() {
 	l := Limit(f.base, read("/gc/heap/live:bytes"), read("/gc/gogc:percent"))
-	raised := l > f.limit && f.limit != 0
+	raised := f.limit != 0 && l > f.limit
 	f.limit = l
 	debug.SetMemoryLimit(int64(l))
-	if raised && l > f.base {
+	// A raise starts the re-checks, unless they are on already: a raise
+	// found while they are (the live heap's own small moves, or their
+	// own collections) does not bring them back to settle, which made a
+	// collection every half second of a 50 MB heap.
+	if raised && l > f.base && f.timer == nil && !f.checking {
 		f.recheck(settle)
 	}
 }
@@ -110,24 +117,24 @@ func (f *follower) setLocked() {
 // it may be given up at any time, and with nothing allocating no
 // collection would come to lower it. Called with f.mu held.
 func (f *follower) recheck(d time.Duration) {
-	if f.timer != nil {
-		f.timer.Stop()
-	}
 	f.timer = time.AfterFunc(d, func() {
 		f.mu.Lock()
-		f.timer = nil
-		stopped := f.stopped
+		if f.stopped {
+			f.mu.Unlock()
+			return
+		}
+		f.checking = true
 		f.mu.Unlock()
-		if stopped {
-			return
-		}
 		runtime.GC()
-		if !f.collected() {
-			return
-		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		if f.limit > f.base && f.timer == nil && !f.stopped {
+		f.timer = nil
+		if f.stopped {
+			return
+		}
+		f.setLocked()
+		f.checking = false
+		if f.limit > f.base {
 			f.recheck(min(2*d, maxSettle))
 		}
 	})
