@@ -38,13 +38,6 @@ import (
 // mapBlockSize is the size of one mapped block; a variable for tests.
 var mapBlockSize int64 = 1 << 20
 
-// mapBlocksAhead is how many mapped blocks are parsed ahead of the one
-// being handed out. A block's mapping is dropped once it is parsed (the
-// records are copies), so at most that many are mapped at a time. More
-// (8, 16) measured slower: more goroutines parse at once than there are
-// CPUs.
-const mapBlocksAhead = blocksAhead
-
 // mapBlockCPUs is the fewest CPUs (GOMAXPROCS) with which regular files
 // are read in mapped blocks rather than lines from one mapping. With two,
 // one parses while the other enriches, encodes and writes: on the 2-core
@@ -67,10 +60,14 @@ func newMapBlockReader(f *os.File, name string) *Reader {
 	return &Reader{name: name, p: NewParser(nil), blk: &blockReader{mf: f, msize: st.Size()}}
 }
 
-// fillMapped is fill for mapped blocks.
+// fillMapped is fill for mapped blocks: blocksAhead of them, as for
+// copied blocks. A block's mapping is dropped once it is parsed (the
+// records are copies), so at most that many are mapped at a time. More
+// (8, 16) measured slower: more goroutines parse at once than there are
+// CPUs.
 func (b *blockReader) fillMapped(loc *time.Location) {
 	page := int64(os.Getpagesize())
-	for len(b.queue) < mapBlocksAhead && b.srcErr == nil {
+	for len(b.queue) < blocksAhead && b.srcErr == nil {
 		n := min(b.msize-b.moff, mapBlockSize)
 		if n <= 0 {
 			b.srcErr = errMapEnd

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"syscall"
 	"time"
 
@@ -83,8 +82,8 @@ Examples:
 			defer debug.SetGCPercent(debug.SetGCPercent(*gcPercent))
 		}
 		log.Info("starting", zap.String("version", buildinfo.Version()), zap.String("audit_mode", cfg.AuditMode),
-			zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)), zap.Uint64("gogc", runtimeSetting("/gc/gogc:percent")),
-			zap.Uint64("gomemlimit", runtimeSetting("/gc/gomemlimit:bytes")))
+			zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)), zap.Uint64("gogc", memlimit.Setting("/gc/gogc:percent")),
+			zap.Uint64("gomemlimit", memlimit.Setting("/gc/gomemlimit:bytes")))
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		d, err := daemon.New(ctx, cfg, log)
@@ -128,15 +127,4 @@ Example:
 		_, err = fmt.Fprintln(e.stdout, r.String())
 		return err
 	}
-}
-
-// runtimeSetting reads one of the Go runtime's uint64 settings by its
-// runtime/metrics name (0 when the runtime does not have it).
-func runtimeSetting(name string) uint64 {
-	m := []metrics.Sample{{Name: name}}
-	metrics.Read(m)
-	if m[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return m[0].Value.Uint64()
 }

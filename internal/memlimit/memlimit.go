@@ -57,7 +57,7 @@ var (
 func Follow(base uint64) (stop func()) {
 	old := debug.SetMemoryLimit(-1)
 	f := &follower{base: base}
-	f.set()
+	f.collected()
 	arm(f.collected)
 	return func() {
 		f.mu.Lock()
@@ -92,14 +92,8 @@ func (f *follower) collected() bool {
 	return true
 }
 
-func (f *follower) set() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.setLocked()
-}
-
 func (f *follower) setLocked() {
-	l := Limit(f.base, read("/gc/heap/live:bytes"), read("/gc/gogc:percent"))
+	l := Limit(f.base, Setting("/gc/heap/live:bytes"), Setting("/gc/gogc:percent"))
 	raised := f.limit != 0 && l > f.limit
 	f.limit = l
 	debug.SetMemoryLimit(int64(l))
@@ -155,8 +149,10 @@ func arm(f func() bool) {
 	})
 }
 
-// read returns one of the runtime's uint64 metrics (0 without it).
-func read(name string) uint64 {
+// Setting returns one of the Go runtime's uint64 metrics or settings by
+// its runtime/metrics name (e.g. "/gc/gogc:percent"), 0 when the runtime
+// does not have it.
+func Setting(name string) uint64 {
 	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 {
