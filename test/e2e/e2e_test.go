@@ -111,17 +111,33 @@ func TestVM(t *testing.T) {
 	for k, v := range webFiles(t, filepath.Join(work, "web")) {
 		files[k] = v
 	}
-	share := filepath.Join(work, "share")
-	boot := time.Now()
-	rep, err := vm.RunBatch(ctx, img, share, vm.Batch{
+	batch := vm.Batch{
 		Scenarios:       scenarios,
 		ScenarioTimeout: 12 * time.Minute, // a bound for a hang: at a host load of 20 the nginx learn scenario took more than 8
 		Files:           files,
-	})
-	t.Logf("vm: boot, %d scenarios, poweroff: %s (guest: %s)", len(scenarios), time.Since(boot).Round(time.Millisecond), rep.BootTime)
-	if err != nil {
-		t.Errorf("vm: %v\nconsole (tail):\n%s", err, rep.ConsoleTail(60))
 	}
+	boot := time.Now()
+	rep, err := vm.RunBatch(ctx, img, filepath.Join(work, "share"), batch)
+	t.Logf("vm: boot, %d scenarios, poweroff: %s (guest: %s)", len(scenarios), time.Since(boot).Round(time.Millisecond), rep.BootTime)
+	if err != nil && rep.KernelTrouble(1) != "" {
+		// The guest's kernel locked up (softlockup_panic stops it at
+		// once). Seen once in CI, under emulation (TCG), in the Python
+		// learn scenario, and never reproduced: the scenarios that did
+		// not finish run again in a second boot, once, after the ones
+		// they build on; the first report stays in the log, and a second
+		// lockup fails.
+		t.Logf("vm: the guest kernel locked up: %v\nits first report:\n%s\nconsole (tail):\n%s", err, rep.KernelTrouble(80), rep.ConsoleTail(20))
+		again := unfinished(rep, scenarios)
+		boot = time.Now()
+		batch.Scenarios = again
+		rep2, err2 := vm.RunBatch(ctx, img, filepath.Join(work, "share-again"), batch)
+		t.Logf("vm: second boot, %d scenarios, poweroff: %s (guest: %s)", len(again), time.Since(boot).Round(time.Millisecond), rep2.BootTime)
+		rep, err = merged(rep, rep2), err2
+	}
+	if err != nil {
+		t.Errorf("vm: %v\nconsole (tail):\n%s\nthe guest kernel's first report of trouble:\n%s", err, rep.ConsoleTail(60), rep.KernelTrouble(80))
+	}
+
 	for _, r := range rep.Results {
 		t.Run(r.Name, func(t *testing.T) {
 			if !r.Ran {
@@ -141,6 +157,54 @@ func TestVM(t *testing.T) {
 			t.Logf("the guest's journal (tail):\n%s", tail(string(j), 150))
 		}
 	}
+}
+
+// prerequisites are the scenarios later ones build on (the boot checks,
+// the installed package), which a second boot runs again first.
+var prerequisites = map[string]bool{"00-boot": true, "10-deb": true}
+
+// unfinished returns the scenarios of rep that did not finish, after the
+// prerequisites among scenarios.
+func unfinished(rep *vm.Report, scenarios []string) []string {
+	ran := map[string]bool{}
+	for _, r := range rep.Results {
+		ran[r.Name] = r.Ran
+	}
+	var again []string
+	for _, s := range scenarios {
+		n := strings.TrimSuffix(filepath.Base(s), ".sh")
+		if prerequisites[n] || !ran[n] {
+			again = append(again, s)
+		}
+	}
+	return again
+}
+
+// merged is first's results with those that did not finish taken from
+// second; a prerequisite that failed in second is reported as
+// "again-NAME".
+func merged(first, second *vm.Report) *vm.Report {
+	by := map[string]vm.Result{}
+	for _, r := range second.Results {
+		by[r.Name] = r
+	}
+	out := *second
+	out.Results = nil
+	for _, r := range first.Results {
+		if !r.Ran {
+			if r2, ok := by[r.Name]; ok {
+				r = r2
+			}
+		}
+		out.Results = append(out.Results, r)
+	}
+	for n := range prerequisites {
+		if r, ok := by[n]; ok && (!r.Ran || r.ExitCode != 0) {
+			r.Name = "again-" + n
+			out.Results = append(out.Results, r)
+		}
+	}
+	return &out
 }
 
 func tail(s string, n int) string {

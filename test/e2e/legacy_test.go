@@ -56,7 +56,7 @@ func TestVMLegacyCgroups(t *testing.T) {
 		Boot:            vm.Options{Cmdline: []string{"systemd.unified_cgroup_hierarchy=0", "systemd.legacy_systemd_cgroup_controller=1"}},
 	})
 	if err != nil {
-		t.Fatalf("vm: %v\nconsole (tail):\n%s", err, rep.ConsoleTail(60))
+		t.Fatalf("vm: %v\nconsole (tail):\n%s\nthe guest kernel's first report of trouble:\n%s", err, rep.ConsoleTail(60), rep.KernelTrouble(80))
 	}
 	for _, r := range rep.Results {
 		t.Run(r.Name, func(t *testing.T) {

@@ -143,6 +143,37 @@ func (r *Report) ConsoleTail(n int) string {
 	return tailLines(string(b), n)
 }
 
+// KernelTrouble returns the console's lines from the guest kernel's first
+// report of trouble (a soft lockup, an RCU stall, an oops, a panic, a
+// hung task), up to n lines, or "" if it reported none. The tail of a
+// locked-up guest's console repeats the lockup; the first report holds
+// the stack that says where.
+func (r *Report) KernelTrouble(n int) string {
+	b, err := os.ReadFile(r.Console)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if kernelTrouble(l) {
+			end := min(i+n, len(lines))
+			return strings.Join(lines[i:end], "\n")
+		}
+	}
+	return ""
+}
+
+// kernelTrouble tells a console line that starts a kernel report of
+// trouble.
+func kernelTrouble(line string) bool {
+	for _, m := range []string{"BUG: soft lockup", "rcu_preempt detected stalls", "rcu_sched detected stalls", "Oops:", "Kernel panic", "blocked for more than", "general protection fault", "BUG: kernel NULL pointer"} {
+		if strings.Contains(line, m) {
+			return true
+		}
+	}
+	return false
+}
+
 func copyFile(src, dst string, mode os.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {

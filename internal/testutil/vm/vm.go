@@ -53,7 +53,10 @@ func Accel() string {
 // Args returns qemu's command line for img and opts.
 func Args(img *Image, opts Options) []string {
 	cmdline := append([]string{
-		"console=ttyS0", "panic=-1", "fsck.mode=skip", "quiet", "loglevel=4",
+		// softlockup_panic: a guest whose kernel locks up stops at once
+		// (panic=-1 reboots, -no-reboot exits) with the first lockup's
+		// trace on the console, instead of spinning until the timeout.
+		"console=ttyS0", "panic=-1", "softlockup_panic=1", "fsck.mode=skip", "quiet", "loglevel=4",
 		"systemd.show_status=error", "rd.udev.log_level=3", "net.ifnames=0",
 	}, opts.Cmdline...)
 	cpu := "max"
